@@ -1,0 +1,56 @@
+"""Command line: `python -m convscope train digits`, `python -m convscope run [NB ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+TRAINABLE = ("digits",)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .checkpoints import save_weights
+    from .models import MODELS
+    from .training import train_digit_classifier
+
+    start = time.perf_counter()
+    model, heldout_accuracy = train_digit_classifier(epochs=args.epochs, seed=args.seed)
+    out = Path(args.out) if args.out else MODELS["digits"].weights.path
+    save_weights(model, out)
+    print(f"held-out accuracy: {heldout_accuracy:.2%}")
+    print(f"saved {out} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner import run_notebooks
+
+    failures = run_notebooks(args.notebooks, args.parameters or [], Path(args.out))
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m convscope")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a model whose weights ship in data/")
+    train.add_argument("model", choices=TRAINABLE)
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="where to write the weights (default: the shipped file)")
+    train.set_defaults(handler=_train)
+    run = commands.add_parser("run", help="execute notebooks headlessly with papermill")
+    run.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
+    run.add_argument(
+        "-p", "--parameter", dest="parameters", nargs=2, action="append",
+        metavar=("NAME", "VALUE"), help="override a parameter (repeatable)",
+    )
+    run.add_argument("--out", default="build", help="output folder (default: build)")
+    run.set_defaults(handler=_run)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The shipped data: MNIST digits with a fixed train / held-out split, and class names."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .errors import unknown_name
+from .paths import data_path
+
+SPLITS = ("train", "heldout")
+# Mean pixel of the training split in [0, 1]; the digit model subtracts it (a test recomputes it).
+DIGIT_MEAN = 0.1315
+
+
+@lru_cache(maxsize=1)
+def _digit_archive() -> dict[str, np.ndarray]:
+    with np.load(data_path("digits.npz")) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def load_digits(split: str = "heldout") -> tuple[torch.Tensor, torch.Tensor]:
+    """Real handwritten digits from MNIST, shipped in `data/digits.npz`.
+
+    Args:
+        split: `"train"` or `"heldout"` (never used for training).
+
+    Returns:
+        images `(N, 1, 28, 28)` float32 in [0, 1] (white digit on black), labels `(N,)` int64.
+    """
+    if split not in SPLITS:
+        raise unknown_name("split", split, SPLITS)
+    archive = _digit_archive()
+    images = torch.from_numpy(archive[f"{split}_images"].astype(np.float32) / 255.0)
+    labels = torch.from_numpy(archive[f"{split}_labels"].astype(np.int64))
+    return images.unsqueeze(1), labels
+
+
+def _read_lines(relative: str) -> list[str]:
+    return data_path(relative).read_text(encoding="utf-8").splitlines()
+
+
+def digit_class_names() -> list[str]:
+    """The ten digit classes, `"0"` to `"9"`."""
+    return _read_lines("digit_classes.txt")
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1,000 ImageNet-1k class names in index order (281 is 'tabby')."""
+    return _read_lines("imagenet_classes.txt")

@@ -1,0 +1,149 @@
+"""`load_model`: every network of the lessons by name, with its weights, classes and preprocessing.
+
+Weights come from, in order: an explicit file (`weights="path/to/file.pth"`), the file shipped
+in `data/` (the digit model), or torch hub's checkpoint cache, where a missing file is
+downloaded with a hash check when the machine is online. `weights="random"` gives the freshly
+initialised net. When no weights can be had, the error says which file to fetch and where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import architectures
+from .checkpoints import load_weights
+from .datasets import DIGIT_MEAN, digit_class_names, imagenet_class_names
+from .errors import WeightsNotFoundError, unknown_name
+from .net import Net
+from .paths import data_path, weights_cache_dir
+from .transforms import CaffeTransformer, Normalize
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a model's default weights live.
+
+    Args:
+        filename: file name in the folder below.
+        shipped: `True` for a file in `data/`, `False` for torch hub's checkpoint cache.
+        url: where to download it from, or `None` when it cannot be downloaded as is.
+        how_to_get: one sentence for the error message when the file is missing.
+    """
+
+    filename: str
+    shipped: bool = False
+    url: str | None = None
+    how_to_get: str = ""
+
+    @property
+    def path(self) -> Path:
+        folder = data_path("") if self.shipped else weights_cache_dir()
+        return folder / self.filename
+
+    @property
+    def hash_prefix(self) -> str | None:
+        """torchvision's convention: the name ends in the first hex digits of the sha256."""
+        stem = self.filename.rsplit(".", 1)[0]
+        suffix = stem.rsplit("-", 1)[-1]
+        is_hex = len(suffix) >= 8 and all(c in "0123456789abcdef" for c in suffix)
+        return suffix if "-" in stem and is_hex else None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    build: Callable[[], Net]
+    weights: WeightsSource
+
+
+def _digit_preprocess() -> CaffeTransformer:
+    return CaffeTransformer(mean=(DIGIT_MEAN,), raw_scale=1.0, channel_swap=(0,))
+
+
+_TORCHVISION = "https://download.pytorch.org/models/"
+MODELS: dict[str, _Entry] = {
+    "digits": _Entry(
+        lambda: architectures.digit_net(digit_class_names(), _digit_preprocess()),
+        WeightsSource(
+            "digits.pt", shipped=True,
+            how_to_get="Re-create it with `python -m convscope train digits`.",
+        ),
+    ),
+    "caffenet": _Entry(
+        lambda: architectures.caffenet(imagenet_class_names(), CaffeTransformer()),
+        WeightsSource(
+            "bvlc_reference_caffenet.pth",
+            how_to_get=(
+                "It is a PyTorch state dict with CaffeNet's layer names (conv1.weight, ..., "
+                "fc8.bias), converted from BVLC's bvlc_reference_caffenet.caffemodel."
+            ),
+        ),
+    ),
+    "alexnet": _Entry(
+        lambda: architectures.alexnet(imagenet_class_names(), Normalize()),
+        WeightsSource("alexnet-owt-7be5be79.pth", url=_TORCHVISION + "alexnet-owt-7be5be79.pth"),
+    ),
+    "vgg16": _Entry(
+        lambda: architectures.vgg16(imagenet_class_names(), Normalize()),
+        WeightsSource("vgg16-397923af.pth", url=_TORCHVISION + "vgg16-397923af.pth"),
+    ),
+}
+
+
+def available_models() -> list[str]:
+    """The names `load_model` accepts."""
+    return list(MODELS)
+
+
+def fetch_weights(source: WeightsSource, download: bool = True) -> Path:
+    """The local path of `source`'s file, downloading it (hash-checked) if missing and allowed.
+
+    Raises:
+        WeightsNotFoundError: the file is not there and cannot be downloaded; the message names
+            the file, the folder to put it in and where to get it.
+    """
+    path = source.path
+    if path.is_file():
+        return path
+    reason = "downloading is switched off"
+    if download and source.url:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(source.url, str(path), hash_prefix=source.hash_prefix)
+            return path
+        except Exception as error:  # offline, refused, or a hash mismatch: all mean "not here"
+            reason = f"the download failed ({error})"
+    elif not source.url:
+        reason = "it cannot be downloaded automatically"
+    fetch = f" Fetch {source.url} on a machine with internet and copy it there." if source.url else ""
+    raise WeightsNotFoundError(
+        f"no weights file {path} ({reason}).{fetch} {source.how_to_get} "
+        "Or pass weights='path/to/file' for your own file, or weights='random' for an "
+        "untrained net.".replace("  ", " ")
+    )
+
+
+def load_model(name: str, weights: str | Path = "default", download: bool = True) -> Net:
+    """Build a model of the lessons by name and load its weights.
+
+    Args:
+        name: one of `available_models()`: `digits`, `caffenet`, `alexnet`, `vgg16`.
+        weights: `"default"` (shipped file or torch hub cache), `"random"` (untrained, drawn
+            from the torch generator), or a path to a state dict with the model's names.
+        download: allow a missing default file to be downloaded.
+
+    Returns:
+        The `Net` in eval mode, with `class_names`, `preprocess` and `input_size`.
+    """
+    if name not in MODELS:
+        raise unknown_name("model", name, available_models())
+    entry = MODELS[name]
+    model = entry.build()
+    if weights == "default":
+        load_weights(model, fetch_weights(entry.weights, download))
+    elif weights != "random":
+        load_weights(model, weights)
+    return model.eval()
