@@ -109,3 +109,16 @@ class Normalize:
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"
+
+
+class PassThrough:
+    """No preprocessing: the image in [0, 1] is the network's input (the designer net)."""
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return image
+
+    def deprocess(self, data: torch.Tensor) -> torch.Tensor:
+        return data
+
+    def __repr__(self) -> str:
+        return "PassThrough()"

@@ -1,0 +1,59 @@
+# convscope: `make lab` to teach, `make test` to check, `make run` to re-render the course.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NB ?=
+PARAMS ?=
+
+# Everything Jupyter, IPython and matplotlib write stays inside the venv, not in $HOME.
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
+export JUPYTER_CONFIG_DIR := $(CURDIR)/$(VENV)/etc/jupyter
+export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
+export JUPYTER_RUNTIME_DIR := $(CURDIR)/$(VENV)/share/jupyter/runtime
+export IPYTHONDIR := $(CURDIR)/$(VENV)/ipython
+export MPLCONFIGDIR := $(CURDIR)/$(VENV)/matplotlib
+export MPLBACKEND := Agg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test unit notebooks lint run bench clean
+
+# CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (convscope)" >/dev/null
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+
+test: $(STAMP)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint unit notebooks && \
+	echo "suite time: $$(( $$(date +%s) - start )) s"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+# Strict nbval (stored outputs compared), twice in a row: the notebooks must be deterministic.
+notebooks: $(STAMP)
+	for pass in 1 2; do \
+	  $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg \
+	    -p no:cacheprovider notebooks || exit 1; \
+	done
+
+run: $(STAMP)
+	$(BIN)/python -m convscope run $(NB) $(PARAMS) --out build
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_inspection.py
+
+clean:
+	rm -rf build

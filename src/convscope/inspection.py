@@ -1,0 +1,128 @@
+"""Looking inside a network as Caffe's `net.blobs` and `net.params` allowed.
+
+Forward hooks are registered only inside the `recording` context manager and always removed,
+so re-running a notebook cell never stacks them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import torch
+from matplotlib.figure import Figure
+
+from .errors import unknown_name
+from .net import Net
+from .plotting import show_panels, tile
+from .tables import Table
+
+
+MAX_FILTER_ROWS = 16  # show at most 16 filters x 16 input channels of a deep layer
+
+
+@contextmanager
+def recording(model: Net, layers: Iterable[str] | None = None) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs ("blobs") of `layers` (default: all) during forward passes.
+
+    Usage: `with recording(net, ["conv1"]) as blobs: net(x)`; then `blobs["conv1"]` is
+    `(N, C, H, W)`. Outputs are cloned, so a later in-place ReLU cannot change them.
+
+    Raises:
+        UnknownNameError: a requested layer does not exist; nothing is registered.
+    """
+    wanted = None if layers is None else list(layers)
+    for name in wanted or []:
+        model.layer(name)  # raises, listing the valid names, before any hook exists
+    blobs: OrderedDict[str, torch.Tensor] = OrderedDict()
+    handles = []
+
+    def keeper(name: str):
+        def hook(module, inputs, output):
+            blobs[name] = output.detach().clone()
+
+        return hook
+
+    try:
+        for name, module in model.named_layers():
+            if wanted is None or name in wanted:
+                handles.append(module.register_forward_hook(keeper(name)))
+        yield blobs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.no_grad()
+def blobs(model: Net, data: torch.Tensor, layers: Iterable[str] | None = None):
+    """One forward pass of preprocessed `data` `(N, C, H, W)`; returns layer name -> blob."""
+    with recording(model, layers) as recorded:
+        model(data)
+    return recorded
+
+
+def blob_table(model: Net, data: torch.Tensor) -> Table:
+    """Shapes of the input and of every layer's output for `data` `(N, C, H, W)`.
+
+    Returns:
+        A `Table` with columns blob, type, shape, one row per layer in forward order.
+    """
+    recorded = blobs(model, data)
+    types = {name: type(module).__name__ for name, module in model.named_layers()}
+    rows = [("data", "Input", tuple(data.shape))]
+    rows += [(name, types[name], tuple(blob.shape)) for name, blob in recorded.items()]
+    return Table(["blob", "type", "shape"], rows)
+
+
+def param_table(model: Net) -> Table:
+    """Shapes and sizes of every layer's parameters, with the total in the last row.
+
+    Returns:
+        A `Table` with columns layer, type, weight, bias, parameters.
+    """
+    types = dict((name, type(module).__name__) for name, module in model.named_layers())
+    rows = []
+    for name, params in model.params.items():
+        weight, bias = (params + [None])[:2]
+        shapes = [None if p is None else tuple(p.shape) for p in (weight, bias)]
+        rows.append((name, types[name], *shapes, sum(p.numel() for p in params)))
+    rows.append(("total", "", None, None, sum(p.numel() for p in model.parameters())))
+    return Table(["layer", "type", "weight", "bias", "parameters"], rows)
+
+
+def spatial_layers(model: Net) -> list[str]:
+    """Names of the layers whose output is a stack of maps `(N, C, H, W)`: conv, relu, pool."""
+    names = []
+    for name, module in model.named_layers():
+        if isinstance(module, torch.nn.Flatten):
+            break
+        names.append(name)
+    return names
+
+
+def show_layer(model: Net, image: torch.Tensor, layer: str) -> Figure:
+    """A layer's filters as one tiled grid (conv layers) beside one image's activation maps.
+
+    Args:
+        model: a `Net`.
+        image: `(C, H, W)` in [0, 1], the model's input size.
+        layer: one of `spatial_layers(model)`.
+    """
+    choices = spatial_layers(model)
+    if layer not in choices:
+        raise unknown_name("layer with maps", layer, choices)
+    data = model.preprocess(image.unsqueeze(0))
+    maps = blobs(model, data, [layer])[layer][0]
+    panels = [("input", image), (f"{layer}: {len(maps)} maps", tile(maps))]
+    module = model.layer(layer)
+    if isinstance(module, torch.nn.Conv2d):
+        weight = module.weight.detach()
+        out_channels, in_channels, height, width = weight.shape
+        shown = weight[:MAX_FILTER_ROWS, :MAX_FILTER_ROWS]  # rows: filters; columns: inputs
+        caption = f"{layer} filters ({shown.shape[0]}x{shown.shape[1]} of {out_channels}x{in_channels})"
+        if in_channels == 1:
+            shown, caption = weight, f"{layer}: {out_channels} filters {height}x{width}"
+        columns = shown.shape[1] if in_channels > 1 else None
+        panels.insert(1, (caption, tile(shown.reshape(-1, height, width), columns=columns)))
+    return show_panels(panels, size=3.2)

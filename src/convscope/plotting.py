@@ -1,0 +1,128 @@
+"""Figures for the lessons: tiled maps (Caffe's `vis_square`), side-by-side panels, overlays.
+
+Figures are built with `matplotlib.figure.Figure` rather than pyplot, so a function's return
+value is displayed exactly once in a notebook and nothing leaks between calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+FIGURE_DPI = 72  # small PNGs in committed notebooks
+
+
+def _as_array(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().float().numpy()
+    return np.asarray(values, dtype=np.float32)
+
+
+def normalize(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] by the joint minimum and maximum (a constant array becomes 0.5)."""
+    array = _as_array(values)
+    low, high = float(array.min()), float(array.max())
+    if high - low < 1e-12:
+        return np.full_like(array, 0.5)
+    return (array - low) / (high - low)
+
+
+def tile(maps: torch.Tensor | np.ndarray, columns: int | None = None, padding: int = 1) -> np.ndarray:
+    """Arrange a stack of maps in a near-square grid, as Caffe's `vis_square` did.
+
+    Args:
+        maps: `(N, H, W)` gray maps or `(N, H, W, 3)` colour maps; scaled jointly to [0, 1].
+        columns: grid width (default `ceil(sqrt(N))`).
+        padding: white pixels between tiles.
+
+    Returns:
+        `(rows*(H+padding)-padding, columns*(W+padding)-padding[, 3])` array in [0, 1].
+    """
+    array = normalize(maps)
+    count, height, width = array.shape[:3]
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    shape = (rows * (height + padding) - padding, columns * (width + padding) - padding)
+    canvas = np.ones(shape + array.shape[3:], dtype=np.float32)
+    for index in range(count):
+        top, left = (index // columns) * (height + padding), (index % columns) * (width + padding)
+        canvas[top : top + height, left : left + width] = array[index]
+    return canvas
+
+
+def heatmap_overlay(
+    image: torch.Tensor, heat: torch.Tensor, alpha: float = 0.5, cmap: str = "jet"
+) -> np.ndarray:
+    """Blend a heat map over an image, upsampling the map to the image's size.
+
+    Args:
+        image: `(C, H, W)` in [0, 1], C = 1 or 3.
+        heat: `(h, w)` any range; scaled to [0, 1] and resized bilinearly to `(H, W)`.
+        alpha: weight of the heat map.
+
+    Returns:
+        `(H, W, 3)` array in [0, 1].
+    """
+    height, width = image.shape[-2:]
+    resized = torch.nn.functional.interpolate(
+        torch.as_tensor(heat, dtype=torch.float32)[None, None], size=(height, width),
+        mode="bilinear", align_corners=False,
+    )[0, 0]
+    colours = colormaps[cmap](normalize(resized))[..., :3]
+    base = _as_array(image).transpose(1, 2, 0)
+    base = np.repeat(base, 3, axis=2) if base.shape[2] == 1 else base
+    return (1 - alpha) * base + alpha * colours
+
+
+def show_panels(
+    panels: Sequence[tuple[str, torch.Tensor | np.ndarray]],
+    cmap: str = "gray",
+    shared_range: bool = False,
+    columns: int | None = None,
+    size: float = 2.6,
+    title: str | None = None,
+) -> Figure:
+    """Images side by side, each with a title.
+
+    Args:
+        panels: `(title, image)` pairs; an image is `(H, W)`, `(H, W, 3)` or `(C, H, W)`.
+        cmap: colour map for single-channel images.
+        shared_range: use one colour scale for all panels (to compare magnitudes).
+        columns: panels per row (default all in one row).
+        size: inches per panel.
+        title: optional figure title.
+    """
+    arrays = [_display_array(image) for _, image in panels]
+    columns = columns or len(panels)
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(size * columns, size * rows + (0.3 if title else 0)), dpi=FIGURE_DPI)
+    limits = {}
+    if shared_range:
+        limits = {"vmin": min(a.min() for a in arrays), "vmax": max(a.max() for a in arrays)}
+    for index, ((name, _), array) in enumerate(zip(panels, arrays)):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(array, cmap=cmap, interpolation="nearest", **limits)
+        axes.set_title(name, fontsize=10)
+        axes.axis("off")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def show_tiles(maps: torch.Tensor | np.ndarray, title: str = "", size: float = 4.0,
+               cmap: str = "gray") -> Figure:
+    """One tiled grid of maps `(N, H, W)` (or `(N, H, W, 3)`) as a figure."""
+    return show_panels([(title, tile(maps))], cmap=cmap, size=size)
+
+
+def _display_array(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    array = _as_array(image)
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
+        array = array.transpose(1, 2, 0)
+    return array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array

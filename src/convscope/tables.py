@@ -1,0 +1,51 @@
+"""A small printable table, Caffe-style, for blob shapes, parameter shapes and results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Table:
+    """Rows of values under named columns; prints as aligned plain text.
+
+    Args:
+        columns: the column headers.
+        rows: one tuple per row, as many values as columns.
+    """
+
+    columns: Sequence[str]
+    rows: list[tuple] = field(default_factory=list)
+
+    def column(self, name: str) -> list:
+        """All values of one column, top to bottom."""
+        index = list(self.columns).index(name)
+        return [row[index] for row in self.rows]
+
+    def head(self, count: int = 5) -> Table:
+        """The first `count` rows, as a new table."""
+        return Table(self.columns, self.rows[:count])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __str__(self) -> str:
+        cells = [list(map(str, self.columns))] + [[_format(v) for v in row] for row in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
+                 for row in cells]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, tuple):
+        return str(value)
+    if value is None:
+        return "-"
+    return str(value)
