@@ -1,0 +1,74 @@
+"""Blob and parameter tables, and hooks that never outlive their context."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import convscope as cs
+from convscope.errors import UnknownNameError
+from convscope.inspection import blobs, show_layer, spatial_layers
+
+
+def hook_count(net: cs.Net) -> int:
+    return sum(len(m._forward_hooks) for m in net.modules())
+
+
+def test_blob_table_matches_running_the_layers_by_hand(digits_net, heldout):
+    data = digits_net.preprocess(heldout[0][:2])
+    table = cs.blob_table(digits_net, data)
+    x, expected = data, [("data", (2, 1, 28, 28))]
+    for name, module in digits_net.named_layers():
+        x = module(x)
+        expected.append((name, tuple(x.shape)))
+    assert list(zip(table.column("blob"), table.column("shape"))) == expected
+    assert "pool3" in str(table) and "(2, 64, 3, 3)" in str(table)
+
+
+def test_param_table_total(digits_net):
+    table = cs.param_table(digits_net)
+    assert table.rows[-1][-1] == sum(p.numel() for p in digits_net.parameters()) == 305_098
+    assert sum(table.column("parameters")[:-1]) == 305_098
+    assert table.rows[0][:4] == ("conv1", "Conv2d", (32, 1, 5, 5), (32,))
+
+
+def test_recording_removes_its_hooks_even_after_an_error(digits_net):
+    assert hook_count(digits_net) == 0
+    with pytest.raises(RuntimeError):
+        with cs.recording(digits_net, ["conv1"]):
+            assert hook_count(digits_net) == 1
+            digits_net(torch.zeros(1, 3, 28, 28))  # wrong channel count
+    assert hook_count(digits_net) == 0
+    for _ in range(3):  # re-running a cell never stacks hooks
+        blobs(digits_net, torch.zeros(1, 1, 28, 28))
+    assert hook_count(digits_net) == 0
+
+
+def test_recorded_blobs_survive_in_place_relu():
+    net = cs.load_model("alexnet", weights="random")
+    for module in net.modules():
+        if isinstance(module, torch.nn.ReLU):
+            module.inplace = True  # as torchvision builds it
+    x = torch.randn(1, 3, 64, 64)
+    recorded = blobs(net, x, ["conv1", "relu1"])
+    assert (recorded["conv1"] < 0).any()  # not overwritten by the in-place ReLU
+    torch.testing.assert_close(recorded["relu1"], recorded["conv1"].clamp(min=0))
+
+
+def test_recording_unknown_layer_registers_nothing(digits_net):
+    with pytest.raises(UnknownNameError, match="conv1, relu1"):
+        with cs.recording(digits_net, ["conv1", "conv9"]):
+            pass
+    assert hook_count(digits_net) == 0
+
+
+def test_spatial_layers_stop_at_flatten(digits_net):
+    assert spatial_layers(digits_net)[-1] == "pool3" and spatial_layers(digits_net)[0] == "conv1"
+
+
+def test_show_layer_figure_and_bad_layer(digits_net, heldout):
+    figure = show_layer(digits_net, heldout[0][0], "conv2")
+    assert [a.get_title() for a in figure.axes][1].startswith("conv2 filters (16x16 of 64x32)")
+    assert len(show_layer(digits_net, heldout[0][0], "pool1").axes) == 2  # no filters
+    with pytest.raises(UnknownNameError, match="pool3"):
+        show_layer(digits_net, heldout[0][0], "fc6")

@@ -1,0 +1,109 @@
+"""The notebooks: their shape, and papermill runs with non-default parameters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import convscope as cs
+from convscope.errors import UnknownNameError
+from convscope.records import read_records
+from convscope.runner import key_figure, notebook_paths, parse_value, select_notebooks
+
+NOTEBOOKS = notebook_paths()
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def execute(notebook: str, tmp_path: Path, **parameters) -> Path:
+    import papermill
+
+    path = select_notebooks([notebook])[0]
+    out = tmp_path / path.name
+    papermill.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
+                               kernel_name="python3", progress_bar=False)
+    return out
+
+
+def test_all_six_lessons_are_planned_and_present_ones_are_numbered():
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+    assert len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_structure(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    all_cells = notebook["cells"]
+    title = source(all_cells[0])
+    assert title.startswith(f"# {path.stem[:2]} · ") and "you will" in title
+    code = [c for c in all_cells if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", [])
+    assert sum("parameters" in c["metadata"].get("tags", []) for c in code) == 1
+    setup = source(code[1])
+    assert setup.count("cs.seed_everything(seed)") == 1
+    assert all("seed_everything" not in source(c) for c in code[2:])
+    last = source(all_cells[-1])
+    assert "## Summary" in last and "## Exercises" in last
+    assert any("key-figure" in c["metadata"].get("tags", []) for c in code)
+    for cell in code:
+        assert cell["execution_count"] is not None and not any(
+            o["output_type"] == "error" for o in cell["outputs"]
+        )
+        # widget cells wrap a plain call that comes first
+        if "widget(" in source(cell):
+            assert "nbval-ignore-output" in cell["metadata"].get("tags", [])
+
+
+def test_designer_filters_with_other_parameters(tmp_path):
+    records = read_records(execute("01", tmp_path, new_bias=2.5, sigma=2.0, photo="coffee"))
+    assert records["mean_shift"] == pytest.approx(2.5, abs=1e-3)
+    assert records["sobel_y_edge_response"] == 4.0
+
+
+def test_net_surgery_with_other_parameters(tmp_path, digits_net, heldout):
+    out = execute("02", tmp_path, layer="conv2", zeroed_filter=15, scaled_layer="conv1", scale=2.0)
+    records = read_records(out)
+    images, labels = heldout
+    assert records["restored_accuracy"] == round(cs.accuracy(digits_net, images, labels), 4)
+    zeroed = cs.load_model("digits")
+    with torch.no_grad():
+        zeroed.params["conv1"][0][15] = 0
+        zeroed.params["conv1"][1][15] = 0
+    assert records["zeroed_accuracy"] == round(cs.accuracy(zeroed, images, labels), 4)
+    scaled = cs.load_model("digits")
+    with torch.no_grad():
+        for tensor in scaled.params["conv1"]:
+            tensor.mul_(2.0)
+    assert records["rescaled_accuracy"] == round(cs.accuracy(scaled, images, labels), 4)
+    assert key_figure(out) is not None
+
+
+def test_run_command_rejects_an_unknown_parameter_before_running(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "convscope", "run", "02", "-p", "layr", "conv2",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "unknown parameter of 02_net_surgery 'layr'" in result.stderr
+    assert "layer, digit_index" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_notebook_selection_and_values():
+    assert select_notebooks(["02"]) == select_notebooks(["net_surgery"])
+    with pytest.raises(UnknownNameError, match="01_designer_filters"):
+        select_notebooks(["99"])
+    assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("conv2") == "conv2"
