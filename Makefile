@@ -38,6 +38,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
@@ -53,7 +54,7 @@ run: $(STAMP)
 	$(BIN)/python -m convscope run $(NB) $(PARAMS) --out build
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_inspection.py
+	$(BIN)/python bench/bench_digits.py
 
 clean:
 	rm -rf build

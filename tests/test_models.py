@@ -73,7 +73,9 @@ def test_model_carries_its_preprocessing():
     assert isinstance(cs.load_model("vgg16", weights="random").preprocess, Normalize)
     digits = cs.load_model("digits")
     assert digits.class_names == [str(i) for i in range(10)]
-    assert digits.preprocess(torch.zeros(1, 1, 2, 2)).flatten().tolist() == pytest.approx([-DIGIT_MEAN] * 4)
+    assert digits.preprocess(torch.zeros(1, 1, 2, 2)).flatten().tolist() == pytest.approx(
+        [-DIGIT_MEAN] * 4
+    )
 
 
 def test_digit_mean_is_the_training_split_mean():
@@ -131,8 +133,9 @@ def test_corrupt_checkpoint_gives_clear_error_and_leaves_model_untouched(tmp_pat
     checkpoints.save_weights(cs.load_model("digits", weights="random"), good)
     bad = tmp_path / "bad.pt"
     data = good.read_bytes()
-    bad.write_bytes({"truncated": data[: len(data) // 2], "garbage": b"\x00junk" * 50,
-                     "empty": b""}[damage])
+    bad.write_bytes(
+        {"truncated": data[: len(data) // 2], "garbage": b"\x00junk" * 50, "empty": b""}[damage]
+    )
     with pytest.raises(CheckpointError, match="bad.pt"):
         checkpoints.load_weights(model, bad)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
@@ -228,5 +231,7 @@ def test_class_lookup(digits_net):
 
 
 def test_unknown_layer_lists_the_layers(digits_net):
-    with pytest.raises(UnknownNameError, match="unknown layer 'conv9'; choose one of: conv1, relu1"):
+    with pytest.raises(
+        UnknownNameError, match="unknown layer 'conv9'; choose one of: conv1, relu1"
+    ):
         digits_net.layer("conv9")

@@ -31,8 +31,14 @@ def execute(notebook: str, tmp_path: Path, **parameters) -> Path:
 
     path = select_notebooks([notebook])[0]
     out = tmp_path / path.name
-    papermill.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
-                               kernel_name="python3", progress_bar=False)
+    papermill.execute_notebook(
+        str(path),
+        str(out),
+        parameters=parameters,
+        cwd=str(path.parent),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     return out
 
 
@@ -92,9 +98,20 @@ def test_net_surgery_with_other_parameters(tmp_path, digits_net, heldout):
 
 def test_run_command_rejects_an_unknown_parameter_before_running(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "convscope", "run", "02", "-p", "layr", "conv2",
-         "--out", str(tmp_path)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "convscope",
+            "run",
+            "02",
+            "-p",
+            "layr",
+            "conv2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "unknown parameter of 02_net_surgery 'layr'" in result.stderr

@@ -27,8 +27,13 @@ def test_flat_copy_from_linear_to_convolution():
     """An InnerProduct (4, 2*3*3) and a convolution (4, 2, 3, 3) share one memory layout."""
 
     def make(fc: nn.Module) -> cs.Net:
-        return cs.Net(OrderedDict(fc=fc), name="t", input_size=(2, 3, 3), class_names=[],
-                      preprocess=PassThrough())
+        return cs.Net(
+            OrderedDict(fc=fc),
+            name="t",
+            input_size=(2, 3, 3),
+            class_names=[],
+            preprocess=PassThrough(),
+        )
 
     linear, conv = make(nn.Linear(18, 4)), make(nn.Conv2d(2, 4, 3))
     table = cs.transplant(linear, conv)

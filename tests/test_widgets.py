@@ -27,12 +27,15 @@ def test_designer_filter_widget_follows_its_controls():
     first = png(widget.result)
     assert first == png(show_filter_response(image, designer_kernel("gaussian", 1.0), 0.0))
     controls(widget)["bias"].value = 0.5
-    assert widget.result.axes[2].get_title() != show_filter_response(
-        image, designer_kernel("gaussian", 1.0), 0.0).axes[2].get_title()
+    assert (
+        widget.result.axes[2].get_title()
+        != show_filter_response(image, designer_kernel("gaussian", 1.0), 0.0).axes[2].get_title()
+    )
     controls(widget)["kernel"].value = "typed"
     controls(widget)["typed"].value = "1 0 -1; 2 0 -2; 1 0 -1"
-    expected = show_filter_response(image, designer_kernel("typed", 1.0, "1 0 -1; 2 0 -2; 1 0 -1"),
-                                    0.5)
+    expected = show_filter_response(
+        image, designer_kernel("typed", 1.0, "1 0 -1; 2 0 -2; 1 0 -1"), 0.5
+    )
     assert png(widget.result) == png(expected)
 
 

@@ -43,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="execute notebooks headlessly with papermill")
     run.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
     run.add_argument(
-        "-p", "--parameter", dest="parameters", nargs=2, action="append",
-        metavar=("NAME", "VALUE"), help="override a parameter (repeatable)",
+        "-p",
+        "--parameter",
+        dest="parameters",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (repeatable)",
     )
     run.add_argument("--out", default="build", help="output folder (default: build)")
     run.set_defaults(handler=_run)

@@ -29,9 +29,7 @@ def _conv_block(
     ]
 
 
-def digit_net(
-    class_names: Sequence[str], preprocess: Callable, num_classes: int = 10
-) -> Net:
+def digit_net(class_names: Sequence[str], preprocess: Callable, num_classes: int = 10) -> Net:
     """A CaffeNet-shaped classifier for 28x28 digits: three conv blocks and three fc layers.
 
     Blob shapes for one `(1, 1, 28, 28)` input: conv1 `(1, 32, 28, 28)`, pool1 `(1, 32, 14, 14)`,
@@ -144,12 +142,32 @@ def alexnet(class_names: Sequence[str], preprocess: Callable) -> Net:
         nn.ReLU(),
         nn.Linear(4096, 1000),
     )
-    feature_names = ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3",
-                     "conv4", "relu4", "conv5", "relu5", "pool5"]
+    feature_names = [
+        "conv1",
+        "relu1",
+        "pool1",
+        "conv2",
+        "relu2",
+        "pool2",
+        "conv3",
+        "relu3",
+        "conv4",
+        "relu4",
+        "conv5",
+        "relu5",
+        "pool5",
+    ]
     classifier_names = ["drop5", "fc6", "relu6", "drop6", "fc7", "relu7", "fc8"]
     return _torchvision_layout(
-        "alexnet", features, 6, classifier, feature_names, classifier_names,
-        class_names, preprocess, input_size=(3, 224, 224),
+        "alexnet",
+        features,
+        6,
+        classifier,
+        feature_names,
+        classifier_names,
+        class_names,
+        preprocess,
+        input_size=(3, 224, 224),
     )
 
 
@@ -181,8 +199,15 @@ def vgg16(class_names: Sequence[str], preprocess: Callable) -> Net:
     )
     classifier_names = ["fc6", "relu6", "drop6", "fc7", "relu7", "drop7", "fc8"]
     return _torchvision_layout(
-        "vgg16", nn.Sequential(*modules), 7, classifier, feature_names, classifier_names,
-        class_names, preprocess, input_size=(3, 224, 224),
+        "vgg16",
+        nn.Sequential(*modules),
+        7,
+        classifier,
+        feature_names,
+        classifier_names,
+        class_names,
+        preprocess,
+        input_size=(3, 224, 224),
     )
 
 

@@ -18,7 +18,6 @@ from .net import Net
 from .plotting import show_panels, tile
 from .tables import Table
 
-
 MAX_FILTER_ROWS = 16  # show at most 16 filters x 16 input channels of a deep layer
 
 
@@ -120,7 +119,9 @@ def show_layer(model: Net, image: torch.Tensor, layer: str) -> Figure:
         weight = module.weight.detach()
         out_channels, in_channels, height, width = weight.shape
         shown = weight[:MAX_FILTER_ROWS, :MAX_FILTER_ROWS]  # rows: filters; columns: inputs
-        caption = f"{layer} filters ({shown.shape[0]}x{shown.shape[1]} of {out_channels}x{in_channels})"
+        caption = (
+            f"{layer} filters ({shown.shape[0]}x{shown.shape[1]} of {out_channels}x{in_channels})"
+        )
         if in_channels == 1:
             shown, caption = weight, f"{layer}: {out_channels} filters {height}x{width}"
         columns = shown.shape[1] if in_channels > 1 else None

@@ -68,7 +68,8 @@ MODELS: dict[str, _Entry] = {
     "digits": _Entry(
         lambda: architectures.digit_net(digit_class_names(), _digit_preprocess()),
         WeightsSource(
-            "digits.pt", shipped=True,
+            "digits.pt",
+            shipped=True,
             how_to_get="Re-create it with `python -m convscope train digits`.",
         ),
     ),
@@ -118,7 +119,9 @@ def fetch_weights(source: WeightsSource, download: bool = True) -> Path:
             reason = f"the download failed ({error})"
     elif not source.url:
         reason = "it cannot be downloaded automatically"
-    fetch = f" Fetch {source.url} on a machine with internet and copy it there." if source.url else ""
+    fetch = (
+        f" Fetch {source.url} on a machine with internet and copy it there." if source.url else ""
+    )
     raise WeightsNotFoundError(
         f"no weights file {path} ({reason}).{fetch} {source.how_to_get} "
         "Or pass weights='path/to/file' for your own file, or weights='random' for an "

@@ -32,7 +32,9 @@ def normalize(values: torch.Tensor | np.ndarray) -> np.ndarray:
     return (array - low) / (high - low)
 
 
-def tile(maps: torch.Tensor | np.ndarray, columns: int | None = None, padding: int = 1) -> np.ndarray:
+def tile(
+    maps: torch.Tensor | np.ndarray, columns: int | None = None, padding: int = 1
+) -> np.ndarray:
     """Arrange a stack of maps in a near-square grid, as Caffe's `vis_square` did.
 
     Args:
@@ -70,8 +72,10 @@ def heatmap_overlay(
     """
     height, width = image.shape[-2:]
     resized = torch.nn.functional.interpolate(
-        torch.as_tensor(heat, dtype=torch.float32)[None, None], size=(height, width),
-        mode="bilinear", align_corners=False,
+        torch.as_tensor(heat, dtype=torch.float32)[None, None],
+        size=(height, width),
+        mode="bilinear",
+        align_corners=False,
     )[0, 0]
     colours = colormaps[cmap](normalize(resized))[..., :3]
     base = _as_array(image).transpose(1, 2, 0)
@@ -115,8 +119,9 @@ def show_panels(
     return figure
 
 
-def show_tiles(maps: torch.Tensor | np.ndarray, title: str = "", size: float = 4.0,
-               cmap: str = "gray") -> Figure:
+def show_tiles(
+    maps: torch.Tensor | np.ndarray, title: str = "", size: float = 4.0, cmap: str = "gray"
+) -> Figure:
     """One tiled grid of maps `(N, H, W)` (or `(N, H, W, 3)`) as a figure."""
     return show_panels([(title, tile(maps))], cmap=cmap, size=size)
 

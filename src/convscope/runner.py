@@ -84,8 +84,12 @@ def run_notebooks(selectors: list[str], pairs: list[tuple[str, str]], out: Path)
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
-                str(notebook), str(target), parameters=parameters, cwd=str(notebook.parent),
-                kernel_name="python3", progress_bar=False,
+                str(notebook),
+                str(target),
+                parameters=parameters,
+                cwd=str(notebook.parent),
+                kernel_name="python3",
+                progress_bar=False,
             )
         except papermill.PapermillExecutionError as error:
             failures.append(

@@ -82,8 +82,11 @@ def filter_ablation(model: Net, layer: str, images: torch.Tensor, labels: torch.
         A `Table` (filter, accuracy, change) sorted from the most harmful switch-off.
     """
     if not isinstance(model.layer(layer), torch.nn.Conv2d):  # model.layer names valid layers
-        raise unknown_name("convolution layer", layer,
-                           [n for n, m in model.named_layers() if isinstance(m, torch.nn.Conv2d)])
+        raise unknown_name(
+            "convolution layer",
+            layer,
+            [n for n, m in model.named_layers() if isinstance(m, torch.nn.Conv2d)],
+        )
     weight, bias = model.params[layer]
     baseline = accuracy(model, images, labels)
     rows = []

@@ -33,8 +33,10 @@ class Table:
     def __str__(self) -> str:
         cells = [list(map(str, self.columns))] + [[_format(v) for v in row] for row in self.rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
-        lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
-                 for row in cells]
+        lines = [
+            "  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
+            for row in cells
+        ]
         lines.insert(1, "  ".join("-" * width for width in widths))
         return "\n".join(lines)
 

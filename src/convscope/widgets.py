@@ -28,8 +28,9 @@ def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
         update,
         kind=widgets.Dropdown(options=KERNEL_KINDS, value="gaussian", description="kernel"),
         sigma=widgets.FloatSlider(value=1.0, min=0.3, max=3.0, step=0.1, description="σ"),
-        typed=widgets.Text(value="0 1 0; 1 -4 1; 0 1 0", description="typed",
-                           continuous_update=False),
+        typed=widgets.Text(
+            value="0 1 0; 1 -4 1; 0 1 0", description="typed", continuous_update=False
+        ),
         bias=widgets.FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.1, description="bias"),
     )
 
