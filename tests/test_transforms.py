@@ -40,3 +40,12 @@ def test_wrong_channel_count_is_named():
 def test_channel_swap_must_be_a_permutation():
     with pytest.raises(ValueError, match="permutation"):
         CaffeTransformer(channel_swap=(0, 0, 1))
+
+
+def test_caffe_transformer_takes_caffe_style_hwc_arrays():
+    """caffe.io.load_image gives (H, W, C) floats; the transformer transposes to (C, H, W)."""
+    hwc = np.random.rand(4, 5, 3).astype(np.float32)
+    transformer = CaffeTransformer()
+    expected = transformer(torch.from_numpy(hwc.transpose(2, 0, 1).copy()))
+    torch.testing.assert_close(transformer(hwc), expected)
+    assert transformer(hwc).shape == (3, 4, 5)

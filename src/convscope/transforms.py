@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 IMAGENET_MEAN_BGR = (104.0, 117.0, 123.0)  # Caffe's ilsvrc_2012_mean.npy, averaged per channel
@@ -60,8 +61,19 @@ class CaffeTransformer:
             )
         self._inverse_swap = tuple(self.channel_swap.index(i) for i in range(len(self.mean)))
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        """Map `(C, H, W)` or `(N, C, H, W)` RGB in [0, 1] to the network's input."""
+    def __call__(self, image: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Map RGB in [0, 1] to the network's input.
+
+        Args:
+            image: a tensor `(C, H, W)` or `(N, C, H, W)`, or an `(H, W, C)` NumPy array as
+                `caffe.io.load_image` returned (transposed to `(C, H, W)`, Caffe's
+                `set_transpose((2, 0, 1))`).
+
+        Returns:
+            `(C, H, W)` or `(N, C, H, W)` in the network's channel order and range.
+        """
+        if isinstance(image, np.ndarray):
+            image = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
         _check_channels(image, len(self.mean), "CaffeTransformer")
         swapped = image[..., list(self.channel_swap), :, :]
         return swapped * self.raw_scale - _per_channel(self.mean, image)
