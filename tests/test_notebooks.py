@@ -13,7 +13,13 @@ import torch
 import convscope as cs
 from convscope.errors import UnknownNameError
 from convscope.records import read_records
-from convscope.runner import key_figure, notebook_paths, parse_value, select_notebooks
+from convscope.runner import (
+    execute_notebook,
+    key_figure,
+    notebook_paths,
+    parse_value,
+    select_notebooks,
+)
 
 NOTEBOOKS = notebook_paths()
 
@@ -27,19 +33,8 @@ def source(cell: dict) -> str:
 
 
 def execute(notebook: str, tmp_path: Path, **parameters) -> Path:
-    import papermill
-
     path = select_notebooks([notebook])[0]
-    out = tmp_path / path.name
-    papermill.execute_notebook(
-        str(path),
-        str(out),
-        parameters=parameters,
-        cwd=str(path.parent),
-        kernel_name="python3",
-        progress_bar=False,
-    )
-    return out
+    return execute_notebook(path, tmp_path / path.name, parameters)
 
 
 def test_all_six_lessons_are_planned_and_present_ones_are_numbered():

@@ -29,6 +29,22 @@ def _conv_block(
     ]
 
 
+def _classifier_head(
+    in_features: int, hidden: int, num_classes: int
+) -> list[tuple[str, nn.Module]]:
+    """flatten -> fc6 -> relu6 -> drop6 -> fc7 -> relu7 -> drop7 -> fc8, as in CaffeNet."""
+    return [
+        ("flatten", nn.Flatten()),
+        ("fc6", nn.Linear(in_features, hidden)),
+        ("relu6", nn.ReLU()),
+        ("drop6", nn.Dropout(0.5)),
+        ("fc7", nn.Linear(hidden, hidden)),
+        ("relu7", nn.ReLU()),
+        ("drop7", nn.Dropout(0.5)),
+        ("fc8", nn.Linear(hidden, num_classes)),
+    ]
+
+
 def digit_net(class_names: Sequence[str], preprocess: Callable, num_classes: int = 10) -> Net:
     """A CaffeNet-shaped classifier for 28x28 digits: three conv blocks and three fc layers.
 
@@ -41,16 +57,7 @@ def digit_net(class_names: Sequence[str], preprocess: Callable, num_classes: int
         _conv_block(1, 1, 32, 5, 2, nn.MaxPool2d(2, 2))
         + _conv_block(2, 32, 64, 5, 2, nn.MaxPool2d(2, 2))
         + _conv_block(3, 64, 64, 3, 1, nn.MaxPool2d(3, 2))
-        + [
-            ("flatten", nn.Flatten()),
-            ("fc6", nn.Linear(64 * 3 * 3, 256)),
-            ("relu6", nn.ReLU()),
-            ("drop6", nn.Dropout(0.5)),
-            ("fc7", nn.Linear(256, 256)),
-            ("relu7", nn.ReLU()),
-            ("drop7", nn.Dropout(0.5)),
-            ("fc8", nn.Linear(256, num_classes)),
-        ]
+        + _classifier_head(64 * 3 * 3, 256, num_classes)
     )
     return Net(
         layers,
@@ -93,15 +100,8 @@ def caffenet(class_names: Sequence[str], preprocess: Callable) -> Net:
             ("conv5", nn.Conv2d(384, 256, 3, padding=1, groups=2)),
             ("relu5", nn.ReLU()),
             ("pool5", pool()),
-            ("flatten", nn.Flatten()),
-            ("fc6", nn.Linear(256 * 6 * 6, 4096)),
-            ("relu6", nn.ReLU()),
-            ("drop6", nn.Dropout(0.5)),
-            ("fc7", nn.Linear(4096, 4096)),
-            ("relu7", nn.ReLU()),
-            ("drop7", nn.Dropout(0.5)),
-            ("fc8", nn.Linear(4096, 1000)),
         ]
+        + _classifier_head(256 * 6 * 6, 4096, 1000)
     )
     return Net(
         layers,

@@ -62,6 +62,21 @@ def key_figure(notebook: Path) -> bytes | None:
     return None
 
 
+def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]) -> Path:
+    """Run one notebook with papermill, in its own folder, writing the result to `target`."""
+    import papermill
+
+    papermill.execute_notebook(
+        str(notebook),
+        str(target),
+        parameters=parameters,
+        cwd=str(notebook.parent),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    return target
+
+
 def run_notebooks(selectors: list[str], pairs: list[tuple[str, str]], out: Path) -> list[str]:
     """Execute notebooks into `out/`, each with the given parameters.
 
@@ -83,14 +98,7 @@ def run_notebooks(selectors: list[str], pairs: list[tuple[str, str]], out: Path)
         target = out / notebook.name
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(target),
-                parameters=parameters,
-                cwd=str(notebook.parent),
-                kernel_name="python3",
-                progress_bar=False,
-            )
+            execute_notebook(notebook, target, parameters)
         except papermill.PapermillExecutionError as error:
             failures.append(
                 f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}"
