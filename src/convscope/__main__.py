@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model whose weights ship in data/")
     train.add_argument("model", choices=TRAINABLE)
-    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--epochs", type=int, default=60)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="where to write the weights (default: the shipped file)")
     train.set_defaults(handler=_train)

@@ -48,16 +48,18 @@ def _classifier_head(
 def digit_net(class_names: Sequence[str], preprocess: Callable, num_classes: int = 10) -> Net:
     """A CaffeNet-shaped classifier for 28x28 digits: three conv blocks and three fc layers.
 
-    Blob shapes for one `(1, 1, 28, 28)` input: conv1 `(1, 32, 28, 28)`, pool1 `(1, 32, 14, 14)`,
-    conv2 `(1, 64, 14, 14)`, pool2 `(1, 64, 7, 7)`, conv3 `(1, 64, 7, 7)`, pool3 `(1, 64, 3, 3)`
-    (3x3 windows with stride 2, overlapping like CaffeNet's), fc6 and fc7 `(1, 256)`,
-    fc8 `(1, 10)`. Total stride 8.
+    No convolution pads its input, so the net is exactly a sliding-window classifier once its
+    fc layers are cast to convolutions (notebook 03): zero padding would make each window
+    depend on what lies around it. Blob shapes for one `(1, 1, 28, 28)` input:
+    conv1 `(1, 32, 24, 24)`, pool1 `(1, 32, 12, 12)`, conv2 `(1, 64, 10, 10)`,
+    pool2 `(1, 64, 5, 5)`, conv3 `(1, 64, 4, 4)`, pool3 `(1, 64, 2, 2)`, fc6 and fc7
+    `(1, 256)`, fc8 `(1, 10)`. Total stride 8; fc6 sees all 28x28 pixels.
     """
     layers = OrderedDict(
-        _conv_block(1, 1, 32, 5, 2, nn.MaxPool2d(2, 2))
-        + _conv_block(2, 32, 64, 5, 2, nn.MaxPool2d(2, 2))
-        + _conv_block(3, 64, 64, 3, 1, nn.MaxPool2d(3, 2))
-        + _classifier_head(64 * 3 * 3, 256, num_classes)
+        _conv_block(1, 1, 32, 5, 0, nn.MaxPool2d(2, 2))
+        + _conv_block(2, 32, 64, 3, 0, nn.MaxPool2d(2, 2))
+        + _conv_block(3, 64, 64, 2, 0, nn.MaxPool2d(2, 2))
+        + _classifier_head(64 * 2 * 2, 256, num_classes)
     )
     return Net(
         layers,

@@ -39,7 +39,7 @@ def jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def train_digit_classifier(
-    epochs: int = 30,
+    epochs: int = 60,
     batch_size: int = 64,
     learning_rate: float = 0.05,
     seed: int = 0,
