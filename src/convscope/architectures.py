@@ -50,16 +50,17 @@ def digit_net(class_names: Sequence[str], preprocess: Callable, num_classes: int
 
     No convolution pads its input, so the net is exactly a sliding-window classifier once its
     fc layers are cast to convolutions (notebook 03): zero padding would make each window
-    depend on what lies around it. Blob shapes for one `(1, 1, 28, 28)` input:
-    conv1 `(1, 32, 24, 24)`, pool1 `(1, 32, 12, 12)`, conv2 `(1, 64, 10, 10)`,
-    pool2 `(1, 64, 5, 5)`, conv3 `(1, 64, 4, 4)`, pool3 `(1, 64, 2, 2)`, fc6 and fc7
-    `(1, 256)`, fc8 `(1, 10)`. Total stride 8; fc6 sees all 28x28 pixels.
+    depend on what lies around it. Kernels are odd, so unit centres stay on whole pixels and
+    FCN's crops align (notebook 04). Blob shapes for one `(1, 1, 28, 28)` input:
+    conv1 `(1, 32, 24, 24)`, pool1 `(1, 32, 12, 12)`, conv2 `(1, 64, 8, 8)`,
+    pool2 `(1, 64, 4, 4)`, conv3 `(1, 64, 2, 2)`, pool3 `(1, 64, 1, 1)`, fc6 and fc7
+    `(1, 256)`, fc8 `(1, 10)`. Total stride 8; pool3's receptive field is all 28x28 pixels.
     """
     layers = OrderedDict(
         _conv_block(1, 1, 32, 5, 0, nn.MaxPool2d(2, 2))
-        + _conv_block(2, 32, 64, 3, 0, nn.MaxPool2d(2, 2))
-        + _conv_block(3, 64, 64, 2, 0, nn.MaxPool2d(2, 2))
-        + _classifier_head(64 * 2 * 2, 256, num_classes)
+        + _conv_block(2, 32, 64, 5, 0, nn.MaxPool2d(2, 2))
+        + _conv_block(3, 64, 64, 3, 0, nn.MaxPool2d(2, 2))
+        + _classifier_head(64, 256, num_classes)
     )
     return Net(
         layers,

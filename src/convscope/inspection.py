@@ -14,7 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .errors import unknown_name
-from .net import Net
+from .net import LayeredModel
 from .plotting import show_panels, tile
 from .tables import Table
 
@@ -22,11 +22,14 @@ MAX_FILTER_ROWS = 16  # show at most 16 filters x 16 input channels of a deep la
 
 
 @contextmanager
-def recording(model: Net, layers: Iterable[str] | None = None) -> Iterator[dict[str, torch.Tensor]]:
+def recording(
+    model: LayeredModel, layers: Iterable[str] | None = None, clone: bool = True
+) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs ("blobs") of `layers` (default: all) during forward passes.
 
     Usage: `with recording(net, ["conv1"]) as blobs: net(x)`; then `blobs["conv1"]` is
-    `(N, C, H, W)`. Outputs are cloned, so a later in-place ReLU cannot change them.
+    `(N, C, H, W)`. Outputs are cloned, so a later in-place ReLU cannot change them
+    (`clone=False` keeps them as they are, for shape-only passes on the meta device).
 
     Raises:
         UnknownNameError: a requested layer does not exist; nothing is registered.
@@ -39,7 +42,7 @@ def recording(model: Net, layers: Iterable[str] | None = None) -> Iterator[dict[
 
     def keeper(name: str):
         def hook(module, inputs, output):
-            blobs[name] = output.detach().clone()
+            blobs[name] = output.detach().clone() if clone else output.detach()
 
         return hook
 
@@ -54,14 +57,14 @@ def recording(model: Net, layers: Iterable[str] | None = None) -> Iterator[dict[
 
 
 @torch.no_grad()
-def blobs(model: Net, data: torch.Tensor, layers: Iterable[str] | None = None):
+def blobs(model: LayeredModel, data: torch.Tensor, layers: Iterable[str] | None = None):
     """One forward pass of preprocessed `data` `(N, C, H, W)`; returns layer name -> blob."""
     with recording(model, layers) as recorded:
         model(data)
     return recorded
 
 
-def blob_table(model: Net, data: torch.Tensor) -> Table:
+def blob_table(model: LayeredModel, data: torch.Tensor) -> Table:
     """Shapes of the input and of every layer's output for `data` `(N, C, H, W)`.
 
     Returns:
@@ -74,7 +77,7 @@ def blob_table(model: Net, data: torch.Tensor) -> Table:
     return Table(["blob", "type", "shape"], rows)
 
 
-def param_table(model: Net) -> Table:
+def param_table(model: LayeredModel) -> Table:
     """Shapes and sizes of every layer's parameters, with the total in the last row.
 
     Returns:
@@ -90,7 +93,7 @@ def param_table(model: Net) -> Table:
     return Table(["layer", "type", "weight", "bias", "parameters"], rows)
 
 
-def spatial_layers(model: Net) -> list[str]:
+def spatial_layers(model: LayeredModel) -> list[str]:
     """Names of the layers whose output is a stack of maps `(N, C, H, W)`: conv, relu, pool."""
     names = []
     for name, module in model.named_layers():
@@ -100,11 +103,11 @@ def spatial_layers(model: Net) -> list[str]:
     return names
 
 
-def show_layer(model: Net, image: torch.Tensor, layer: str) -> Figure:
+def show_layer(model: LayeredModel, image: torch.Tensor, layer: str) -> Figure:
     """A layer's filters as one tiled grid (conv layers) beside one image's activation maps.
 
     Args:
-        model: a `Net`.
+        model: a `Net` or `GraphNet`.
         image: `(C, H, W)` in [0, 1], the model's input size.
         layer: one of `spatial_layers(model)`.
     """

@@ -18,8 +18,8 @@ def _copy_mode(name: str, kind: str, source: torch.Tensor, target: torch.Tensor)
     """`"copy"` for equal shapes, `"flat"` for a row-major reshape, else a `SurgeryError`.
 
     A flat copy keeps each output unit's values together: the leading (output) dimension must
-    agree and so must the element count, e.g. an InnerProduct `(256, 256)` and a
-    convolution `(256, 64, 2, 2)`, whose memory layouts are identical.
+    agree and so must the element count, e.g. an InnerProduct `(4096, 9216)` and a
+    convolution `(4096, 256, 6, 6)` (CaffeNet's fc6), whose memory layouts are identical.
     """
     if source.shape == target.shape:
         return "copy"

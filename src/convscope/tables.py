@@ -46,6 +46,8 @@ class Table:
 def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"
     if isinstance(value, tuple):
         return str(value)
     if value is None:

@@ -1,0 +1,97 @@
+"""Casting a classifier into its fully convolutional twin (Caffe's net-surgery lesson).
+
+The first fully connected layer reads a `(C, h, w)` feature map flattened in row-major order;
+a convolution with a `(C, h, w)` kernel computes the same sums at one position and, on a larger
+input, at every position with stride 1 on that map. The later fully connected layers become
+1×1 convolutions. The weights are identical in memory, so they are copied flat
+(`surgery.transplant`). Pointwise layers (ReLU, dropout, LRN) do not care about spatial size;
+flattening and adaptive pooling (which would squash the grid) are removed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .errors import ConvscopeError
+from .net import Net
+from .shapes import layer_table
+from .surgery import transplant
+
+_DROPPED = (nn.Flatten, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+def _grid_before_first_linear(model: Net) -> tuple[int, int, int]:
+    """`(C, h, w)` of the map that the first Linear layer reads, at the training size."""
+    table = layer_table(model, model.input_size)
+    shapes = {name: tuple(map(int, shape.split("×"))) for name, shape in
+              zip(table.column("layer"), table.column("output"))}  # fmt: skip
+    grid = shapes["data"]
+    for name, module, _ in model.layer_graph():
+        if (
+            isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+            and shapes[name] != grid
+        ):
+            raise ConvscopeError(
+                f"{name} changes the grid {grid} to {shapes[name]} at the training size, so "
+                "removing it would change the classifier"
+            )
+        if isinstance(module, nn.Linear):
+            return grid
+        if len(shapes[name]) == 3:
+            grid = shapes[name]
+    raise ConvscopeError(f"{model.name} has no fully connected layer to cast")
+
+
+def _replace(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, child = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    setattr(parent, child, module)
+
+
+def fully_convolutional(model: Net) -> Net:
+    """The fully convolutional twin of a classifier, with the classifier's weights.
+
+    Args:
+        model: a `Net` whose fully connected layers follow its convolutional part
+            (`digits`, `caffenet`, `alexnet`, `vgg16`).
+
+    Returns:
+        A new `Net` (the original is untouched) with the same layer names: `fc6` is a
+        convolution whose kernel covers the last feature map (6×6 for CaffeNet and AlexNet,
+        7×7 for VGG16), `fc7` and `fc8` are 1×1 convolutions. On the training size it outputs
+        `(N, classes, 1, 1)`; on larger inputs, a map of class scores.
+    """
+    channels, height, width = _grid_before_first_linear(model)
+    # Copy the structure, not the weights: every tensor is replaced by a meta placeholder.
+    memo = {id(t): torch.empty_like(t, device="meta") for t in model.state_dict().values()}
+    memo.update({id(p): nn.Parameter(memo[id(p)]) for p in model.parameters() if id(p) in memo})
+    twin = copy.deepcopy(model, memo)
+    first = True
+    for path, module in list(twin.named_modules()):
+        if isinstance(module, nn.Linear):
+            kernel = (height, width) if first else (1, 1)
+            inputs = channels if first else module.in_features
+            _replace(twin, path, nn.Conv2d(inputs, module.out_features, kernel, device="meta"))
+            first = False
+    kept = OrderedDict(
+        (name, child) for name, child in twin.named_children() if not isinstance(child, _DROPPED)
+    )
+    cast = Net(
+        OrderedDict((name, _materialise(child)) for name, child in kept.items()),
+        name=f"{model.name}_fully_conv",
+        input_size=model.input_size,
+        class_names=model.class_names,
+        preprocess=model.preprocess,
+        caffe_names=model._caffe_names,
+    )
+    transplant(model, cast)
+    return cast.to(next(model.parameters()).dtype).train(model.training)
+
+
+def _materialise(module: nn.Module) -> nn.Module:
+    """Give a meta-device module real (uninitialised) storage; transplant fills it."""
+    return module.to_empty(device="cpu")

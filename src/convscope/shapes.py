@@ -1,0 +1,257 @@
+"""Shape arithmetic: output sizes, receptive fields, strides, offsets, crops and MACs.
+
+Each layer maps its output coordinates to its input's affinely (Caffe's `coord_map`):
+a convolution or pooling with kernel k, stride s and padding p puts the centre of output unit
+x at input position `s * x + (k - 1) / 2 - p`; a transposed convolution inverts that,
+`(x + p - (k - 1) / 2) / s`. Composing these maps from the input gives every layer's
+*jump* (the distance in input pixels between neighbouring units), *start* (the input position
+of unit 0's centre) and receptive field; FCN's crop offsets follow from comparing two blobs'
+maps. Shapes come from a forward pass on the meta device, so even FCN-8s on VGG16 costs no
+memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from .errors import ConvscopeError
+from .inspection import recording
+from .net import INPUT_BLOB, Crop, LayeredModel, Sum
+from .tables import Table
+
+_POINTWISE = (nn.ReLU, nn.Dropout, nn.LocalResponseNorm, nn.Identity, nn.BatchNorm2d, nn.Softmax)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a blob's units sit in input pixels (along one axis).
+
+    Attributes:
+        jump: input pixels between neighbouring units (the effective stride).
+        start: input position of unit 0's centre (negative when padding reaches outside).
+        field: receptive field size in input pixels, or `None` once the grid is flattened.
+    """
+
+    jump: float
+    start: float
+    field: float | None
+
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _step(module: nn.Module, inputs: list[Geometry], axis: int) -> Geometry:
+    """The geometry of `module`'s output given its inputs' geometries (one axis)."""
+    first = inputs[0]
+    if first.field is None:
+        return first
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        kernel, stride = _pair(module.kernel_size)[axis], _pair(module.stride)[axis]
+        pad, dilation = _pair(module.padding)[axis], _pair(getattr(module, "dilation", 1))[axis]
+        span = dilation * (kernel - 1) + 1
+        return Geometry(
+            jump=first.jump * stride,
+            start=first.start + ((span - 1) / 2 - pad) * first.jump,
+            field=first.field + (span - 1) * first.jump,
+        )
+    if isinstance(module, nn.ConvTranspose2d):
+        kernel, stride = module.kernel_size[axis], module.stride[axis]
+        pad = module.padding[axis]
+        return Geometry(
+            jump=first.jump / stride,
+            start=first.start + (pad - (kernel - 1) / 2) / stride * first.jump,
+            field=first.field + (math.ceil(kernel / stride) - 1) * first.jump,
+        )
+    if isinstance(module, Crop):
+        return Geometry(first.jump, first.start + (module.offset or 0) * first.jump, first.field)
+    if isinstance(module, Sum):
+        return Geometry(first.jump, first.start, max(g.field or 0 for g in inputs))
+    if isinstance(module, _POINTWISE):
+        return first
+    return Geometry(first.jump, first.start, None)  # Flatten, Linear, adaptive pooling...
+
+
+def geometries(model: LayeredModel, axis: int = 0) -> dict[str, Geometry]:
+    """Every blob's `Geometry` along `axis` (0: height, 1: width), with `"data"` first."""
+    found = {INPUT_BLOB: Geometry(1.0, 0.0, 1.0)}
+    for name, module, bottoms in model.layer_graph():
+        found[name] = _step(module, [found[bottom] for bottom in bottoms], axis)
+    return found
+
+
+def crop_offset(bottom: Geometry, reference: Geometry, name: str = "crop") -> int:
+    """Rows to skip in `bottom` so that its units line up with `reference`'s.
+
+    Raises:
+        ConvscopeError: the two grids have different jumps, or the offset is negative or
+            fractional, so no crop can align them.
+    """
+    if not math.isclose(bottom.jump, reference.jump):
+        raise ConvscopeError(
+            f"{name}: cannot align grids with jumps {bottom.jump} and {reference.jump}"
+        )
+    offset = (reference.start - bottom.start) / bottom.jump
+    if offset < -1e-9 or not math.isclose(offset, round(offset), abs_tol=1e-9):
+        raise ConvscopeError(f"{name}: the grids are offset by {offset} units, not a whole >= 0")
+    return round(offset)
+
+
+def derive_crop_offsets(model: LayeredModel) -> dict[str, int]:
+    """Set every `Crop` layer's offset from the coordinate maps of its two inputs.
+
+    Offsets are derived in forward order, so a crop after another crop sees its true grid.
+
+    Returns:
+        Crop layer name -> offset.
+    """
+    offsets = {}
+    for axis in (0, 1):
+        found = {INPUT_BLOB: Geometry(1.0, 0.0, 1.0)}
+        for name, module, bottoms in model.layer_graph():
+            inputs = [found[bottom] for bottom in bottoms]
+            if isinstance(module, Crop):
+                offset = crop_offset(inputs[0], inputs[1], name)
+                if axis == 1 and offsets[name] != offset:
+                    raise ConvscopeError(f"{name}: offsets differ along height and width")
+                module.offset = offsets[name] = offset
+            found[name] = _step(module, inputs, axis)
+    return offsets
+
+
+def _meta_blobs(model: LayeredModel, input_shape: Sequence[int]) -> dict[str, torch.Tensor]:
+    """All blobs of one forward pass on the meta device: shapes only, no memory, model untouched."""
+    meta_state = {
+        key: torch.empty_like(value, device="meta")
+        for key, value in {**dict(model.named_parameters()), **dict(model.named_buffers())}.items()
+    }
+    dtype = next(iter(meta_state.values())).dtype if meta_state else torch.float32
+    data = torch.empty(tuple(input_shape), device="meta", dtype=dtype)
+    with recording(model, clone=False) as blobs:
+        functional_call(model, meta_state, (data,))
+    return {INPUT_BLOB: data, **blobs}
+
+
+def _macs(module: nn.Module, inputs: list[torch.Tensor], output: torch.Tensor) -> int:
+    """Multiply-accumulates of one layer for one image."""
+    if isinstance(module, nn.Conv2d):
+        per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
+        return output[0].numel() * per_output
+    if isinstance(module, nn.ConvTranspose2d):
+        per_input = module.out_channels // module.groups * math.prod(module.kernel_size)
+        return inputs[0][0].numel() * per_input
+    if isinstance(module, nn.Linear):
+        return module.in_features * module.out_features
+    return 0
+
+
+def _hyper(module: nn.Module) -> str:
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d)):
+        kernel, stride = _pair(module.kernel_size)[0], _pair(module.stride)[0]
+        return f"{kernel}/{stride}/{_pair(module.padding)[0]}"
+    if isinstance(module, Crop):
+        return f"offset {module.offset}"
+    return ""
+
+
+def _size_error(model: LayeredModel, input_shape: Sequence[int], error: Exception) -> Exception:
+    height, width = smallest_input_size(model)
+    return ConvscopeError(
+        f"input {tuple(input_shape[-2:])} is too small for {model.name}: the smallest valid "
+        f"input is {height}x{width} (H x W) ({error})"
+    )
+
+
+def _fits(model: LayeredModel, input_shape: Sequence[int]) -> bool:
+    try:
+        _meta_blobs(model, input_shape)
+    except (RuntimeError, ConvscopeError, ValueError):
+        return False
+    return True
+
+
+def smallest_input_size(model: LayeredModel) -> tuple[int, int]:
+    """The smallest height (at the training width) and width (at the training height) accepted.
+
+    Searched up to the training size, which must itself be valid.
+    """
+    channels, height, width = model.input_size
+    found = []
+    for axis, limit in ((0, height), (1, width)):
+        for size in range(1, limit + 1):
+            shape = [1, channels, height, width]
+            shape[2 + axis] = size
+            if _fits(model, shape):
+                found.append(size)
+                break
+        else:
+            raise ConvscopeError(f"{model.name} rejects even its training size {height}x{width}")
+    return found[0], found[1]
+
+
+def layer_table(model: LayeredModel | str, input_shape: Sequence[int]) -> Table:
+    """Caffe's blob shapes plus the geometry of every layer, computed on the meta device.
+
+    Args:
+        model: a `Net` or `GraphNet`, or a model name (built on the meta device: no weights,
+            no memory, e.g. `layer_table("fcn8s", (3, 500, 334))`).
+        input_shape: `(N, C, H, W)` or `(C, H, W)`.
+
+    Returns:
+        A `Table` with columns layer, type, k/s/p (kernel, stride, padding), output `C×H×W`,
+        field (receptive field), jump (effective stride), start (input position of unit 0's
+        centre), each as `H` or `H×W` when the axes differ, and MACs for one image.
+
+    Raises:
+        ConvscopeError: the input is too small; the message names the smallest valid size.
+    """
+    if isinstance(model, str):
+        from .models import load_model  # noqa: PLC0415 (models import this module)
+
+        with torch.device("meta"):
+            model = load_model(model, weights="random")
+    shape = tuple(input_shape) if len(input_shape) == 4 else (1, *input_shape)
+    try:
+        blobs = _meta_blobs(model, shape)
+    except (RuntimeError, ConvscopeError) as error:
+        raise _size_error(model, shape, error) from error
+    along = [geometries(model, axis) for axis in (0, 1)]
+    rows = [(INPUT_BLOB, "Input", "", "×".join(map(str, shape[1:])), 1, 1, 0, 0)]
+    for name, module, bottoms in model.layer_graph():
+        height, width = along[0][name], along[1][name]
+        macs = _macs(module, [blobs[b] for b in bottoms], blobs[name])
+        rows.append(
+            (
+                name,
+                type(module).__name__,
+                _hyper(module),
+                "×".join(map(str, blobs[name].shape[1:])),
+                _both(height.field, width.field),
+                _both(height.jump, width.jump),
+                _both(height.start, width.start),
+                macs,
+            )
+        )
+    columns = ["layer", "type", "k/s/p", "output", "field", "jump", "start", "MACs"]
+    return Table(columns, rows)
+
+
+def _both(along_height: float | None, along_width: float | None) -> object:
+    def tidy(value):
+        if value is None:
+            return None
+        return int(value) if float(value).is_integer() else value
+
+    first, second = tidy(along_height), tidy(along_width)
+    return first if first == second else f"{first}×{second}"
+
+
+def total_macs(model: LayeredModel, input_shape: Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass for one image of `input_shape`."""
+    return sum(layer_table(model, input_shape).column("MACs"))

@@ -1,0 +1,176 @@
+"""Bilinear upsampling as a transposed convolution, as FCN initialises its `upscore` layers.
+
+A transposed convolution with stride `s` and kernel `k` maps `(N, C, H, W)` to
+`(N, C', (H - 1) * s + k - 2p, (W - 1) * s + k - 2p)` for padding `p`. Filled with the bilinear
+kernel of FCN's `surgery.upsample_filt`, it interpolates; how exactly it relates to
+`F.interpolate` is worked out in `interpolate_equivalent`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConvscopeError
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    """Raise a `ConvscopeError` unless `value` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConvscopeError(f"{name} must be an integer >= 1; got {value!r}")
+
+
+def bilinear_kernel(size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """FCN's bilinear kernel: a pyramid of two 1-D tents, peak at the centre.
+
+    With `factor = (size + 1) // 2` and `center = factor - 1` (odd size) or `factor - 0.5`
+    (even size), entry `(i, j)` is `(1 - |i - center| / factor) * (1 - |j - center| / factor)`.
+    Caffe's `weight_filler { type: "bilinear" }` agrees for the sizes it documents,
+    `2 * factor - factor % 2`: its original centre `(2f - 1 - f % 2) / 2f` matches only sizes 4, 5,
+    8, 9, ... and is off-centre otherwise; the later `(size - 1) / 2f` matches every size.
+
+    Args:
+        size: side `k` of the kernel, at least 1; `2 * s - s % 2` upsamples by a factor `s`.
+        dtype: the floating dtype of the result (the values are computed in float64).
+
+    Returns:
+        A `(size, size)` tensor, e.g. the 1-D profile 0.25, 0.75, 0.75, 0.25 for size 4.
+    """
+    _check_positive_int("kernel size", size)
+    factor = (size + 1) // 2
+    center = factor - 1 if size % 2 == 1 else factor - 0.5
+    tent = 1 - (torch.arange(size, dtype=torch.float64) - center).abs() / factor
+    return torch.outer(tent, tent).to(dtype)
+
+
+def _square_kernel_side(layer: nn.ConvTranspose2d, need_equal_channels: bool) -> int:
+    """The kernel side of a `groups=1` transposed convolution with a square kernel."""
+    if not isinstance(layer, nn.ConvTranspose2d):
+        raise ConvscopeError(f"expected an nn.ConvTranspose2d; got {type(layer).__name__}")
+    shape = tuple(layer.weight.shape)  # (in_channels, out_channels // groups, k, k)
+    if layer.groups != 1 or shape[2] != shape[3]:
+        raise ConvscopeError(
+            f"bilinear surgery needs groups=1 and a square kernel; got groups={layer.groups}, "
+            f"weight shape {shape} (in, out, kH, kW)"
+        )
+    if need_equal_channels and shape[0] != shape[1]:
+        raise ConvscopeError(
+            f"diagonal bilinear surgery needs in_channels == out_channels; got weight shape "
+            f"{shape} (in, out, kH, kW): use bilinear_grouped for one filter per channel"
+        )
+    return shape[2]
+
+
+@torch.no_grad()
+def _fill_(layer: nn.ConvTranspose2d, kernel: torch.Tensor, diagonal: bool) -> None:
+    """Write `kernel` on the diagonal pairs (i, i) or on every pair (i, j); zero the rest."""
+    layer.weight.zero_()
+    if diagonal:
+        channels = torch.arange(layer.weight.shape[0])
+        layer.weight[channels, channels] = kernel.to(layer.weight)
+    else:
+        layer.weight.copy_(kernel.expand_as(layer.weight))
+    if layer.bias is not None:
+        layer.bias.zero_()
+
+
+def bilinear_diagonal_(layer: nn.ConvTranspose2d) -> nn.ConvTranspose2d:
+    """FCN's `surgery.interp`: input channel i feeds only output channel i, by bilinear kernel.
+
+    Args:
+        layer: a transposed convolution with weight `(C, C, k, k)`, `groups=1`; changed in place.
+            Every off-diagonal pair `(i, j)` becomes zero, and so does the bias if there is one.
+
+    Returns:
+        The same `layer`, which now upsamples `(N, C, H, W)` channel by channel.
+    """
+    _fill_(layer, bilinear_kernel(_square_kernel_side(layer, True)), diagonal=True)
+    return layer
+
+
+def bilinear_all_pairs_(layer: nn.ConvTranspose2d) -> nn.ConvTranspose2d:
+    """The pitfall: the bilinear kernel in every pair `(i, j)`, not only on the diagonal.
+
+    Every output channel is then the same map: the upsampled sum of all input channels.
+
+    Args:
+        layer: a transposed convolution with weight `(C_in, C_out, k, k)`, `groups=1`; changed in
+            place, bias (if any) set to zero.
+
+    Returns:
+        The same `layer`.
+    """
+    _fill_(layer, bilinear_kernel(_square_kernel_side(layer, False)), diagonal=False)
+    return layer
+
+
+def bilinear_grouped(
+    channels: int, kernel_size: int, stride: int, padding: int = 0
+) -> nn.ConvTranspose2d:
+    """The grouped form, what Caffe's bilinear filler gives a `Deconvolution` with `group: C`.
+
+    Args:
+        channels: `C`; the layer has `groups=C`, weight `(C, 1, k, k)`, one filter per channel.
+        kernel_size: `k`; stride: `s`; padding: `p`.
+
+    Returns:
+        An `nn.ConvTranspose2d` without bias mapping `(N, C, H, W)` to
+        `(N, C, (H - 1) * s + k - 2p, (W - 1) * s + k - 2p)`; equal to `bilinear_diagonal_`.
+    """
+    for name, value in (("channels", channels), ("stride", stride)):
+        _check_positive_int(name, value)
+    kernel = bilinear_kernel(kernel_size)
+    layer = nn.ConvTranspose2d(
+        channels, channels, kernel_size, stride, padding, groups=channels, bias=False
+    )
+    with torch.no_grad():
+        layer.weight.copy_(kernel.expand_as(layer.weight))
+    return layer
+
+
+def _grouped_upsample(x: torch.Tensor, factor: int, kernel_size: int, padding: int) -> torch.Tensor:
+    """The grouped bilinear transposed convolution of `x` `(N, C, H, W)`, stride `factor`."""
+    if x.dim() != 4:
+        raise ConvscopeError(f"expected an (N, C, H, W) tensor; got shape {tuple(x.shape)}")
+    kernel = bilinear_kernel(kernel_size, x.dtype).to(x.device)
+    weight = kernel.expand(x.shape[1], 1, kernel_size, kernel_size)
+    return F.conv_transpose2d(x, weight, stride=factor, padding=padding, groups=x.shape[1])
+
+
+def upsample_bilinear(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """FCN's layout: kernel `2 * factor`, stride `factor`, no padding (FCN crops afterwards).
+
+    Args:
+        x: `(N, C, H, W)`.
+        factor: integer upsampling factor `s` >= 1.
+
+    Returns:
+        `(N, C, (H + 1) * s, (W + 1) * s)`, i.e. `(H - 1) * s + 2s` with no padding. For even
+        `s`, cropping `s // 2` from each side gives the values of `interpolate_equivalent(x, s)`;
+        for odd `s` the grid is half a pixel off and no crop matches `F.interpolate`.
+    """
+    _check_positive_int("upsampling factor", factor)
+    return _grouped_upsample(x, factor, 2 * factor, padding=0)
+
+
+def interpolate_equivalent(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """The transposed convolution that reproduces `F.interpolate(..., align_corners=False)`.
+
+    Kernel `2s - s % 2`, stride `s`, padding `s // 2` give `(N, C, H * s, W * s)`, and the result
+    equals `F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)` (up to float
+    rounding) everywhere except the outer `s // 2` rows and columns. There the source coordinate
+    `(o + 0.5) / s - 0.5` falls outside `[0, H - 1]`: `F.interpolate` clamps it to the edge pixel,
+    the convolution weighs in the zeros beyond the edge and fades the border. Precisely, the
+    result everywhere equals `F.interpolate` of `x` zero-padded by one pixel, with `s` rows and
+    columns cropped from each side. For `s = 1` it is the identity.
+
+    Args:
+        x: `(N, C, H, W)`.
+        factor: integer upsampling factor `s` >= 1.
+
+    Returns:
+        `(N, C, H * s, W * s)`.
+    """
+    _check_positive_int("upsampling factor", factor)
+    return _grouped_upsample(x, factor, 2 * factor - factor % 2, padding=factor // 2)
