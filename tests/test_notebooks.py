@@ -119,3 +119,30 @@ def test_notebook_selection_and_values():
     with pytest.raises(UnknownNameError, match="01_designer_filters"):
         select_notebooks(["99"])
     assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("conv2") == "conv2"
+
+
+def test_fully_convolutional_with_other_parameters(tmp_path):
+    out = execute("03", tmp_path, model="alexnet", class_name="3", scene_seed=5, digit_count=3)
+    records = read_records(out)
+    assert records["exact_float64"] is True
+    alexnet = cs.load_model("alexnet", weights="random")
+    ratio = cs.total_macs(cs.fully_convolutional(alexnet), (1, 3, 451, 451)) / cs.total_macs(
+        alexnet, (1, 3, 224, 224)
+    )
+    assert records["mac_ratio"] == round(ratio, 2)
+    assert key_figure(out) is not None
+
+
+def test_fcn_shapes_with_other_parameters(tmp_path):
+    out = execute(
+        "04", tmp_path, height=300, width=401, variant="16s", scene_index=7, upsample_factor=3
+    )
+    records = read_records(out)
+    from convscope.metrics import segmentation_scores
+    from convscope.training import heldout_scenes
+
+    scenes, truth = heldout_scenes()
+    for variant in ("32s", "8s"):
+        expected = segmentation_scores(cs.load_model(f"digit-fcn{variant}"), scenes, truth)[1]
+        assert records[f"mean_iu_{variant}"] == round(expected, 4)
+    assert records["mean_iu_8s"] >= records["mean_iu_32s"]

@@ -3,6 +3,7 @@
 The notebooks call these functions; each lives in one module, with docstrings giving shapes.
 """
 
+from .cast import fully_convolutional
 from .checkpoints import load_weights, save_weights
 from .datasets import load_digits
 from .errors import ConvscopeError
@@ -13,6 +14,7 @@ from .models import available_models, load_model
 from .net import Net
 from .records import record
 from .seeding import seed_everything
+from .shapes import layer_table, total_macs
 from .surgery import transplant
 
 __all__ = [
@@ -21,10 +23,12 @@ __all__ = [
     "accuracy",
     "available_models",
     "blob_table",
+    "fully_convolutional",
     "load_digits",
     "load_image",
     "load_model",
     "load_photo",
+    "layer_table",
     "load_weights",
     "param_table",
     "predict",
@@ -32,5 +36,6 @@ __all__ = [
     "recording",
     "save_weights",
     "seed_everything",
+    "total_macs",
     "transplant",
 ]

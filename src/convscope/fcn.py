@@ -13,12 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from .errors import unknown_name
-from .net import Crop, GraphNet, Sum
+from .net import Crop, GraphNet, LayeredModel, Sum
+from .scenes import BACKGROUND_LABEL, SEGMENT_CLASS_NAMES
 from .shapes import derive_crop_offsets
+from .surgery import transplant
 from .transforms import CaffeTransformer
+from .upsampling import bilinear_diagonal_
 
 VARIANTS = ("32s", "16s", "8s")  # in order: the index is the number of skips used
 VOC_CLASSES = (
@@ -31,13 +35,13 @@ FCN_MEAN_BGR = (104.00698793, 116.66876762, 122.67891434)  # fcn.berkeleyvision.
 Layer = tuple[str, nn.Module, tuple[str, ...]]
 
 
-def _vgg16_trunk() -> list[Layer]:
-    """conv1_1 ... pool5 with Caffe's names; conv1_1 pads by 100, pools round up."""
+def _vgg16_trunk(first_pad: int = 100) -> list[Layer]:
+    """conv1_1 ... pool5 with Caffe's names; conv1_1 pads by `first_pad`, pools round up."""
     layers: list[Layer] = []
     bottom, channels = "data", 3
     for block, (width, depth) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)], 1):
         for index in range(1, depth + 1):
-            pad = 100 if (block, index) == (1, 1) else 1
+            pad = first_pad if (block, index) == (1, 1) else 1
             conv, relu = f"conv{block}_{index}", f"relu{block}_{index}"
             layers += [
                 (conv, nn.Conv2d(channels, width, 3, padding=pad), (bottom,)),
@@ -121,6 +125,7 @@ def vgg16_fcn(
     variant: str = "8s",
     class_names: Sequence[str] = VOC_CLASSES,
     preprocess: Callable | None = None,
+    first_pad: int = 100,
 ) -> GraphNet:
     """FCN-32s, FCN-16s or FCN-8s on VGG16 for PASCAL VOC's 21 classes.
 
@@ -128,6 +133,7 @@ def vgg16_fcn(
         variant: `"32s"`, `"16s"` or `"8s"`.
         class_names: the classes scored per pixel.
         preprocess: defaults to Caffe's BGR, 0-255, mean-subtracted input.
+        first_pad: conv1_1's padding (FCN's 100; try 1 to see why).
 
     Returns:
         A `GraphNet` mapping `(N, 3, H, W)` to scores `(N, classes, H, W)`.
@@ -144,7 +150,7 @@ def vgg16_fcn(
     ]
     skips = [Skip("pool4", 512), Skip("pool3", 256)]
     final = {"32s": ("upscore", 32), "16s": ("upscore16", 16), "8s": ("upscore8", 8)}
-    layers = fcn_layers(_vgg16_trunk(), head, skips, variant, classes, final)
+    layers = fcn_layers(_vgg16_trunk(first_pad), head, skips, variant, classes, final)
     net = GraphNet(
         layers,
         output="score",
@@ -157,7 +163,6 @@ def vgg16_fcn(
     return net
 
 
-DIGIT_SEGMENT_CLASSES = tuple(str(digit) for digit in range(10)) + ("background",)
 DIGIT_FCN_PAD = 16  # conv1's padding: the digit net's counterpart of VGG-FCN's 100
 
 
@@ -183,7 +188,7 @@ def digit_fcn(variant: str, preprocess: Callable) -> GraphNet:
             (pool, nn.MaxPool2d(2, 2, ceil_mode=True), (relu,)),
         ]
         bottom, channels = pool, width
-    classes = len(DIGIT_SEGMENT_CLASSES)
+    classes = len(SEGMENT_CLASS_NAMES)
     head: list[Layer] = [
         ("fc6", nn.Conv2d(64, 256, 1), ("pool3",)),
         ("relu6", nn.ReLU(), ("fc6",)),
@@ -200,8 +205,46 @@ def digit_fcn(variant: str, preprocess: Callable) -> GraphNet:
         output="score",
         name=f"digit-fcn{variant}",
         input_size=(1, 64, 64),
-        class_names=DIGIT_SEGMENT_CLASSES,
+        class_names=SEGMENT_CLASS_NAMES,
         preprocess=preprocess,
     )
     derive_crop_offsets(net)
     return net
+
+
+def init_digit_fcn(variant: str, source: LayeredModel) -> GraphNet:
+    """A digit FCN initialised by net surgery, FCN's way.
+
+    From the `digits` classifier (for `"32s"`): its conv and fc weights, fc6 and fc7 copied
+    flat into their 1×1 convolutions, and fc8's ten class rows as `score_fr`'s digit rows
+    (the background row starts at zero). From a trained coarser FCN (`"16s"` from `"32s"`,
+    `"8s"` from `"16s"`): every layer the two share. New skip scores start at zero; every
+    upsampling starts bilinear. Returned in eval mode, like `load_model`'s nets.
+
+    Args:
+        variant: `"32s"`, `"16s"` or `"8s"`.
+        source: the `digits` classifier, or the trained FCN one step coarser.
+    """
+    net = digit_fcn(variant, source.preprocess)
+    shared = [
+        name for name in net.params
+        if name in source.params and name != "upscore"  # "upscore" changes its factor
+    ]  # fmt: skip
+    transplant(source, net, shared)
+    with torch.no_grad():
+        if "fc8" in source.params:
+            weight, bias = source.params["fc8"]
+            net.score_fr.weight.zero_()
+            net.score_fr.bias.zero_()
+            digits = [i for i in range(len(SEGMENT_CLASS_NAMES)) if i != BACKGROUND_LABEL]
+            net.score_fr.weight[digits] = weight.reshape(len(digits), -1, 1, 1)
+            net.score_fr.bias[digits] = bias
+        for name, module in net.named_layers():
+            if name in shared:
+                continue
+            if name.startswith("score_pool") and isinstance(module, nn.Conv2d):
+                module.weight.zero_()
+                module.bias.zero_()
+            if isinstance(module, nn.ConvTranspose2d):
+                bilinear_diagonal_(module)
+    return net.eval()

@@ -27,3 +27,23 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> to
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of `images` `(N, C, H, W)` whose top class equals `labels` `(N,)`."""
     return (predict(model, images).argmax(dim=1) == labels).float().mean().item()
+
+
+@torch.no_grad()
+def segmentation_scores(
+    model: nn.Module, images: torch.Tensor, label_maps: torch.Tensor, num_classes: int = 11
+) -> tuple[float, float]:
+    """FCN's pixel accuracy and mean IU of a segmentation net on labelled scenes.
+
+    Args:
+        model: maps preprocessed `(N, C, H, W)` to scores `(N, classes, H, W)`.
+        images: `(N, C, H, W)` in [0, 1]; label_maps `(N, H, W)` int64.
+
+    Returns:
+        `(pixel_accuracy, mean_iu)`.
+    """
+    from .scenes import confusion_matrix, mean_iou, pixel_accuracy
+
+    predictions = predict(model, images, batch_size=50).argmax(dim=1)
+    confusion = confusion_matrix(predictions, label_maps, num_classes)
+    return pixel_accuracy(confusion), mean_iou(confusion)

@@ -18,7 +18,8 @@ from . import architectures
 from .checkpoints import load_weights
 from .datasets import DIGIT_MEAN, digit_class_names, imagenet_class_names
 from .errors import WeightsNotFoundError, unknown_name
-from .net import Net
+from .fcn import VARIANTS, digit_fcn, vgg16_fcn
+from .net import LayeredModel, Net
 from .paths import data_path, weights_cache_dir
 from .transforms import CaffeTransformer, Normalize
 
@@ -92,6 +93,27 @@ MODELS: dict[str, _Entry] = {
         WeightsSource("vgg16-397923af.pth", url=_TORCHVISION + "vgg16-397923af.pth"),
     ),
 }
+for _variant in VARIANTS:
+    MODELS[f"fcn{_variant}"] = _Entry(
+        lambda v=_variant: vgg16_fcn(v),
+        WeightsSource(
+            f"fcn{_variant}-heavy-pascal.pth",
+            how_to_get=(
+                "It is a PyTorch state dict with FCN's layer names (conv1_1.weight, ..., "
+                "score_fr.bias, upscore...), converted from fcn.berkeleyvision.org's "
+                f"voc-fcn{_variant} fcn{_variant}-heavy-pascal.caffemodel."
+            ),
+        ),
+    )
+for _variant in VARIANTS:
+    MODELS[f"digit-fcn{_variant}"] = _Entry(
+        lambda v=_variant: digit_fcn(v, _digit_preprocess()),
+        WeightsSource(
+            f"digit-fcn{_variant}.pt",
+            shipped=True,
+            how_to_get="Re-create it with `python -m convscope train digit-fcn`.",
+        ),
+    )
 
 
 def available_models() -> list[str]:
@@ -129,17 +151,18 @@ def fetch_weights(source: WeightsSource, download: bool = True) -> Path:
     )
 
 
-def load_model(name: str, weights: str | Path = "default", download: bool = True) -> Net:
+def load_model(name: str, weights: str | Path = "default", download: bool = True) -> LayeredModel:
     """Build a model of the lessons by name and load its weights.
 
     Args:
-        name: one of `available_models()`: `digits`, `caffenet`, `alexnet`, `vgg16`.
+        name: one of `available_models()`: `digits`, `caffenet`, `alexnet`, `vgg16`,
+            `fcn32s`, `fcn16s`, `fcn8s` (VGG16, PASCAL VOC) and `digit-fcn32s/16s/8s`.
         weights: `"default"` (shipped file or torch hub cache), `"random"` (untrained, drawn
             from the torch generator), or a path to a state dict with the model's names.
         download: allow a missing default file to be downloaded.
 
     Returns:
-        The `Net` in eval mode, with `class_names`, `preprocess` and `input_size`.
+        The `Net` or `GraphNet` in eval mode, with `class_names`, `preprocess`, `input_size`.
     """
     if name not in MODELS:
         raise unknown_name("model", name, available_models())

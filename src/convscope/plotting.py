@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 FIGURE_DPI = 72  # small PNGs in committed notebooks
 
@@ -131,3 +132,35 @@ def _display_array(image: torch.Tensor | np.ndarray) -> np.ndarray:
     if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
         array = array.transpose(1, 2, 0)
     return array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array
+
+
+def show_label_maps(
+    panels: Sequence[tuple[str, torch.Tensor | np.ndarray]], class_names: Sequence[str],
+    size: float = 2.6,
+) -> Figure:  # fmt: skip
+    """Images and per-pixel label maps side by side, labels in one fixed colour per class.
+
+    Args:
+        panels: `(title, array)`; `(H, W)` integer arrays are label maps, others images.
+        class_names: names of the label values, in order (the legend).
+    """
+    colours = colormaps["tab20"](np.linspace(0, 1, 20))[: len(class_names)]
+    figure = Figure(figsize=(size * len(panels), size + 0.5), dpi=FIGURE_DPI)
+    for index, (name, values) in enumerate(panels):
+        axes = figure.add_subplot(1, len(panels), index + 1)
+        array = _as_array(values)
+        if (
+            array.ndim == 2
+            and np.allclose(array, np.round(array))
+            and array.max() < len(class_names)
+        ):
+            axes.imshow(colours[array.astype(int)], interpolation="nearest")
+        else:
+            axes.imshow(_display_array(values), cmap="gray", interpolation="nearest")
+        axes.set_title(name, fontsize=10)
+        axes.axis("off")
+    handles = [Patch(color=colours[i], label=n) for i, n in enumerate(class_names)]
+    figure.legend(handles=handles, loc="lower center", ncol=len(class_names), fontsize=7,
+                  frameon=False)  # fmt: skip
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    return figure

@@ -17,12 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torch import nn
 from torch.func import functional_call
 
 from .errors import ConvscopeError
 from .inspection import recording
 from .net import INPUT_BLOB, Crop, LayeredModel, Sum
+from .plotting import FIGURE_DPI
 from .tables import Table
 
 _POINTWISE = (nn.ReLU, nn.Dropout, nn.LocalResponseNorm, nn.Identity, nn.BatchNorm2d, nn.Softmax)
@@ -76,6 +79,19 @@ def _step(module: nn.Module, inputs: list[Geometry], axis: int) -> Geometry:
     if isinstance(module, _POINTWISE):
         return first
     return Geometry(first.jump, first.start, None)  # Flatten, Linear, adaptive pooling...
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
+                     ceil: bool = False) -> int:  # fmt: skip
+    """Output size of a convolution or pooling: `(size + 2p - k) / s + 1`, rounded down
+    (or up, as Caffe's pooling does, with `ceil=True`)."""
+    steps = (size + 2 * padding - kernel) / stride
+    return (math.ceil(steps) if ceil else math.floor(steps)) + 1
+
+
+def transposed_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Output size of a transposed convolution: `(size - 1) * s + k - 2p`."""
+    return (size - 1) * stride + kernel - 2 * padding
 
 
 def geometries(model: LayeredModel, axis: int = 0) -> dict[str, Geometry]:
@@ -255,3 +271,26 @@ def _both(along_height: float | None, along_width: float | None) -> object:
 def total_macs(model: LayeredModel, input_shape: Sequence[int]) -> int:
     """Multiply-accumulates of one forward pass for one image of `input_shape`."""
     return sum(layer_table(model, input_shape).column("MACs"))
+
+
+def show_blob_sizes(table: Table, layers: Sequence[str]) -> Figure:
+    """Each chosen blob drawn as a rectangle of its height × width, all to one scale.
+
+    Args:
+        table: a `layer_table`.
+        layers: the blobs to draw, e.g. the input, the pools, fc7 and the upsampled maps.
+    """
+    outputs = dict(zip(table.column("layer"), table.column("output")))
+    sizes = [tuple(int(v) for v in outputs[name].split("×")[1:]) for name in layers]
+    largest = max(max(size) for size in sizes)
+    figure = Figure(figsize=(1.3 * len(layers), 2.6), dpi=FIGURE_DPI)
+    axes = figure.add_subplot(1, 1, 1)
+    for index, (name, (height, width)) in enumerate(zip(layers, sizes)):
+        left = index * largest * 1.15
+        axes.add_patch(Rectangle((left, 0), width, height, fill=True, alpha=0.4))
+        axes.text(left, largest * 1.04, f"{name}\n{height}×{width}", fontsize=8, va="top")
+    axes.set_xlim(-largest * 0.05, len(layers) * largest * 1.15)
+    axes.set_ylim(largest * 1.4, -largest * 0.02)
+    axes.set_aspect("equal")
+    axes.axis("off")
+    return figure

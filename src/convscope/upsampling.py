@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import nn
 
 from .errors import ConvscopeError
+from .plotting import show_panels
 
 
 def _check_positive_int(name: str, value: object) -> None:
@@ -174,3 +176,27 @@ def interpolate_equivalent(x: torch.Tensor, factor: int) -> torch.Tensor:
     """
     _check_positive_int("upsampling factor", factor)
     return _grouped_upsample(x, factor, 2 * factor - factor % 2, padding=factor // 2)
+
+
+def show_upsampling_forms(x: torch.Tensor, factor: int) -> Figure:
+    """Each channel of `x` `(1, C, H, W)` upsampled three ways, one row per form.
+
+    Rows: the diagonal (FCN's surgery) and grouped forms keep channel i in output channel i;
+    the all-pairs pitfall makes every output channel the same upsampled sum of all channels.
+    """
+    channels = x.shape[1]
+    forms = {
+        "diagonal": bilinear_diagonal_(
+            nn.ConvTranspose2d(channels, channels, 2 * factor, factor, bias=False)
+        ),  # fmt: skip
+        "grouped": bilinear_grouped(channels, 2 * factor, factor),
+        "all pairs": bilinear_all_pairs_(
+            nn.ConvTranspose2d(channels, channels, 2 * factor, factor, bias=False)
+        ),  # fmt: skip
+    }
+    panels = [("input " + str(c), x[0, c]) for c in range(channels)]
+    with torch.no_grad():
+        for name, layer in forms.items():
+            out = layer(x)[0]
+            panels += [(f"{name}: out {c}", out[c]) for c in range(channels)]
+    return show_panels(panels, columns=channels, size=1.9)

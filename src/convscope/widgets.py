@@ -9,9 +9,12 @@ from __future__ import annotations
 import ipywidgets as widgets
 import torch
 
+from .dense import class_maps, show_class_maps
 from .filters import KERNEL_KINDS, designer_kernel, show_filter_response
 from .inspection import show_layer, spatial_layers
-from .net import Net
+from .net import LayeredModel, Net
+from .scenes import compose_scene
+from .shapes import layer_table, show_blob_sizes
 
 
 def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
@@ -51,4 +54,59 @@ def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1") -> widg
         update,
         layer=widgets.Dropdown(options=spatial_layers(model), value=layer, description="layer"),
         index=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
+    )
+
+
+def class_map_widget(
+    cast: LayeredModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    class_name: str,
+    scene_seed: int = 0,
+    count: int = 4,
+    size: tuple[int, int] = (96, 128),
+) -> widgets.interactive:
+    """Choose a class and a scene seed: `show_class_maps` on a freshly composed scene.
+
+    Args:
+        cast: a fully convolutional digit net.
+        images, labels: the digits scenes are composed from, `(N, 1, 28, 28)` and `(N,)`.
+        class_name: the class shown first; scene_seed: the scene shown first.
+        count, size: digits per scene and canvas `(H, W)`.
+    """
+
+    def update(class_name: str, scene_seed: int):
+        generator = torch.Generator().manual_seed(scene_seed)
+        scene = compose_scene(images, labels, size=size, count=count, generator=generator)
+        maps = class_maps(cast, scene.image)
+        return show_class_maps(scene.image, maps, cast.class_names, class_name)
+
+    return widgets.interactive(
+        update,
+        class_name=widgets.Dropdown(
+            options=cast.class_names, value=class_name, description="class"
+        ),
+        scene_seed=widgets.IntSlider(value=scene_seed, min=0, max=99, description="scene"),
+    )
+
+
+def fcn_shape_widget(model: LayeredModel, height: int, width: int,
+                     layers: list[str]) -> widgets.interactive:  # fmt: skip
+    """Height and width sliders: the model's layer table (printed) and `show_blob_sizes`.
+
+    Args:
+        model: an FCN (ideally built on the meta device: no memory).
+        height, width: the input size shown first.
+        layers: the blobs drawn.
+    """
+
+    def update(height: int, width: int):
+        table = layer_table(model, (1, model.input_size[0], height, width))
+        print(table)
+        return show_blob_sizes(table, layers)
+
+    return widgets.interactive(
+        update,
+        height=widgets.IntSlider(value=height, min=1, max=800, description="height"),
+        width=widgets.IntSlider(value=width, min=1, max=800, description="width"),
     )
