@@ -55,6 +55,8 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_digits.py
+	$(BIN)/python bench/bench_shapes.py
+	$(BIN)/python bench/bench_fully_convolutional.py
 
 clean:
 	rm -rf build

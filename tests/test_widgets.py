@@ -6,6 +6,7 @@ import io
 
 import torch
 
+import convscope as cs
 from convscope.filters import designer_kernel, show_filter_response
 from convscope.inspection import show_layer
 from convscope.widgets import designer_filter_widget, layer_widget
@@ -48,3 +49,31 @@ def test_layer_widget_follows_its_controls(digits_net, heldout):
     assert png(widget.result) == png(show_layer(digits_net, images[3], "pool2"))
     assert controls(widget)["layer"].options[0] == "conv1"
     assert controls(widget)["image"].max == 4
+
+
+def test_class_map_widget_follows_its_controls(digits_net, heldout):
+    from convscope.dense import class_maps, show_class_maps
+    from convscope.scenes import compose_scene
+    from convscope.widgets import class_map_widget
+
+    cast = cs.fully_convolutional(digits_net)
+    images, labels = heldout
+    widget = class_map_widget(cast, images, labels, "3", scene_seed=2, count=2, size=(64, 64))
+    controls(widget)["class"].value = "5"
+    controls(widget)["scene"].value = 4
+    scene = compose_scene(images, labels, size=(64, 64), count=2,
+                          generator=torch.Generator().manual_seed(4))  # fmt: skip
+    expected = show_class_maps(scene.image, class_maps(cast, scene.image), cast.class_names, "5")
+    assert png(widget.result) == png(expected)
+
+
+def test_fcn_shape_widget_draws_the_chosen_size():
+    from convscope.shapes import layer_table, show_blob_sizes
+    from convscope.widgets import fcn_shape_widget
+
+    with torch.device("meta"):
+        fcn = cs.load_model("fcn32s", weights="random")
+    widget = fcn_shape_widget(fcn, 200, 150, ["data", "pool5", "score"])
+    controls(widget)["height"].value = 321
+    table = layer_table(fcn, (1, 3, 321, 150))
+    assert png(widget.result) == png(show_blob_sizes(table, ["data", "pool5", "score"]))

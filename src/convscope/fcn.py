@@ -53,6 +53,21 @@ def _vgg16_trunk(first_pad: int = 100) -> list[Layer]:
     return layers
 
 
+def _scoring_head(
+    bottom: str, channels: int, kernel: int, hidden: int, classes: int
+) -> list[Layer]:
+    """The cast classifier, fc6 (a `kernel`×`kernel` convolution) -> fc7 (1×1) -> score_fr."""
+    return [
+        ("fc6", nn.Conv2d(channels, hidden, kernel), (bottom,)),
+        ("relu6", nn.ReLU(), ("fc6",)),
+        ("drop6", nn.Dropout(0.5), ("relu6",)),
+        ("fc7", nn.Conv2d(hidden, hidden, 1), ("drop6",)),
+        ("relu7", nn.ReLU(), ("fc7",)),
+        ("drop7", nn.Dropout(0.5), ("relu7",)),
+        ("score_fr", nn.Conv2d(hidden, classes, 1), ("drop7",)),
+    ]
+
+
 def _upsample(channels: int, factor: int) -> nn.ConvTranspose2d:
     """A transposed convolution without bias, kernel 2·factor, stride factor (FCN's upscore)."""
     return nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor, bias=False)
@@ -139,15 +154,7 @@ def vgg16_fcn(
         A `GraphNet` mapping `(N, 3, H, W)` to scores `(N, classes, H, W)`.
     """
     classes = len(class_names)
-    head: list[Layer] = [
-        ("fc6", nn.Conv2d(512, 4096, 7), ("pool5",)),
-        ("relu6", nn.ReLU(), ("fc6",)),
-        ("drop6", nn.Dropout(0.5), ("relu6",)),
-        ("fc7", nn.Conv2d(4096, 4096, 1), ("drop6",)),
-        ("relu7", nn.ReLU(), ("fc7",)),
-        ("drop7", nn.Dropout(0.5), ("relu7",)),
-        ("score_fr", nn.Conv2d(4096, classes, 1), ("drop7",)),
-    ]
+    head = _scoring_head("pool5", 512, 7, 4096, classes)
     skips = [Skip("pool4", 512), Skip("pool3", 256)]
     final = {"32s": ("upscore", 32), "16s": ("upscore16", 16), "8s": ("upscore8", 8)}
     layers = fcn_layers(_vgg16_trunk(first_pad), head, skips, variant, classes, final)
@@ -189,15 +196,7 @@ def digit_fcn(variant: str, preprocess: Callable) -> GraphNet:
         ]
         bottom, channels = pool, width
     classes = len(SEGMENT_CLASS_NAMES)
-    head: list[Layer] = [
-        ("fc6", nn.Conv2d(64, 256, 1), ("pool3",)),
-        ("relu6", nn.ReLU(), ("fc6",)),
-        ("drop6", nn.Dropout(0.5), ("relu6",)),
-        ("fc7", nn.Conv2d(256, 256, 1), ("drop6",)),
-        ("relu7", nn.ReLU(), ("fc7",)),
-        ("drop7", nn.Dropout(0.5), ("relu7",)),
-        ("score_fr", nn.Conv2d(256, classes, 1), ("drop7",)),
-    ]
+    head = _scoring_head("pool3", 64, 1, 256, classes)
     skips = [Skip("pool2", 64, crop_skip=False), Skip("pool1", 32)]
     final = {"32s": ("upscore", 8), "16s": ("upscore", 4), "8s": ("upscore", 2)}
     net = GraphNet(

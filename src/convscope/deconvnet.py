@@ -1,0 +1,173 @@
+"""Zeiler & Fergus's deconvnet: projecting one activation back to pixel space.
+
+A forward pass records every layer's output and every max-pooling's *switches* (where each
+maximum came from). A projection then walks back from one chosen activation: unpooling puts
+each value back where its maximum came from, a ReLU rectifies the signal, and each convolution
+is undone by its transposed filters (the same weights, flipped; biases are not used).
+Normalisation layers pass the signal through unchanged, as in the paper.
+
+Projections reuse the recorded pass, so moving a channel slider costs one backward walk only.
+This equals the gradient of the chosen activation with respect to the input when every ReLU's
+backward pass is replaced by a ReLU of the incoming gradient (tests check it with autograd).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConvscopeError, unknown_name
+from .net import LayeredModel
+
+_PASS_BACK = (nn.Dropout, nn.LocalResponseNorm, nn.Identity, nn.BatchNorm2d)
+MODES = ("max", "map")
+
+
+def _check_chain(model: LayeredModel) -> list[tuple[str, nn.Module]]:
+    """The layers up to the first flattening, which the deconvnet can walk back through."""
+    layers = []
+    for name, module, _ in model.layer_graph():
+        if isinstance(module, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d)):
+            break
+        if not isinstance(module, (nn.Conv2d, nn.ReLU, nn.MaxPool2d, *_PASS_BACK)):
+            raise ConvscopeError(
+                f"the deconvnet handles conv, ReLU, max-pool, dropout and normalisation layers; "
+                f"{name} is a {type(module).__name__}"
+            )
+        layers.append((name, module))
+    return layers
+
+
+class Deconvnet:
+    """One recorded forward pass of a conv -> ReLU -> max-pool network, ready for projections.
+
+    Args:
+        model: a `Net` made of conv, ReLU and max-pool layers (then fc layers, ignored here).
+        data: one preprocessed input `(1, C, H, W)` (use `model.preprocess`).
+
+    Attributes:
+        layers: names of the layers one can project from (conv, ReLU and pool layers).
+        activations: layer name -> its output `(1, C, h, w)`.
+    """
+
+    def __init__(self, model: LayeredModel, data: torch.Tensor) -> None:
+        if data.dim() != 4 or data.shape[0] != 1:
+            raise ConvscopeError(
+                f"the deconvnet takes one preprocessed image (1, C, H, W); got {tuple(data.shape)}"
+            )
+        if data.shape[1] != model.input_size[0]:
+            raise ConvscopeError(
+                f"{model.name} takes {model.input_size[0]} channel(s); "
+                f"the image has {data.shape[1]}"
+            )
+        self.model = model
+        self._chain = _check_chain(model)
+        self.layers = [name for name, module in self._chain if not isinstance(module, _PASS_BACK)]
+        self.activations: dict[str, torch.Tensor] = {}
+        self._switches: dict[str, tuple[torch.Tensor, torch.Size]] = {}
+        with torch.no_grad():
+            x = data
+            for name, module in self._chain:
+                if isinstance(module, nn.MaxPool2d):
+                    size = x.shape
+                    x, indices = F.max_pool2d(
+                        x, module.kernel_size, module.stride, module.padding, module.dilation,
+                        ceil_mode=module.ceil_mode, return_indices=True,
+                    )  # fmt: skip
+                    self._switches[name] = (indices, size)
+                elif isinstance(module, nn.ReLU):
+                    x = F.relu(x)  # never in place: the recorded input must survive
+                else:
+                    x = module(x)
+                self.activations[name] = x
+        self.input_shape = data.shape
+
+    def channels(self, layer: str) -> int:
+        """How many feature maps `layer` has."""
+        return self._activation(layer).shape[1]
+
+    def _activation(self, layer: str) -> torch.Tensor:
+        if layer not in self.layers:
+            raise unknown_name("layer with feature maps", layer, self.layers)
+        return self.activations[layer]
+
+    def start_signal(self, layer: str, channel: int, mode: str = "max") -> torch.Tensor:
+        """The activations projected: one feature map, or only its strongest unit.
+
+        Args:
+            layer: one of `self.layers`.
+            channel: `0 .. channels(layer) - 1`.
+            mode: `"max"` keeps only the strongest activation of the map (the paper's choice),
+                `"map"` keeps the whole map; everything else is zero.
+
+        Returns:
+            `(1, C, h, w)`, the shape of `layer`'s output.
+        """
+        activation = self._activation(layer)
+        if not 0 <= channel < activation.shape[1]:
+            raise ConvscopeError(
+                f"channel {channel} is out of range for {layer}; valid channels are "
+                f"0..{activation.shape[1] - 1}"
+            )
+        if mode not in MODES:
+            raise unknown_name("projection mode", mode, MODES)
+        signal = torch.zeros_like(activation)
+        feature_map = activation[0, channel]
+        if mode == "map":
+            signal[0, channel] = feature_map
+        else:
+            flat = feature_map.flatten().argmax()
+            signal[0, channel].view(-1)[flat] = feature_map.flatten()[flat]
+        return signal
+
+    @torch.no_grad()
+    def project(self, layer: str, channel: int, mode: str = "max") -> torch.Tensor:
+        """Project one channel of `layer` back to pixel space (no new forward pass).
+
+        Returns:
+            `(C, H, W)`, the input's shape, in the network's input space.
+        """
+        signal = self.start_signal(layer, channel, mode)
+        names = [name for name, _ in self._chain]
+        for name, module in reversed(self._chain[: names.index(layer) + 1]):
+            signal = self._backward(name, module, signal)
+        return signal[0]
+
+    def _backward(self, name: str, module: nn.Module, signal: torch.Tensor) -> torch.Tensor:
+        if isinstance(module, nn.MaxPool2d):
+            indices, size = self._switches[name]
+            return _unpool(signal, indices, size)
+        if isinstance(module, nn.ReLU):
+            return F.relu(signal)
+        if isinstance(module, nn.Conv2d):
+            return F.conv_transpose2d(
+                signal, module.weight, stride=module.stride, padding=module.padding,
+                groups=module.groups, dilation=module.dilation,
+                output_padding=_output_padding(module, signal, self._input_of(name)),
+            )  # fmt: skip
+        return signal  # dropout, normalisation: passed through
+
+    def _input_of(self, layer: str) -> torch.Size:
+        names = [name for name, _ in self._chain]
+        index = names.index(layer)
+        return self.input_shape if index == 0 else self.activations[names[index - 1]].shape
+
+
+def _unpool(signal: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Put each value back at its switch; overlapping windows that chose the same input add up."""
+    batch, channels = signal.shape[:2]
+    out = torch.zeros(batch, channels, size[-2] * size[-1], dtype=signal.dtype)
+    out.scatter_add_(2, indices.flatten(2), signal.flatten(2))
+    return out.view(batch, channels, size[-2], size[-1])
+
+
+def _output_padding(conv: nn.Conv2d, signal: torch.Tensor, input_shape: torch.Size) -> tuple:
+    """Rows and columns a strided convolution dropped, restored by its transpose."""
+    padding = []
+    for axis in (0, 1):
+        stride, pad = conv.stride[axis], conv.padding[axis]
+        span = conv.dilation[axis] * (conv.kernel_size[axis] - 1) + 1
+        covered = (signal.shape[2 + axis] - 1) * stride - 2 * pad + span
+        padding.append(input_shape[2 + axis] - covered)
+    return tuple(padding)
