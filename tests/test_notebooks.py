@@ -146,3 +146,46 @@ def test_fcn_shapes_with_other_parameters(tmp_path):
         expected = segmentation_scores(cs.load_model(f"digit-fcn{variant}"), scenes, truth)[1]
         assert records[f"mean_iu_{variant}"] == round(expected, 4)
     assert records["mean_iu_8s"] >= records["mean_iu_32s"]
+
+
+def test_deconvnet_with_other_parameters(tmp_path):
+    records = read_records(execute("05", tmp_path, image_index=321, layer="conv3", channel=7))
+    assert records["projection_equals_gradient"] is True
+
+
+def test_saliency_with_other_parameters(tmp_path, digits_net, heldout):
+    out = execute("06", tmp_path, image_index=640, l2=0.05, iterations=50, scene_count=20)
+    records = read_records(out)
+    assert records["all_classes_match"] is True
+    from convscope.cast import sliding_classifier
+    from convscope.localization import localize
+    from convscope.scenes import box_iou, compose_scenes
+
+    _, _, scenes = compose_scenes(*heldout, n=20, size=(56, 56), count=1, seed=1)
+    scorer = sliding_classifier(digits_net)
+    ious = [box_iou(localize(scorer, s.image, int(s.classes[0])).box, s.boxes[0]) for s in scenes]
+    assert records["mean_iou"] == round(sum(ious) / len(ious), 4)
+
+
+@pytest.fixture(scope="module")
+def random_alexnet_file(tmp_path_factory) -> Path:
+    """A weights file in torchvision's format, with random weights (no download)."""
+    path = tmp_path_factory.mktemp("weights") / "alexnet-random.pth"
+    torch.save(cs.load_model("alexnet", weights="random").state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("notebook", ["05", "06"])
+def test_imagenet_path_on_a_photo(tmp_path, random_alexnet_file, notebook):
+    parameters = {"model": "alexnet", "weights": str(random_alexnet_file)}
+    if notebook == "06":
+        parameters.update(iterations=5)
+    out = execute(notebook, tmp_path, **parameters)
+    text = out.read_text()
+    assert "alexnet: 24 images of (3, 224, 224)" in text  # the photo crops, at AlexNet's size
+    if notebook == "06":
+        from convscope.datasets import imagenet_class_names
+
+        chosen = text.split("alexnet: 24 images of (3, 224, 224); class '")[1].split("'")[0]
+        assert chosen in imagenet_class_names()  # an ImageNet class, by name
+        assert read_records(out)["all_classes_match"] is True

@@ -77,3 +77,35 @@ def test_fcn_shape_widget_draws_the_chosen_size():
     controls(widget)["height"].value = 321
     table = layer_table(fcn, (1, 3, 321, 150))
     assert png(widget.result) == png(show_blob_sizes(table, ["data", "pool5", "score"]))
+
+
+def test_deconvnet_widget_follows_its_controls(digits_net, heldout):
+    from convscope.deconvnet import Deconvnet
+    from convscope.top_activations import show_channel, top_activations
+    from convscope.widgets import deconvnet_widget
+
+    images = heldout[0][::50]
+    widget = deconvnet_widget(digits_net, images, "conv1", channel=2, index=0)
+    controls(widget)["layer"].value = "conv3"
+    assert controls(widget)["channel"].max == 63
+    controls(widget)["channel"].value = 40
+    controls(widget)["image"].value = 7
+    deconvnet = Deconvnet(digits_net, digits_net.preprocess(images[7][None]))
+    top = top_activations(digits_net, images, "conv3")
+    expected = show_channel(digits_net, images, deconvnet, images[7], top, 40)
+    assert png(widget.result) == png(expected)
+
+
+def test_saliency_and_class_model_widgets(digits_net, heldout):
+    from convscope.saliency import show_class_models, show_saliency
+    from convscope.widgets import class_model_widget, saliency_widget
+
+    images = heldout[0][:20]
+    widget = saliency_widget(digits_net, images, "0", 0)
+    controls(widget)["class"].value = "6"
+    controls(widget)["image"].value = 11
+    assert png(widget.result) == png(show_saliency(digits_net, images[11], "6"))
+    widget = class_model_widget(digits_net, "2", 0.01, 30)
+    controls(widget)["iterations"].value = 20
+    expected = show_class_models(digits_net, ["2"], l2=0.01, iterations=20)
+    assert png(widget.result) == png(expected)

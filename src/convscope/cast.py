@@ -113,3 +113,27 @@ def fully_convolutional(model: Net) -> Net:
     )
     transplant(model, cast)
     return cast.to(next(model.parameters()).dtype).train(model.training)
+
+
+def sliding_classifier(model: Net) -> Net:
+    """A classifier for images of any size at least the training size: the cast, then the
+    maximum of each class's score over all windows (global max pooling).
+
+    Its class score S_c(I) is the best window's score, so saliency maps (notebook 06) of a
+    scene point at the window that convinced the net.
+
+    Returns:
+        A `Net` mapping `(N, C, H, W)` to scores `(N, classes)`.
+    """
+    cast = fully_convolutional(model)
+    layers = OrderedDict(cast.named_children())
+    layers["global_max"] = nn.AdaptiveMaxPool2d(1)
+    layers["flatten"] = nn.Flatten()
+    return Net(
+        layers,
+        name=f"{model.name}_sliding",
+        input_size=model.input_size,
+        class_names=model.class_names,
+        preprocess=model.preprocess,
+        caffe_names=model._caffe_names,
+    ).train(model.training)

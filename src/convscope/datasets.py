@@ -50,3 +50,37 @@ def digit_class_names() -> list[str]:
 def imagenet_class_names() -> list[str]:
     """The 1,000 ImageNet-1k class names in index order (281 is 'tabby')."""
     return _read_lines("imagenet_classes.txt")
+
+
+def photo_crops(size: tuple[int, int], count: int = 24, seed: int = 0) -> torch.Tensor:
+    """Random square crops of the shipped photos, each resized to `size` `(H, W)`.
+
+    A small image set for the ImageNet nets' lessons (the digits' counterpart).
+
+    Returns:
+        `(count, 3, H, W)` in [0, 1].
+    """
+    from .images import load_photo
+
+    generator = torch.Generator().manual_seed(seed)
+    photos = [load_photo(name) for name in ("chelsea", "coffee", "astronaut")]
+    crops = []
+    for index in range(count):
+        photo = photos[index % len(photos)]
+        side = int(min(photo.shape[1:]) * (0.5 + 0.5 * torch.rand(1, generator=generator)))
+        top = int(torch.randint(photo.shape[1] - side + 1, (1,), generator=generator))
+        left = int(torch.randint(photo.shape[2] - side + 1, (1,), generator=generator))
+        crop = photo[:, top : top + side, left : left + side]
+        resized = torch.nn.functional.interpolate(
+            crop[None], size=size, mode="bilinear", align_corners=False, antialias=True
+        )
+        crops.append(resized[0])
+    return torch.stack(crops).clamp(0, 1)
+
+
+def lesson_images(model) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The images a lesson runs on: held-out digits for the digit net (with labels), crops
+    of the shipped photos at the model's input size for an ImageNet net (no labels)."""
+    if tuple(model.input_size) == (1, 28, 28):
+        return load_digits("heldout")
+    return photo_crops(tuple(model.input_size[1:])), None

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import nn
 
 from .errors import ConvscopeError, unknown_name
 from .net import LayeredModel
+from .plotting import show_panels
 
 _PASS_BACK = (nn.Dropout, nn.LocalResponseNorm, nn.Identity, nn.BatchNorm2d)
 MODES = ("max", "map")
@@ -87,10 +89,13 @@ class Deconvnet:
         """How many feature maps `layer` has."""
         return self._activation(layer).shape[1]
 
-    def _activation(self, layer: str) -> torch.Tensor:
+    def _check_layer(self, layer: str) -> str:
         if layer not in self.layers:
             raise unknown_name("layer with feature maps", layer, self.layers)
-        return self.activations[layer]
+        return layer
+
+    def _activation(self, layer: str) -> torch.Tensor:
+        return self.activations[self._check_layer(layer)]
 
     def start_signal(self, layer: str, channel: int, mode: str = "max") -> torch.Tensor:
         """The activations projected: one feature map, or only its strongest unit.
@@ -128,7 +133,24 @@ class Deconvnet:
         Returns:
             `(C, H, W)`, the input's shape, in the network's input space.
         """
-        signal = self.start_signal(layer, channel, mode)
+        return self.project_signal(layer, self.start_signal(layer, channel, mode))
+
+    @torch.no_grad()
+    def project_unit(self, layer: str, channel: int, position: tuple[int, int]) -> torch.Tensor:
+        """Project the single activation at `position` (row, column) of one map.
+
+        Returns:
+            `(C, H, W)` in the network's input space.
+        """
+        activation = self.activations[self._check_layer(layer)]
+        signal = torch.zeros_like(activation)
+        signal[0, channel, position[0], position[1]] = activation[0, channel, *position]
+        return self.project_signal(layer, signal)
+
+    @torch.no_grad()
+    def project_signal(self, layer: str, signal: torch.Tensor) -> torch.Tensor:
+        """Walk any signal shaped like `layer`'s output `(1, C, h, w)` back to `(C, H, W)`."""
+        self._check_layer(layer)
         names = [name for name, _ in self._chain]
         for name, module in reversed(self._chain[: names.index(layer) + 1]):
             signal = self._backward(name, module, signal)
@@ -137,7 +159,7 @@ class Deconvnet:
     def _backward(self, name: str, module: nn.Module, signal: torch.Tensor) -> torch.Tensor:
         if isinstance(module, nn.MaxPool2d):
             indices, size = self._switches[name]
-            return _unpool(signal, indices, size)
+            return unpool(signal, indices, size)
         if isinstance(module, nn.ReLU):
             return F.relu(signal)
         if isinstance(module, nn.Conv2d):
@@ -154,8 +176,18 @@ class Deconvnet:
         return self.input_shape if index == 0 else self.activations[names[index - 1]].shape
 
 
-def _unpool(signal: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    """Put each value back at its switch; overlapping windows that chose the same input add up."""
+def unpool(signal: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Put each value back at its switch; overlapping windows that chose the same input add up.
+
+    Args:
+        signal: `(N, C, h, w)`, shaped like the pooled map.
+        indices: the switches, as `F.max_pool2d(..., return_indices=True)` gives them.
+        size: the shape of the map before pooling.
+
+    Returns:
+        `(N, C, H, W)`: zero except at the switches. (`F.max_unpool2d` would overwrite where
+        overlapping windows share a switch; summing is what the gradient does.)
+    """
     batch, channels = signal.shape[:2]
     out = torch.zeros(batch, channels, size[-2] * size[-1], dtype=signal.dtype)
     out.scatter_add_(2, indices.flatten(2), signal.flatten(2))
@@ -171,3 +203,76 @@ def _output_padding(conv: nn.Conv2d, signal: torch.Tensor, input_shape: torch.Si
         covered = (signal.shape[2 + axis] - 1) * stride - 2 * pad + span
         padding.append(input_shape[2 + axis] - covered)
     return tuple(padding)
+
+
+class _RectifiedGradient(torch.autograd.Function):
+    """ReLU forward; the backward pass applies a ReLU to the incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, gradient):
+        return gradient.clamp(min=0)
+
+
+class _Transparent(torch.autograd.Function):
+    """A normalisation layer forward; the backward pass lets the gradient through."""
+
+    @staticmethod
+    def forward(ctx, x, module):
+        return module(x)
+
+    @staticmethod
+    def backward(ctx, gradient):
+        return gradient, None
+
+
+def rectified_gradient(
+    model: LayeredModel, data: torch.Tensor, layer: str, signal: torch.Tensor
+) -> torch.Tensor:
+    """The deconvnet as a modified gradient: ∂(signal · layer's output)/∂input, computed by
+    autograd with every ReLU's backward pass replaced by a ReLU of the incoming gradient (and
+    normalisation passed through). Equal to `Deconvnet.project_signal`.
+
+    Returns:
+        `(C, H, W)`.
+    """
+    x = data.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        h = x
+        for name, module in _check_chain(model):
+            if isinstance(module, nn.ReLU):
+                h = _RectifiedGradient.apply(h)
+            elif isinstance(module, (nn.LocalResponseNorm, nn.BatchNorm2d)):
+                h = _Transparent.apply(h, module)
+            else:
+                h = module(h)
+            if name == layer:
+                break
+        (gradient,) = torch.autograd.grad(h, x, grad_outputs=signal)
+    return gradient[0]
+
+
+def as_picture(model: LayeredModel, signal: torch.Tensor) -> torch.Tensor:
+    """A projection `(C, H, W)` in input space as a picture in [0, 1]: channels back in RGB
+    order (Caffe nets read BGR), values stretched to the full range, zero mid-grey."""
+    swap = getattr(model.preprocess, "channel_swap", None)
+    if swap is not None and len(swap) == signal.shape[0]:
+        signal = signal[[list(swap).index(i) for i in range(len(swap))]]
+    scale = signal.abs().max().clamp(min=1e-12)
+    return (signal / scale + 1) / 2
+
+
+def show_projections(model: LayeredModel, image: torch.Tensor, deconvnet: Deconvnet,
+                     layers: list[str]) -> Figure:  # fmt: skip
+    """The image, then for each layer the projection of its strongest activation (the map
+    holding the largest activation, the paper's choice)."""
+    panels = [("input", image)]
+    for layer in layers:
+        activation = deconvnet.activations[layer][0]
+        channel = int(activation.flatten(1).max(dim=1).values.argmax())
+        picture = as_picture(model, deconvnet.project(layer, channel))
+        panels.append((f"{layer} map {channel}", picture))
+    return show_panels(panels, size=2.2)

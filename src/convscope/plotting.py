@@ -34,7 +34,10 @@ def normalize(values: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def tile(
-    maps: torch.Tensor | np.ndarray, columns: int | None = None, padding: int = 1
+    maps: torch.Tensor | np.ndarray,
+    columns: int | None = None,
+    padding: int = 1,
+    scale: bool = True,
 ) -> np.ndarray:
     """Arrange a stack of maps in a near-square grid, as Caffe's `vis_square` did.
 
@@ -42,11 +45,13 @@ def tile(
         maps: `(N, H, W)` gray maps or `(N, H, W, 3)` colour maps; scaled jointly to [0, 1].
         columns: grid width (default `ceil(sqrt(N))`).
         padding: white pixels between tiles.
+        scale: scale the stack jointly to [0, 1] (off: the maps already are pictures).
+        scale: scale the stack jointly to [0, 1] (off: the maps already are pictures).
 
     Returns:
         `(rows*(H+padding)-padding, columns*(W+padding)-padding[, 3])` array in [0, 1].
     """
-    array = normalize(maps)
+    array = normalize(maps) if scale else _as_array(maps)
     count, height, width = array.shape[:3]
     columns = columns or math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from .errors import ConvscopeError, unknown_name
 from .net import LayeredModel
+from .plotting import heatmap_overlay, show_panels
 
 AUGMENTATIONS = ("none", "flip", "crops_and_flips")
 
@@ -113,29 +115,51 @@ def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return crop.reshape(x.shape)
 
 
-def all_class_saliency(model: LayeredModel, image: torch.Tensor) -> torch.Tensor:
-    """Every class's saliency map for one image, from one vectorised backward pass.
+def all_class_saliency(
+    model: LayeredModel, image: torch.Tensor, classes: list[int] | None = None
+) -> torch.Tensor:
+    """Several classes' saliency maps for one image, from one vectorised backward pass.
+
+    Args:
+        classes: class indices (default all).
 
     Returns:
-        `(classes, H, W)`; row c equals `class_saliency(model, image, c)`.
+        `(len(classes), H, W)`; row i equals `class_saliency(model, image, classes[i])`.
     """
     _check_image(model, image)
-    classes = len(model.class_names)
+    chosen = list(range(len(model.class_names))) if classes is None else list(classes)
     data = model.preprocess(image[None]).detach().requires_grad_(True)
+    selectors = torch.eye(len(model.class_names))[chosen][:, None, :]
     with torch.enable_grad():
         scores = model(data)
         (gradients,) = torch.autograd.grad(
-            scores, data, grad_outputs=torch.eye(classes)[:, None, :], is_grads_batched=True
+            scores, data, grad_outputs=selectors, is_grads_batched=True
         )
     return _maps(gradients[:, 0])
+
+
+def softmax_saliency(model: LayeredModel, image: torch.Tensor, class_index: int) -> torch.Tensor:
+    """What many re-implementations compute instead: the map of the softmax probability P_c.
+
+    ∂P_c/∂I = P_c (∂S_c/∂I − Σ_k P_k ∂S_k/∂I) also depends on every other class.
+
+    Returns:
+        `(H, W)`: max over channels of |∂P_c/∂I|.
+    """
+    _check_image(model, image)
+    data = model.preprocess(image[None]).detach().requires_grad_(True)
+    with torch.enable_grad():
+        probability = model(data).softmax(dim=1)[0, model.class_index(class_index)]
+        (gradient,) = torch.autograd.grad(probability, data)
+    return _maps(gradient[0])
 
 
 def class_model(
     model: LayeredModel,
     class_index: int,
-    l2: float = 1e-3,
-    step: float = 1.0,
-    iterations: int = 200,
+    l2: float = 1e-2,
+    step: float = 0.2,
+    iterations: int = 400,
 ) -> tuple[torch.Tensor, float]:
     """The paper's class model: gradient ascent on S_c(I) − λ‖I‖² from I = 0.
 
@@ -161,3 +185,35 @@ def class_model(
     with torch.no_grad():
         score = model(data)[0, index].item()
     return model.preprocess.deprocess(data.detach())[0], score
+
+
+def show_saliency(model: LayeredModel, image: torch.Tensor, class_name: str | int) -> Figure:
+    """An image, its saliency map for one class, and the map over the image."""
+    index = model.class_index(class_name)
+    saliency = class_saliency(model, image, index)
+    return show_panels(
+        [
+            ("image", image),
+            (f"saliency: {model.class_names[index]}", saliency),
+            ("overlay", heatmap_overlay(image, saliency, alpha=0.6, cmap="hot")),
+        ],
+        size=2.6,
+    )
+
+
+def show_class_models(
+    model: LayeredModel,
+    classes: list[str | int],
+    l2: float = 1e-2,
+    step: float = 0.2,
+    iterations: int = 400,
+) -> Figure:
+    """Each class's model image (`class_model`), titled with its class and final score."""
+    panels = []
+    for name in classes:
+        index = model.class_index(name)
+        image, score = class_model(model, index, l2, step, iterations)
+        panels.append((f"{model.class_names[index]} ({score:.0f})", image))
+    figure = show_panels(panels, size=1.6, columns=min(len(panels), 10))
+    figure.suptitle(f"λ = {l2}, step {step}, {iterations} iterations", fontsize=10)
+    return figure

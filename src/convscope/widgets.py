@@ -6,15 +6,20 @@ Tests drive the same objects headlessly by setting their controls' values.
 
 from __future__ import annotations
 
+import functools
+
 import ipywidgets as widgets
 import torch
 
+from .deconvnet import Deconvnet
 from .dense import class_maps, show_class_maps
 from .filters import KERNEL_KINDS, designer_kernel, show_filter_response
 from .inspection import show_layer, spatial_layers
 from .net import LayeredModel, Net
+from .saliency import show_class_models, show_saliency
 from .scenes import compose_scene
 from .shapes import layer_table, show_blob_sizes
+from .top_activations import show_channel, top_activations
 
 
 def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
@@ -109,4 +114,65 @@ def fcn_shape_widget(model: LayeredModel, height: int, width: int,
         update,
         height=widgets.IntSlider(value=height, min=1, max=800, description="height"),
         width=widgets.IntSlider(value=width, min=1, max=800, description="width"),
+    )
+
+
+def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, channel: int = 0,
+                     index: int = 0) -> widgets.interactive:  # fmt: skip
+    """Layer dropdown, channel slider and image chooser: `show_channel`.
+
+    A new image costs one recorded forward pass; a new layer one streaming pass over the
+    set (then kept); a new channel only a projection.
+    """
+    deconvnets = functools.lru_cache(maxsize=8)(
+        lambda i: Deconvnet(model, model.preprocess(images[i][None]))
+    )
+    tops = functools.lru_cache(maxsize=None)(lambda name: top_activations(model, images, name))
+    layers = deconvnets(index).layers
+    top_channel = deconvnets(index).channels(layer) - 1
+    channel_slider = widgets.IntSlider(value=channel, min=0, max=top_channel, description="channel")
+    layer_menu = widgets.Dropdown(options=layers, value=layer, description="layer")
+
+    def follow_layer(change):
+        channel_slider.max = deconvnets(index).channels(change["new"]) - 1
+
+    layer_menu.observe(follow_layer, names="value")
+
+    def update(layer: str, channel: int, index: int):
+        return show_channel(model, images, deconvnets(index), images[index], tops(layer), channel)
+
+    return widgets.interactive(
+        update,
+        layer=layer_menu,
+        channel=channel_slider,
+        index=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
+    )
+
+
+def saliency_widget(model: LayeredModel, images: torch.Tensor, class_name: str,
+                    index: int = 0) -> widgets.interactive:  # fmt: skip
+    """Class selector (by name) and image chooser: `show_saliency`."""
+    return widgets.interactive(
+        lambda class_name, index: show_saliency(model, images[index], class_name),
+        class_name=widgets.Dropdown(
+            options=model.class_names, value=class_name, description="class"
+        ),  # fmt: skip
+        index=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
+    )
+
+
+def class_model_widget(model: LayeredModel, class_name: str, l2: float,
+                       iterations: int) -> widgets.interactive:  # fmt: skip
+    """Class, λ and iterations: `show_class_models` for that one class."""
+    return widgets.interactive(
+        lambda class_name, l2, iterations: show_class_models(
+            model, [class_name], l2=l2, iterations=iterations
+        ),
+        class_name=widgets.Dropdown(
+            options=model.class_names, value=class_name, description="class"
+        ),  # fmt: skip
+        l2=widgets.FloatLogSlider(value=l2, base=10, min=-4, max=0, description="λ"),
+        iterations=widgets.IntSlider(
+            value=iterations, min=10, max=1000, step=10, description="iterations"
+        ),  # fmt: skip
     )

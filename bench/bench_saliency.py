@@ -1,0 +1,89 @@
+"""Saliency maps and deconvnet projections against a forward pass and against Captum.
+
+Run: `.venv/bin/python bench/bench_saliency.py` (Captum is a dev dependency). On AlexNet at
+224×224, best of several runs: one forward pass; our `class_saliency`; Captum's `Saliency`;
+a naive `.backward()` that also computes every weight gradient; our deconvnet projection from
+pool5 (recorded forward pass + projection); Captum's `Deconvolution`. Then the digit model's
+channel-slider update (a projection reusing the recorded pass). Targets (issue 4): saliency
+and projection each at most 2.2× a forward pass and no slower than Captum; a slider update
+under 100 ms.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from captum.attr import Deconvolution, Saliency
+
+import convscope as cs
+from convscope.deconvnet import Deconvnet
+from convscope.saliency import class_saliency
+
+
+def best_of(action: Callable[[], object], repeats: int = 7) -> float:
+    action()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def naive_backward(model, data, target):
+    data = data.clone().requires_grad_(True)
+    model.zero_grad()
+    model(data)[0, target].backward()  # computes every weight gradient too
+    return data.grad
+
+
+def main() -> None:
+    cs.seed_everything(0)
+    model = cs.load_model("alexnet", weights="random")
+    image = torch.rand(3, 224, 224)
+    data = model.preprocess(image[None])
+    target = 281
+    with torch.no_grad():
+        forward = best_of(lambda: model(data))
+    rows = {
+        "forward pass": forward,
+        "class_saliency (ours)": best_of(lambda: class_saliency(model, image, target)),
+        # the same map from Captum: preprocessing, |gradient|, max over channels included
+        "Captum Saliency": best_of(
+            lambda: Saliency(model)
+            .attribute(model.preprocess(image[None]), target=target)
+            .amax(dim=1)
+        ),
+        "naive .backward() with weight gradients": best_of(
+            lambda: naive_backward(model, data, target)
+        ),
+        "deconvnet: record + project pool5 (ours)": best_of(
+            lambda: Deconvnet(model, data).project("pool5", 7)
+        ),
+        "Captum Deconvolution": best_of(
+            lambda: Deconvolution(model).attribute(data, target=target)
+        ),
+    }
+    print("AlexNet, 224x224, 2 threads" if torch.get_num_threads() == 2 else "AlexNet, 224x224")
+    for name, seconds in rows.items():
+        print(f"  {name:42s} {seconds * 1000:7.1f} ms  {seconds / forward:5.2f}x forward")
+    ours, captum = rows["class_saliency (ours)"], rows["Captum Saliency"]
+    projection, captum_deconv = rows["deconvnet: record + project pool5 (ours)"], rows[
+        "Captum Deconvolution"
+    ]
+    print(f"  saliency <= 2.2x forward and <= Captum: "
+          f"{'met' if ours <= 2.2 * forward and ours <= captum else 'MISSED'}")  # fmt: skip
+    print(f"  projection <= 2.2x forward and <= Captum: "
+          f"{'met' if projection <= 2.2 * forward and projection <= captum_deconv else 'MISSED'}")  # fmt: skip
+
+    digits = cs.load_model("digits")
+    deconvnet = Deconvnet(digits, digits.preprocess(cs.load_digits()[0][:1]))
+    update = best_of(lambda: deconvnet.project("conv3", 11), repeats=20)
+    print(f"digit model, channel-slider update (projection only): {update * 1000:.2f} ms "
+          f"(target < 100 ms: {'met' if update < 0.1 else 'MISSED'})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
