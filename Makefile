@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_digits.py
 	$(BIN)/python bench/bench_shapes.py
 	$(BIN)/python bench/bench_fully_convolutional.py
+	$(BIN)/python bench/bench_saliency.py
 
 clean:
 	rm -rf build

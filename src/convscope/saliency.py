@@ -80,6 +80,8 @@ def class_saliency(
     weights = torch.zeros(len(views), len(model.class_names))
     weights[:, index] = 1.0
     maps = _maps(_input_gradients(model, batch, weights))
+    if len(views) == 1:
+        return maps[0]
     return torch.stack([undo(m) for m, (_, undo) in zip(maps, views)]).mean(0)
 
 
@@ -108,6 +110,8 @@ def _views(image: torch.Tensor, augment: str) -> list[tuple[torch.Tensor, Callab
 
 def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """The crop at offset `(dy, dx)` of `x` (`(..., H, W)`) padded by one edge-replicated pixel."""
+    if dy == dx == 0:
+        return x
     height, width = x.shape[-2:]
     flat = x.reshape(-1, 1, height, width)
     padded = torch.nn.functional.pad(flat, (1, 1, 1, 1), mode="replicate")
