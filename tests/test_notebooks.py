@@ -189,3 +189,15 @@ def test_imagenet_path_on_a_photo(tmp_path, random_alexnet_file, notebook):
         chosen = text.split("alexnet: 24 images of (3, 224, 224); class '")[1].split("'")[0]
         assert chosen in imagenet_class_names()  # an ImageNet class, by name
         assert read_records(out)["all_classes_match"] is True
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(path):
+    """A comment papermill cannot parse silently drops that parameter from `run`'s checks."""
+    import ast
+
+    import papermill
+
+    cell = next(c for c in cells(path) if "parameters" in c["metadata"].get("tags", []))
+    assigned = [node.targets[0].id for node in ast.parse(source(cell)).body]
+    assert list(papermill.inspect_notebook(str(path))) == assigned
