@@ -7,24 +7,12 @@ repeats for: a forward pass over the 1,000 held-out digits, one layer-widget upd
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
+from timing import median_seconds
 
 import convscope as cs
 from convscope.inspection import show_layer
 from convscope.training import train_digit_classifier
-
-
-def median_seconds(action, repeats: int = 5) -> float:
-    action()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """Saliency maps and deconvnet projections against a forward pass and against Captum.
 
 Run: `.venv/bin/python bench/bench_saliency.py` (Captum is a dev dependency). On AlexNet at
-224×224, the median of 31 runs: one forward pass; our `class_saliency`; Captum's `Saliency`;
-a naive `.backward()` that also computes every weight gradient; our deconvnet projection from
+224×224, the median of 31 interleaved runs: one forward pass; our `class_saliency`; Captum's
+`Saliency`; a naive `.backward()` that also computes every weight gradient; our deconvnet
+projection from
 pool5 (recorded forward pass + projection); Captum's `Deconvolution`. Then the digit model's
 channel-slider update (a projection reusing the recorded pass). Targets (issue 4): saliency
 and projection each at most 2.2× a forward pass and no slower than Captum; a slider update
@@ -11,28 +12,13 @@ under 100 ms.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
-
 import torch
 from captum.attr import Deconvolution, Saliency
+from timing import interleaved_medians, median_seconds
 
 import convscope as cs
 from convscope.deconvnet import Deconvnet
 from convscope.saliency import class_saliency
-
-
-def best_of(action: Callable[[], object], repeats: int = 31) -> float:
-    """The median time of `repeats` runs after one warm-up (medians resist the machine's
-    noise better than minima when two methods differ by a few percent)."""
-    action()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def naive_backward(model, data, target):
@@ -48,27 +34,27 @@ def main() -> None:
     image = torch.rand(3, 224, 224)
     data = model.preprocess(image[None])
     target = 281
-    with torch.no_grad():
-        forward = best_of(lambda: model(data))
-    rows = {
-        "forward pass": forward,
-        "class_saliency (ours)": best_of(lambda: class_saliency(model, image, target)),
-        # the same map from Captum: preprocessing, |gradient|, max over channels included
-        "Captum Saliency": best_of(
-            lambda: (
+
+    def forward_pass():
+        with torch.no_grad():
+            return model(data)
+
+    rows = interleaved_medians(
+        {
+            "forward pass": forward_pass,
+            "class_saliency (ours)": lambda: class_saliency(model, image, target),
+            # the same map from Captum: preprocessing, |gradient|, max over channels included
+            "Captum Saliency": lambda: (
                 Saliency(model).attribute(model.preprocess(image[None]), target=target).amax(dim=1)
-            )
-        ),
-        "naive .backward() with weight gradients": best_of(
-            lambda: naive_backward(model, data, target)
-        ),
-        "deconvnet: record + project pool5 (ours)": best_of(
-            lambda: Deconvnet(model, data).project("pool5", 7)
-        ),
-        "Captum Deconvolution": best_of(
-            lambda: Deconvolution(model).attribute(data, target=target)
-        ),
-    }
+            ),
+            "naive .backward() with weight gradients": lambda: naive_backward(model, data, target),
+            "deconvnet: record + project pool5 (ours)": lambda: Deconvnet(model, data).project(
+                "pool5", 7
+            ),
+            "Captum Deconvolution": lambda: Deconvolution(model).attribute(data, target=target),
+        }
+    )
+    forward = rows["forward pass"]
     print("AlexNet, 224x224, 2 threads" if torch.get_num_threads() == 2 else "AlexNet, 224x224")
     for name, seconds in rows.items():
         print(f"  {name:42s} {seconds * 1000:7.1f} ms  {seconds / forward:5.2f}x forward")
@@ -86,7 +72,7 @@ def main() -> None:
 
     digits = cs.load_model("digits")
     deconvnet = Deconvnet(digits, digits.preprocess(cs.load_digits()[0][:1]))
-    update = best_of(lambda: deconvnet.project("conv3", 11), repeats=20)
+    update = median_seconds(lambda: deconvnet.project("conv3", 11), repeats=20)
     print(f"digit model, channel-slider update (projection only): {update * 1000:.2f} ms "
           f"(target < 100 ms: {'met' if update < 0.1 else 'MISSED'})")  # fmt: skip
 

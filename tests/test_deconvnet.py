@@ -11,44 +11,34 @@ from convscope.deconvnet import Deconvnet
 from convscope.errors import ConvscopeError, UnknownNameError
 
 
-class RectifiedGradient(torch.autograd.Function):
-    """ReLU forward; backward passes ReLU(incoming gradient) (Zeiler & Fergus's rule)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.clamp(min=0)
-
-
-class PassGradient(torch.autograd.Function):
-    """A normalisation layer whose backward pass lets the gradient through unchanged."""
-
-    @staticmethod
-    def forward(ctx, x, module):
-        return module(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None
-
-
 def modified_gradient(model, data, layer, signal):
-    """d(signal · activation of `layer`)/d(input) with the deconvnet's backward rules."""
-    x = data.clone().requires_grad_(True)
-    h = x
-    for name, module in model.named_layers():
+    """d(signal · activation of `layer`)/d(input) with the deconvnet's backward rules, by
+    autograd with backward hooks: every ReLU hands back ReLU(incoming gradient), every LRN
+    hands back the incoming gradient unchanged."""
+
+    def rectify(module, grad_input, grad_output):
+        return (grad_output[0].clamp(min=0),)
+
+    def pass_through(module, grad_input, grad_output):
+        return (grad_output[0],)
+
+    handles = []
+    for _, module in model.named_layers():
         if isinstance(module, nn.ReLU):
-            h = RectifiedGradient.apply(h)
+            handles.append(module.register_full_backward_hook(rectify))
         elif isinstance(module, nn.LocalResponseNorm):
-            h = PassGradient.apply(h, module)
-        else:
+            handles.append(module.register_full_backward_hook(pass_through))
+    try:
+        x = data.clone().requires_grad_(True)
+        h = x
+        for name, module in model.named_layers():
             h = module(h)
-        if name == layer:
-            break
-    h.backward(signal)
+            if name == layer:
+                break
+        h.backward(signal)
+    finally:
+        for handle in handles:
+            handle.remove()
     return x.grad[0]
 
 
