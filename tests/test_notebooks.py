@@ -201,3 +201,21 @@ def test_papermill_reads_every_parameter(path):
     cell = next(c for c in cells(path) if "parameters" in c["metadata"].get("tags", []))
     assigned = [node.targets[0].id for node in ast.parse(source(cell)).body]
     assert list(papermill.inspect_notebook(str(path))) == assigned
+
+
+def test_a_caffe_model_runs_the_deconvnet_notebook(tmp_path):
+    """`model="caffe:..."`: the CaffeNet prototxt (random Gaussian fillers added) in notebook 05."""
+    from caffe_files import encode_text
+
+    from convscope.caffe_proto import read_prototxt
+
+    net = read_prototxt(Path(__file__).parent / "caffe" / "caffenet_deploy.prototxt")
+    for layer in net["layer"]:
+        for key in ("convolution_param", "inner_product_param"):
+            if key in layer:
+                layer[key]["weight_filler"] = {"type": "gaussian", "std": 0.01}
+    prototxt = tmp_path / "caffenet_random.prototxt"
+    prototxt.write_text(encode_text(net))
+    out = execute("05", tmp_path, model=f"caffe:{prototxt}", layer="conv5", channel=3)
+    assert "caffenet_random: 24 images of (3, 227, 227)" in out.read_text()
+    assert read_records(out)["projection_equals_gradient"] is True

@@ -1,4 +1,4 @@
-"""Command line: `python -m convscope train digits`, `python -m convscope run [NB ...]`."""
+"""Command line: `python -m convscope train|convert|run ...` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,24 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    import torch
+
+    from .caffe_net import convert_to, load_caffe
+    from .models import load_model
+
+    source = load_caffe(args.prototxt, args.caffemodel)
+    with torch.device("meta"):
+        target = load_model(args.to, weights="random")
+    state = convert_to(source, target)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, out)
+    load_model(args.to, weights=out)  # proves the file loads: names and shapes all fit
+    print(f"wrote {out}: {len(state)} tensors for {args.to}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from .runner import run_notebooks
 
@@ -52,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         "--out", help="digits: the weights file; digit-fcn: a folder (default: data/)"
     )
     train.set_defaults(handler=_train)
+    convert = commands.add_parser(
+        "convert", help="convert a Caffe model into a checkpoint for a convscope architecture"
+    )
+    convert.add_argument("prototxt")
+    convert.add_argument("caffemodel")
+    convert.add_argument("--to", required=True, help="caffenet, fcn8s, ... (load_model names)")
+    convert.add_argument("--out", required=True, help="the .pth file to write")
+    convert.set_defaults(handler=_convert)
     run = commands.add_parser("run", help="execute notebooks headlessly with papermill")
     run.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
     run.add_argument(

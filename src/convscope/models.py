@@ -18,7 +18,7 @@ from . import architectures
 from .checkpoints import load_weights
 from .datasets import DIGIT_MEAN, digit_class_names, imagenet_class_names
 from .errors import WeightsNotFoundError, unknown_name
-from .fcn import VARIANTS, digit_fcn, vgg16_fcn
+from .fcn import VARIANTS, VOC_CLASSES, digit_fcn, vgg16_fcn
 from .net import LayeredModel, Net
 from .paths import data_path, weights_cache_dir
 from .transforms import CaffeTransformer, Normalize
@@ -151,12 +151,33 @@ def fetch_weights(source: WeightsSource, download: bool = True) -> Path:
     )
 
 
+def load_caffe_model(spec: str) -> LayeredModel:
+    """`caffe:deploy.prototxt` or `caffe:deploy.prototxt:weights.caffemodel`, with Caffe's
+    preprocessing (BGR, 0-255, ImageNet mean) and class names chosen by the output size."""
+    from .caffe_net import load_caffe
+    from .shapes import _meta_blobs
+
+    parts = spec.split(":")[1:]
+    if not 1 <= len(parts) <= 2 or not parts[0]:
+        raise unknown_name("Caffe model", spec, ["caffe:deploy.prototxt[:weights.caffemodel]"])
+    caffemodel = parts[1] if len(parts) == 2 else None
+    model = load_caffe(
+        parts[0], caffemodel, name=Path(parts[0]).stem, preprocess=CaffeTransformer()
+    )
+    outputs = list(_meta_blobs(model, (1, *model.input_size)).values())[-1].shape[1]
+    known = {1000: imagenet_class_names, 21: lambda: list(VOC_CLASSES), 10: digit_class_names}
+    names = known[outputs]() if outputs in known else [f"class {i}" for i in range(outputs)]
+    model.class_names = names
+    return model
+
+
 def load_model(name: str, weights: str | Path = "default", download: bool = True) -> LayeredModel:
     """Build a model of the lessons by name and load its weights.
 
     Args:
         name: one of `available_models()`: `digits`, `caffenet`, `alexnet`, `vgg16`,
-            `fcn32s`, `fcn16s`, `fcn8s` (VGG16, PASCAL VOC) and `digit-fcn32s/16s/8s`.
+            `fcn32s`, `fcn16s`, `fcn8s` (VGG16, PASCAL VOC) and `digit-fcn32s/16s/8s`; or
+            Caffe files, `caffe:deploy.prototxt[:weights.caffemodel]` (`weights` is ignored).
         weights: `"default"` (shipped file or torch hub cache), `"random"` (untrained, drawn
             from the torch generator), or a path to a state dict with the model's names.
         download: allow a missing default file to be downloaded.
@@ -164,8 +185,12 @@ def load_model(name: str, weights: str | Path = "default", download: bool = True
     Returns:
         The `Net` or `GraphNet` in eval mode, with `class_names`, `preprocess`, `input_size`.
     """
+    if name.startswith("caffe:"):
+        return load_caffe_model(name)
     if name not in MODELS:
-        raise unknown_name("model", name, available_models())
+        raise unknown_name(
+            "model", name, available_models() + ["caffe:deploy.prototxt[:x.caffemodel]"]
+        )
     entry = MODELS[name]
     model = entry.build()
     if weights == "default":

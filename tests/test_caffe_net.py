@@ -1,0 +1,329 @@
+"""Caffe nets built from prototxt/caffemodel pairs written by the tests, against torch ops."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from caffe_files import encode_binary, encode_text
+
+import convscope as cs
+from convscope.__main__ import main
+from convscope.caffe_net import build_caffe_net, caffe_bilinear, convert_to, load_caffe_weights
+from convscope.caffe_proto import CaffeFormatError, parse_binary, parse_text, read_prototxt
+from convscope.net import Crop, GraphNet, Net
+from convscope.shapes import layer_table
+
+HERE = Path(__file__).parent / "caffe"
+
+
+def net_with(layers: list[dict], shape=(1, 3, 8, 8)) -> dict:
+    """A NetParameter dict: an Input layer named data, then `layers`."""
+    data = {"name": "data", "type": "Input", "top": ["data"],
+            "input_param": {"shape": [{"dim": list(shape)}]}}  # fmt: skip
+    return {"name": "test", "layer": [data, *layers]}
+
+
+def blob(array: np.ndarray) -> dict:
+    return {"shape": {"dim": list(array.shape)}, "data": array.astype(np.float32).ravel()}
+
+
+def build(
+    layers: list[dict], weights: dict[str, list[np.ndarray]] | None = None, shape=(1, 3, 8, 8)
+):
+    """Through both readers: the prototxt as text, the weights as a binary caffemodel."""
+    net = build_caffe_net(parse_text(encode_text(net_with(layers, shape))))
+    if weights:
+        model = {"name": "test", "layer": [
+            {"name": name, "type": "X", "blobs": [blob(a) for a in arrays]}
+            for name, arrays in weights.items()
+        ]}  # fmt: skip
+        load_caffe_weights(net, parse_binary(encode_binary(model)))
+    return net
+
+
+def layer(name: str, kind: str, bottoms: list[str], **params) -> dict:
+    return {"name": name, "type": kind, "bottom": bottoms, "top": [name], **params}
+
+
+def rand(*shape) -> np.ndarray:
+    return np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+
+
+def test_convolution_with_groups_and_rectangular_padding():
+    w, b = rand(4, 3, 3, 2), rand(4)
+    param = {"num_output": 4, "kernel_h": 3, "kernel_w": 2, "pad_h": 1, "pad_w": 0,
+             "stride": [2], "group": 1}  # fmt: skip
+    net = build([layer("c", "Convolution", ["data"], convolution_param=param)], {"c": [w, b]})
+    x = torch.randn(1, 3, 8, 8)
+    expected = F.conv2d(x, torch.from_numpy(w), torch.from_numpy(b), stride=2, padding=(1, 0))
+    torch.testing.assert_close(net(x), expected)
+    grouped = {"num_output": 4, "kernel_size": [3], "group": 2, "bias_term": False,
+               "dilation": [2]}  # fmt: skip
+    w2 = rand(4, 2, 3, 3)
+    net = build([layer("g", "Convolution", ["data"], convolution_param=grouped)], {"g": [w2]},
+                shape=(1, 4, 9, 9))  # fmt: skip
+    x = torch.randn(1, 4, 9, 9)
+    torch.testing.assert_close(net(x), F.conv2d(x, torch.from_numpy(w2), groups=2, dilation=2))
+
+
+def test_deconvolution_and_the_bilinear_filler():
+    param = {"num_output": 3, "kernel_size": [4], "stride": [2], "group": 3, "bias_term": False,
+             "weight_filler": {"type": "bilinear"}}  # fmt: skip
+    net = build([layer("up", "Deconvolution", ["data"], convolution_param=param)])
+    profile = torch.tensor([0.25, 0.75, 0.75, 0.25])
+    torch.testing.assert_close(net.params["up"][0][1, 0], torch.outer(profile, profile))
+    x = torch.randn(1, 3, 8, 8)
+    expected = F.conv_transpose2d(x, torch.outer(profile, profile).expand(3, 1, 4, 4), stride=2,
+                                  groups=3)  # fmt: skip
+    torch.testing.assert_close(net(x), expected)
+    # Caffe's formula is off-centre for odd sizes (f = 2, c = 3/4): 1/4, 3/4, 3/4
+    odd = torch.tensor([0.25, 0.75, 0.75])
+    torch.testing.assert_close(caffe_bilinear(3), torch.outer(odd, odd))
+
+
+def caffe_pool(x: np.ndarray, k: int, s: int, p: int, mode: str) -> np.ndarray:
+    """Caffe's pooling, transcribed loop by loop (pooling_layer.cpp), for one 2-D map."""
+    height, width = x.shape
+    out_h = int(math.ceil((height + 2 * p - k) / s)) + 1
+    out_w = int(math.ceil((width + 2 * p - k) / s)) + 1
+    if p and (out_h - 1) * s >= height + p:
+        out_h -= 1
+    if p and (out_w - 1) * s >= width + p:
+        out_w -= 1
+    out = np.zeros((out_h, out_w), np.float32)
+    for i in range(out_h):
+        for j in range(out_w):
+            hs, ws = i * s - p, j * s - p
+            he, we = min(hs + k, height + p), min(ws + k, width + p)
+            size = (he - hs) * (we - ws)
+            hs, ws, he, we = max(hs, 0), max(ws, 0), min(he, height), min(we, width)
+            window = x[hs:he, ws:we]
+            out[i, j] = window.max() if mode == "MAX" else window.sum() / size
+    return out
+
+
+@pytest.mark.parametrize("mode", ["MAX", "AVE"])
+@pytest.mark.parametrize(("size", "k", "s", "p"), [(7, 3, 2, 0), (8, 3, 2, 1), (10, 2, 2, 1)])
+def test_pooling_rounds_and_clips_like_caffe(mode, size, k, s, p):
+    param = {"pool": mode, "kernel_size": k, "stride": s, "pad": p}
+    net = build([layer("p", "Pooling", ["data"], pooling_param=param)], shape=(1, 1, size, size))
+    x = np.random.default_rng(size).standard_normal((size, size)).astype(np.float32)
+    got = net(torch.from_numpy(x)[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(got, caffe_pool(x, k, s, p, mode), rtol=1e-6, atol=1e-6)
+
+
+def test_global_pooling_relu_slope_dropout_softmax_flatten():
+    layers = [
+        layer("r", "ReLU", ["data"], relu_param={"negative_slope": 0.1}),
+        layer("d", "Dropout", ["r"]),
+        layer("g", "Pooling", ["d"], pooling_param={"pool": "AVE", "global_pooling": True}),
+        layer("s", "Softmax", ["g"]),
+        layer("f", "Flatten", ["s"]),
+    ]
+    net = build(layers)
+    x = torch.randn(2, 3, 8, 8)
+    expected = F.leaky_relu(x, 0.1).mean(dim=(2, 3)).softmax(1)
+    torch.testing.assert_close(net(x), expected)
+
+
+def test_lrn_both_regions():
+    across = {"local_size": 3, "alpha": 0.5, "beta": 0.75, "k": 2.0}
+    x = torch.randn(1, 4, 5, 5)
+    net = build([layer("n", "LRN", ["data"], lrn_param=across)], shape=(1, 4, 5, 5))
+    squares = F.pad(x.pow(2), (0, 0, 0, 0, 1, 1))
+    window = sum(squares[:, i : i + 4] for i in range(3))
+    torch.testing.assert_close(net(x), x / (2.0 + 0.5 / 3 * window) ** 0.75)
+    within = {"local_size": 3, "alpha": 0.5, "beta": 0.75, "norm_region": "WITHIN_CHANNEL"}
+    net = build([layer("n", "LRN", ["data"], lrn_param=within)], shape=(1, 4, 5, 5))
+    padded = F.pad(x.pow(2), (1, 1, 1, 1))
+    box = sum(padded[..., i : i + 5, j : j + 5] for i in range(3) for j in range(3)) / 9
+    torch.testing.assert_close(net(x), x * (1 + 0.5 * box) ** -0.75)
+
+
+def test_inner_product_axis_and_transpose():
+    w, b = rand(5, 3 * 8 * 8), rand(5)
+    net = build([layer("ip", "InnerProduct", ["data"], inner_product_param={"num_output": 5})],
+                {"ip": [w, b]})  # fmt: skip
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(net(x), x.flatten(1) @ torch.from_numpy(w).T + torch.from_numpy(b))
+    param = {"num_output": 5, "axis": 2, "transpose": True, "bias_term": False}
+    wt = rand(8 * 8, 5)  # transpose: stored (inputs, outputs)
+    net = build([layer("ip", "InnerProduct", ["data"], inner_product_param=param)], {"ip": [wt]})
+    torch.testing.assert_close(net(x), x.flatten(2) @ torch.from_numpy(wt))
+
+
+def test_crop_eltwise_concat_split_reshape():
+    layers = [
+        {"name": "split", "type": "Split", "bottom": ["data"], "top": ["a", "b"]},
+        layer(
+            "small",
+            "Pooling",
+            ["a"],
+            pooling_param={"pool": "MAX", "kernel_size": 2, "stride": 2},
+        ),  # fmt: skip
+        layer("crop", "Crop", ["b", "small"], crop_param={"axis": 2, "offset": [1, 2]}),
+        layer(
+            "sum",
+            "Eltwise",
+            ["small", "crop"],
+            eltwise_param={"operation": "SUM", "coeff": [2.0, -1.0]},
+        ),  # fmt: skip
+        layer("max", "Eltwise", ["sum", "crop"], eltwise_param={"operation": "MAX"}),
+        layer("prod", "Eltwise", ["max", "crop"], eltwise_param={"operation": "PROD"}),
+        layer("cat", "Concat", ["prod", "crop"], concat_param={"axis": 1}),
+        layer("shape", "Reshape", ["cat"], reshape_param={"shape": {"dim": [0, -1]}}),
+    ]
+    net = build(layers)
+    assert isinstance(net, GraphNet)
+    x = torch.randn(2, 3, 8, 8)
+    small = F.max_pool2d(x, 2)
+    crop = x[:, :, 1:5, 2:6]
+    combined = torch.maximum(2 * small - crop, crop) * crop
+    torch.testing.assert_close(net(x), torch.cat([combined, crop], 1).reshape(2, -1))
+
+
+def test_batch_norm_and_scale():
+    mean, var, factor = rand(3), np.abs(rand(3)) + 0.5, np.array([4.0], np.float32)
+    gamma, beta = rand(3), rand(3)
+    layers = [
+        layer("bn", "BatchNorm", ["data"], batch_norm_param={"eps": 1e-3}),
+        layer("sc", "Scale", ["bn"], scale_param={"bias_term": True}),
+    ]
+    net = build(layers, {"bn": [mean, var, factor], "sc": [gamma, beta]})
+    x = torch.randn(2, 3, 4, 4)
+    view = (1, 3, 1, 1)
+    normalised = (x - torch.from_numpy(mean / 4).view(view)) / torch.sqrt(
+        torch.from_numpy(var / 4).view(view) + 1e-3
+    )
+    expected = normalised * torch.from_numpy(gamma).view(view) + torch.from_numpy(beta).view(view)
+    torch.testing.assert_close(net(x), expected)
+
+
+def test_in_place_layers_and_blob_names():
+    layers = [
+        layer(
+            "conv1",
+            "Convolution",
+            ["data"],
+            convolution_param={"num_output": 2, "kernel_size": [3]},
+        ),
+        {"name": "relu1", "type": "ReLU", "bottom": ["conv1"], "top": ["conv1"]},
+        layer("pool1", "Pooling", ["conv1"], pooling_param={"pool": "MAX", "kernel_size": 2}),
+    ]
+    net = build(layers)
+    assert isinstance(net, Net) and net.layer_names == ["conv1", "relu1", "pool1"]
+    assert net.blob_layers["conv1"] == "relu1"  # blob conv1 holds the rectified values
+
+
+def test_legacy_v1_format_with_4d_blobs():
+    prototxt = {"name": "old", "input": ["data"], "input_dim": [1, 1, 6, 6], "layers": [
+        {"name": "conv", "type": "CONVOLUTION", "bottom": ["data"], "top": ["conv"],
+         "convolution_param": {"num_output": 2, "kernel_size": [3]}},
+        {"name": "relu", "type": "RELU", "bottom": ["conv"], "top": ["conv"]},
+        {"name": "ip", "type": "INNER_PRODUCT", "bottom": ["conv"], "top": ["ip"],
+         "inner_product_param": {"num_output": 3}},
+    ]}  # fmt: skip
+    w, b, wi, bi = rand(2, 1, 3, 3), rand(2), rand(3, 2 * 4 * 4), rand(3)
+
+    def v1_blob(array, dims):
+        return {**dict(zip(("num", "channels", "height", "width"), dims)),
+                "data": array.astype(np.float32).ravel()}  # fmt: skip
+
+    weights = {"name": "old", "layers": [
+        {"name": "conv", "type": "CONVOLUTION", "blobs": [v1_blob(w, (2, 1, 3, 3)),
+                                                          v1_blob(b, (1, 1, 1, 2))]},
+        {"name": "ip", "type": "INNER_PRODUCT", "blobs": [v1_blob(wi, (1, 1, 3, 32)),
+                                                          v1_blob(bi, (1, 1, 1, 3))]},
+    ]}  # fmt: skip
+    net = build_caffe_net(parse_text(encode_text(prototxt)))
+    assert load_caffe_weights(net, parse_binary(encode_binary(weights))) == ["conv", "ip"]
+    x = torch.randn(1, 1, 6, 6)
+    hidden = F.relu(F.conv2d(x, torch.from_numpy(w), torch.from_numpy(b))).flatten(1)
+    torch.testing.assert_close(net(x), hidden @ torch.from_numpy(wi).T + torch.from_numpy(bi))
+
+
+def test_errors_name_the_layer():
+    with pytest.raises(CaffeFormatError, match="'mystery'.*'Python'.*Convolution"):
+        build([layer("mystery", "Python", ["data"])])
+    with pytest.raises(CaffeFormatError, match="'c'.*'nowhere'"):
+        build([layer("c", "ReLU", ["nowhere"])])
+    param = {"num_output": 4, "kernel_size": [3]}
+    with pytest.raises(CaffeFormatError, match=r"'c': weight blob has 10 values"):
+        build([layer("c", "Convolution", ["data"], convolution_param=param)],
+              {"c": [rand(10), rand(4)]})  # fmt: skip
+    with pytest.raises(CaffeFormatError, match="'c' has 1 blobs"):
+        build([layer("c", "Convolution", ["data"], convolution_param=param)], {"c": [rand(4)]})
+
+
+def test_caffenet_prototxt_builds_the_caffenet_of_notebook_03():
+    model = cs.load_model(f"caffe:{HERE / 'caffenet_deploy.prototxt'}")
+    assert isinstance(model, Net) and "prob" not in model.layer_names  # scores, not softmax
+    assert sum(p.numel() for p in model.parameters()) == 60_965_224
+    assert len(model.class_names) == 1000 and model.class_names[281] == "tabby"
+    assert isinstance(model.preprocess, cs.transforms.CaffeTransformer)
+    ours = layer_table(cs.load_model("caffenet", weights="random"), (1, 3, 227, 227))
+    theirs = layer_table(model, (1, 3, 227, 227))
+    expected = dict(zip(ours.column("layer"), ours.column("output")))
+    found = dict(zip(theirs.column("layer"), theirs.column("output")))
+    assert found == {name: expected[name] for name in found}  # ours adds an explicit flatten
+    assert set(expected) - set(found) == {"flatten"}
+    cast = cs.fully_convolutional(model)
+    assert layer_table(cast, (1, 3, 451, 451)).rows[-1][3] == "1000×8×8"
+
+
+def test_fcn8s_prototxt_gives_notebook_04s_table():
+    with torch.device("meta"):
+        model = build_caffe_net(read_prototxt(HERE / "fcn8s_deploy.prototxt"))
+        ours = cs.load_model("fcn8s", weights="random")
+    offsets = {n: m.offset for n, m in model.named_layers() if isinstance(m, Crop)}
+    assert offsets == {"score_pool4c": 5, "score_pool3c": 9, "score": 31}
+    theirs, expected = (layer_table(m, (1, 3, 500, 334)) for m in (model, ours))
+    assert theirs.column("output") == expected.column("output")
+    assert theirs.column("start") == expected.column("start")
+
+
+def test_convert_a_caffe_digit_net_to_the_digits_architecture(tmp_path):
+    """A Caffe twin of the digit classifier, converted, gives the same scores in convscope."""
+
+    def conv(name, bottom, n, k):
+        param = {"num_output": n, "kernel_size": [k]}
+        return layer(name, "Convolution", [bottom], convolution_param=param)
+
+    def pool(name, bottom):
+        return layer(name, "Pooling", [bottom], pooling_param={"pool": "MAX", "kernel_size": 2,
+                                                               "stride": 2})  # fmt: skip
+
+    def relu(name, blob):
+        return {"name": name, "type": "ReLU", "bottom": [blob], "top": [blob]}
+
+    def ip(name, bottom, n):
+        return layer(name, "InnerProduct", [bottom], inner_product_param={"num_output": n})
+
+    layers = [conv("conv1", "data", 32, 5), relu("relu1", "conv1"), pool("pool1", "conv1"),
+              conv("conv2", "pool1", 64, 5), relu("relu2", "conv2"), pool("pool2", "conv2"),
+              conv("conv3", "pool2", 64, 3), relu("relu3", "conv3"), pool("pool3", "conv3"),
+              ip("fc6", "pool3", 256), relu("relu6", "fc6"), ip("fc7", "fc6", 256),
+              relu("relu7", "fc7"), ip("fc8", "fc7", 10)]  # fmt: skip
+    shapes = {"conv1": [(32, 1, 5, 5), (32,)], "conv2": [(64, 32, 5, 5), (64,)],
+              "conv3": [(64, 64, 3, 3), (64,)], "fc6": [(256, 64), (256,)],
+              "fc7": [(256, 256), (256,)], "fc8": [(10, 256), (10,)]}  # fmt: skip
+    weights = {name: [rand(*s) * 0.1 for s in pair] for name, pair in shapes.items()}
+    prototxt, caffemodel = tmp_path / "digits.prototxt", tmp_path / "digits.caffemodel"
+    prototxt.write_text(encode_text(net_with(layers, (1, 1, 28, 28))))
+    entries = [{"name": n, "type": "X", "blobs": [blob(a) for a in arrays]}
+               for n, arrays in weights.items()]  # fmt: skip
+    caffemodel.write_bytes(encode_binary({"name": "d", "layer": entries}))
+    out = tmp_path / "converted.pth"
+    assert main(["convert", str(prototxt), str(caffemodel), "--to", "digits",
+                             "--out", str(out)]) == 0  # fmt: skip
+    caffe_net = cs.load_model(f"caffe:{prototxt}:{caffemodel}")
+    converted = cs.load_model("digits", weights=out)
+    x = torch.randn(3, 1, 28, 28)
+    torch.testing.assert_close(converted(x), caffe_net(x))
+    with pytest.raises(CaffeFormatError, match="no layer 'conv1'"):
+        convert_to(build([]), cs.load_model("digits", weights="random"))
