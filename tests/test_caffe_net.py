@@ -13,8 +13,9 @@ from caffe_files import encode_binary, encode_text
 
 import convscope as cs
 from convscope.__main__ import main
-from convscope.caffe_net import build_caffe_net, caffe_bilinear, convert_to, load_caffe_weights
+from convscope.caffe_net import build_caffe_net, caffe_bilinear
 from convscope.caffe_proto import CaffeFormatError, parse_binary, parse_text, read_prototxt
+from convscope.caffe_weights import convert_to, load_caffe_weights
 from convscope.net import Crop, GraphNet, Net
 from convscope.shapes import layer_table
 

@@ -37,7 +37,8 @@ def _train(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     import torch
 
-    from .caffe_net import convert_to, load_caffe
+    from .caffe_net import load_caffe
+    from .caffe_weights import convert_to
     from .models import load_model
 
     source = load_caffe(args.prototxt, args.caffemodel)
