@@ -328,3 +328,37 @@ def test_convert_a_caffe_digit_net_to_the_digits_architecture(tmp_path):
     torch.testing.assert_close(converted(x), caffe_net(x))
     with pytest.raises(CaffeFormatError, match="no layer 'conv1'"):
         convert_to(build([]), cs.load_model("digits", weights="random"))
+
+
+def test_blobs_by_caffe_name_follow_in_place_layers():
+    from convscope.caffe_net import caffe_blobs
+
+    layers = [
+        layer(
+            "conv1",
+            "Convolution",
+            ["data"],
+            convolution_param={"num_output": 2, "kernel_size": [3]},
+        ),  # fmt: skip
+        {"name": "relu1", "type": "ReLU", "bottom": ["conv1"], "top": ["conv1"]},
+        layer("pool1", "Pooling", ["conv1"], pooling_param={"pool": "MAX", "kernel_size": 2}),
+    ]
+    net = build(layers, {"conv1": [rand(2, 3, 3, 3), rand(2)]})
+    x = torch.randn(1, 3, 8, 8)
+    blobs = caffe_blobs(net, x)
+    assert set(blobs) == {"data", "conv1", "pool1"}
+    raw = F.conv2d(x, net.params["conv1"][0], net.params["conv1"][1])
+    torch.testing.assert_close(blobs["conv1"], raw.clamp(min=0))  # after the in-place ReLU
+    torch.testing.assert_close(blobs["pool1"], net(x))
+
+
+@pytest.mark.parametrize(("prototxt", "target"), [("caffenet_deploy.prototxt", "caffenet"),
+                                                  ("fcn8s_deploy.prototxt", "fcn8s")])  # fmt: skip
+def test_converter_covers_every_parameter_of_the_architecture(prototxt, target):
+    """On the meta device (no memory): names and shapes of the converted state dict."""
+    with torch.device("meta"):
+        caffe_model = build_caffe_net(read_prototxt(HERE / prototxt))
+        ours = cs.load_model(target, weights="random")
+    state = convert_to(caffe_model, ours)
+    expected = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in state.items()} == expected

@@ -338,3 +338,22 @@ def load_caffe(
     if caffemodel is not None:
         load_caffe_weights(model, read_caffemodel(caffemodel))
     return model
+
+
+@torch.no_grad()
+def caffe_blobs(model: LayeredModel, data: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Caffe's `net.blobs` after a forward pass: every blob by its Caffe name.
+
+    In-place layers share a blob, as in Caffe: `blobs["conv1"]` is the output of the last
+    layer that wrote `conv1` (its ReLU).
+
+    Args:
+        model: a net from `load_caffe` (it has `blob_layers`).
+        data: the preprocessed input `(N, C, H, W)`.
+    """
+    from .inspection import recording
+
+    with recording(model) as outputs:
+        model(data)
+    outputs[INPUT_BLOB] = data
+    return {blob: outputs[layer] for blob, layer in model.blob_layers.items() if layer in outputs}
