@@ -15,10 +15,13 @@ export IPYTHONDIR := $(CURDIR)/$(VENV)/ipython
 export MPLCONFIGDIR := $(CURDIR)/$(VENV)/matplotlib
 export MPLBACKEND := Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Idle OpenMP threads sleep instead of spinning: with two kernels busy on 2 cores (two open
+# notebooks, a gallery run beside a lesson), spinning threads slowed small-tensor work 10-30x.
+export OMP_WAIT_POLICY := PASSIVE
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks lint run bench clean
+.PHONY: lab test unit notebooks lint run gallery bench clean
 
 # CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -52,6 +55,11 @@ notebooks: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m convscope run $(NB) $(PARAMS) --out build
+
+# Every conv/pool layer of the deconvnet lesson, every digit class of the saliency lesson.
+gallery: $(STAMP)
+	$(BIN)/python -m convscope run 05 --grid layer=conv1,pool1,conv2,pool2,conv3,pool3 --out build
+	$(BIN)/python -m convscope run 06 --grid class_name=0,1,2,3,4,5,6,7,8,9 --out build
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_digits.py

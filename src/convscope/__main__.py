@@ -54,9 +54,10 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import run_notebooks
+    from .runner import plan_runs, run_notebooks
 
-    failures = run_notebooks(args.notebooks, args.parameters or [], Path(args.out))
+    runs = plan_runs(args.notebooks, args.parameters or [], args.files or [], args.grids or [])
+    failures = run_notebooks(runs, Path(args.out))
     return 1 if failures else 0
 
 
@@ -89,6 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar=("NAME", "VALUE"),
         help="override a parameter (repeatable)",
+    )
+    run.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        metavar="PARAMS.yaml",
+        help="a YAML file of name: value overrides (repeatable)",
+    )
+    run.add_argument(
+        "--grid",
+        dest="grids",
+        action="append",
+        metavar="NAME=V1,V2",
+        help="one run per value (repeatable: every combination)",
     )
     run.add_argument("--out", default="build", help="output folder (default: build)")
     run.set_defaults(handler=_run)

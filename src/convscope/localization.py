@@ -21,6 +21,10 @@ from .net import LayeredModel
 from .plotting import show_panels
 from .saliency import class_saliency
 
+# GrabCut runs on small images; OpenCV's own thread pool only competes with torch's threads
+# (two pools spinning on 2 cores can slow both down by orders of magnitude).
+cv2.setNumThreads(1)
+
 
 @dataclass
 class Localization:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import re
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
+from tqdm.auto import tqdm
 
-from .errors import unknown_name
+from .errors import ConvscopeError, unknown_name
+from .gallery import RunRecord, write_gallery
+from .parameters import check_run
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPOSITORY / "notebooks"
@@ -42,16 +48,6 @@ def parse_value(text: str) -> object:
     return value if isinstance(value, (int, float, bool, str)) else text
 
 
-def check_parameters(notebook: Path, parameters: dict[str, object]) -> None:
-    """Raise an error naming any parameter the notebook's `parameters` cell does not declare."""
-    import papermill
-
-    declared = list(papermill.inspect_notebook(str(notebook)))
-    for name in parameters:
-        if name not in declared:
-            raise unknown_name(f"parameter of {notebook.stem}", name, declared)
-
-
 def key_figure(notebook: Path) -> bytes | None:
     """The PNG of the first figure in the cell tagged `key-figure`, if any."""
     for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
@@ -77,37 +73,123 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]
     return target
 
 
-def run_notebooks(selectors: list[str], pairs: list[tuple[str, str]], out: Path) -> list[str]:
-    """Execute notebooks into `out/`, each with the given parameters.
+def run_name(parameters: dict[str, object]) -> str:
+    """A file name for a run: `defaults`, or `name=value-name=value` in safe characters."""
+    if not parameters:
+        return "defaults"
+    text = "-".join(f"{name}={value}" for name, value in parameters.items())
+    return re.sub(r"[^A-Za-z0-9_.=,-]", "_", text)[:120]
 
-    With default parameters, each notebook's key figure is also written to `docs/figures/`,
-    which the README shows, so the README's figures stay current.
 
-    Returns:
-        One line per failed notebook, naming the cell and the error; empty if all passed.
+@dataclass
+class Run:
+    """One notebook to execute with checked parameter overrides."""
+
+    notebook: Path
+    parameters: dict[str, object]
+
+
+def plan_runs(
+    selectors: list[str],
+    pairs: list[tuple[str, str]],
+    files: list[str] = (),
+    grids: list[str] = (),
+) -> list[Run]:
+    """Every run a command asks for, each checked before anything executes.
+
+    Args:
+        selectors: notebooks (numbers, stems or names); all if empty.
+        pairs: `-p name value` overrides.
+        files: YAML files of `name: value` overrides (applied before `pairs`).
+        grids: `name=v1,v2,...`: one run per combination of the grids' values.
+
+    Raises:
+        ConvscopeError: a malformed file or grid, an unknown parameter or a bad value.
     """
+    base: dict[str, object] = {}
+    for file in files:
+        loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ConvscopeError(
+                f"{file} must hold name: value pairs; it holds {type(loaded).__name__}"
+            )
+        base.update(loaded)
+    base.update({name: parse_value(value) for name, value in pairs})
+    axes = []
+    for grid in grids:
+        name, equals, values = grid.partition("=")
+        if not equals or not name or not values:
+            raise ConvscopeError(f"a grid is name=v1,v2,...; got {grid!r}")
+        axes.append([(name, parse_value(value)) for value in values.split(",")])
+    combos = [dict(combo) for combo in itertools.product(*axes)] or [{}]
+    notebooks = select_notebooks(selectors)
+    return [Run(nb, check_run(nb, {**base, **combo})) for nb in notebooks for combo in combos]
+
+
+def export_html(notebook: Path) -> Path:
+    """The executed notebook as a stand-alone HTML page beside it."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_filename(str(notebook))
+    target = notebook.with_suffix(".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def _execute(run: Run, out: Path) -> RunRecord:
     import papermill
 
-    parameters = {name: parse_value(value) for name, value in pairs}
-    notebooks = select_notebooks(selectors)
-    for notebook in notebooks:
-        check_parameters(notebook, parameters)
-    out.mkdir(parents=True, exist_ok=True)
-    failures = []
-    for notebook in notebooks:
-        target = out / notebook.name
-        start = time.perf_counter()
-        try:
-            execute_notebook(notebook, target, parameters)
-        except papermill.PapermillExecutionError as error:
-            failures.append(
-                f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}"
-            )
-            print(f"FAILED {failures[-1]}")
-            continue
-        print(f"ran {notebook.name} -> {target} in {time.perf_counter() - start:.1f} s")
+    folder = out / "runs" / run.notebook.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    name = run_name(run.parameters)
+    target = folder / f"{name}.ipynb"
+    start = time.perf_counter()
+    error = ""
+    try:
+        execute_notebook(run.notebook, target, run.parameters)
+    except papermill.PapermillExecutionError as failure:
+        error = (
+            f"{run.notebook.stem}: cell {failure.exec_count} raised "
+            f"{failure.ename}: {failure.evalue}"
+        )
+    except Exception as failure:  # a dead kernel or a bad file: report it, run the others
+        error = f"{run.notebook.stem}: {type(failure).__name__}: {failure}"
+    record = RunRecord(
+        run.notebook.stem, run.parameters, "failed" if error else "ok",
+        time.perf_counter() - start, str(target.relative_to(out)), error=error,
+    )  # fmt: skip
+    if target.exists():
+        record.html_file = str(export_html(target).relative_to(out))
         figure = key_figure(target)
-        if figure and not parameters:
-            FIGURE_DIR.mkdir(parents=True, exist_ok=True)
-            (FIGURE_DIR / f"{notebook.stem}.png").write_bytes(figure)
+        if figure:
+            (folder / f"{name}.png").write_bytes(figure)
+            record.figure_file = str((folder / f"{name}.png").relative_to(out))
+            if not run.parameters and not error:
+                FIGURE_DIR.mkdir(parents=True, exist_ok=True)
+                (FIGURE_DIR / f"{run.notebook.stem}.png").write_bytes(figure)
+    (folder / f"{name}.json").write_text(json.dumps(asdict(record), default=str), encoding="utf-8")
+    return record
+
+
+def run_notebooks(runs: list[Run], out: Path) -> list[str]:
+    """Execute `runs` into `out/runs/<notebook>/<parameters>.ipynb` (plus `.html` and the key
+    figure), then rewrite `out/index.html` with every run recorded under `out/runs`.
+
+    With default parameters, a notebook's key figure also goes to `docs/figures/`, which the
+    README shows, so the README's figures stay current.
+
+    Returns:
+        One line per failed run, naming the notebook, the cell and the error.
+    """
+    failures = []
+    for run in tqdm(runs, desc="notebook runs", unit="run"):
+        record = _execute(run, out)
+        name = run_name(run.parameters)
+        tqdm.write(f"{record.status:6s} {record.notebook} {name} ({record.seconds:.1f} s)")
+        if record.error:
+            failures.append(record.error)
+            tqdm.write(f"       {record.error}")
+    records = [RunRecord(**json.loads(path.read_text(encoding="utf-8")))
+               for path in sorted((out / "runs").glob("*/*.json"))]  # fmt: skip
+    tqdm.write(f"gallery: {write_gallery(records, out)}")
     return failures

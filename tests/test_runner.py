@@ -1,0 +1,77 @@
+"""Batch runs: planning and checking parameters, executing, the gallery."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from convscope.errors import ConvscopeError, UnknownNameError
+from convscope.parameters import check_run, coerce
+from convscope.runner import Run, plan_runs, run_name, run_notebooks, select_notebooks
+
+
+def test_grids_make_every_combination_and_files_set_defaults(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("sigma: 2\nseed: 3\n")
+    runs = plan_runs(
+        ["01"], [("seed", "5")], [str(params)], ["new_bias=0.5,1.5", "photo=coffee,chelsea"]
+    )
+    assert len(runs) == 4
+    assert runs[0].parameters == {"sigma": 2.0, "seed": 5, "new_bias": 0.5, "photo": "coffee"}
+    assert {r.parameters["photo"] for r in runs} == {"coffee", "chelsea"}
+    assert isinstance(runs[0].parameters["sigma"], float)  # coerced to the declared type
+
+
+def test_parameters_are_checked_against_the_notebook(tmp_path):
+    with pytest.raises(UnknownNameError, match="layer='conv9' is not valid.*'conv1', 'relu1'"):
+        plan_runs(["02"], [("layer", "conv9")])
+    with pytest.raises(UnknownNameError, match="channel=99 .*0..63"):
+        plan_runs(["05"], [("layer", "conv3"), ("channel", "99")])
+    with pytest.raises(UnknownNameError, match="'tiger'.*'0', '1'"):
+        plan_runs(["06"], [("class_name", "tiger")])
+    with pytest.raises(UnknownNameError, match="variant=.4s."):
+        plan_runs(["04"], [], grids=["variant=8s,4s"])
+    with pytest.raises(ConvscopeError, match="takes an int"):
+        plan_runs(["02"], [("digit_index", "first")])
+    with pytest.raises(ConvscopeError, match="name=v1,v2"):
+        plan_runs(["02"], [], grids=["layer"])
+    assert check_run(select_notebooks(["06"])[0], {"class_name": 7}) == {"class_name": "7"}
+    assert coerce("x", 2, 0.5) == 2.0
+
+
+def test_run_names_are_file_names():
+    assert run_name({}) == "defaults"
+    assert run_name({"model": "caffe:a/b.prototxt", "seed": 1}) == "model=caffe_a_b.prototxt-seed=1"
+
+
+def failing_notebook(folder) -> Run:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}  # fmt: skip
+    parameters = nbformat.v4.new_code_cell("value = 1")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell("raise ValueError(f'bad {value}')")]
+    path = folder / "99_broken.ipynb"
+    nbformat.write(notebook, path)
+    return Run(path, {"value": 2})
+
+
+def test_a_failing_run_is_reported_and_the_others_still_run(tmp_path):
+    good = plan_runs(["01"], [("sigma", "1.5")])[0]
+    failures = run_notebooks([failing_notebook(tmp_path), good], tmp_path / "build")
+    assert len(failures) == 1
+    # execution count 3: parameters, papermill's injected parameters, then the failing cell
+    assert failures[0].startswith("99_broken: cell 3 raised ValueError: bad 2")
+    out = tmp_path / "build"
+    assert (out / "runs/01_designer_filters/sigma=1.5.html").exists()
+    assert (out / "runs/01_designer_filters/sigma=1.5.png").read_bytes()[:4] == b"\x89PNG"
+    records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*.json"))]
+    assert [(r["notebook"], r["status"]) for r in records] == [
+        ("01_designer_filters", "ok"), ("99_broken", "failed")
+    ]  # fmt: skip
+    page = (out / "index.html").read_text()
+    assert "2 runs, 1 failed" in page and "sigma=1.5" in page
+    assert 'src="runs/01_designer_filters/sigma=1.5.png"' in page
+    assert "bad 2" in page
