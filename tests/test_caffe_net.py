@@ -205,17 +205,22 @@ def test_batch_norm_and_scale():
     torch.testing.assert_close(net(x), expected)
 
 
-def test_in_place_layers_and_blob_names():
-    layers = [
+def conv_relu_pool() -> list[dict]:
+    """conv1 -> relu1 (in place, on blob conv1) -> pool1."""
+    return [
         layer(
             "conv1",
             "Convolution",
             ["data"],
             convolution_param={"num_output": 2, "kernel_size": [3]},
-        ),
+        ),  # fmt: skip
         {"name": "relu1", "type": "ReLU", "bottom": ["conv1"], "top": ["conv1"]},
         layer("pool1", "Pooling", ["conv1"], pooling_param={"pool": "MAX", "kernel_size": 2}),
     ]
+
+
+def test_in_place_layers_and_blob_names():
+    layers = conv_relu_pool()
     net = build(layers)
     assert isinstance(net, Net) and net.layer_names == ["conv1", "relu1", "pool1"]
     assert net.blob_layers["conv1"] == "relu1"  # blob conv1 holds the rectified values
@@ -333,16 +338,7 @@ def test_convert_a_caffe_digit_net_to_the_digits_architecture(tmp_path):
 def test_blobs_by_caffe_name_follow_in_place_layers():
     from convscope.caffe_net import caffe_blobs
 
-    layers = [
-        layer(
-            "conv1",
-            "Convolution",
-            ["data"],
-            convolution_param={"num_output": 2, "kernel_size": [3]},
-        ),  # fmt: skip
-        {"name": "relu1", "type": "ReLU", "bottom": ["conv1"], "top": ["conv1"]},
-        layer("pool1", "Pooling", ["conv1"], pooling_param={"pool": "MAX", "kernel_size": 2}),
-    ]
+    layers = conv_relu_pool()
     net = build(layers, {"conv1": [rand(2, 3, 3, 3), rand(2)]})
     x = torch.randn(1, 3, 8, 8)
     blobs = caffe_blobs(net, x)

@@ -109,3 +109,19 @@ def test_saliency_and_class_model_widgets(digits_net, heldout):
     controls(widget)["iterations"].value = 20
     expected = show_class_models(digits_net, ["2"], l2=0.01, iterations=20)
     assert png(widget.result) == png(expected)
+
+
+def test_deconvnet_widget_channel_moves_repeat_no_forward_pass(digits_net, heldout):
+    from convscope.widgets import deconvnet_widget
+
+    widget = deconvnet_widget(digits_net, heldout[0][::50], "conv2", channel=0, index=3)
+    for channel in (1, 2):  # the first visit of each channel records its top images once
+        controls(widget)["channel"].value = channel
+    calls = []
+    handle = digits_net.conv1.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        for channel in (1, 2, 1):  # revisiting: everything is recorded already
+            controls(widget)["channel"].value = channel
+    finally:
+        handle.remove()
+    assert calls == []

@@ -8,6 +8,7 @@ deconvnet projection beside the image patch under its receptive field.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -96,14 +97,25 @@ def receptive_patch(model: LayeredModel, image: torch.Tensor, layer: str,
     return padded
 
 
-def top_grids(model: LayeredModel, images: torch.Tensor, top: TopActivations,
-              channel: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def top_grids(
+    model: LayeredModel,
+    images: torch.Tensor,
+    top: TopActivations,
+    channel: int,
+    deconvnet_for: Callable[[int], Deconvnet] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One channel's top activations as two tiled grids: the projections of each activation
-    (alone, in its map) and the input patches under their receptive fields."""
+    (alone, in its map) and the input patches under their receptive fields.
+
+    Args:
+        deconvnet_for: image index -> its recorded `Deconvnet` (pass a cache, as the widget
+            does, so that moving between channels repeats no forward pass).
+    """
+    deconvnet_for = deconvnet_for or (lambda i: Deconvnet(model, model.preprocess(images[i][None])))
     projections, patches = [], []
     for image_index, position in zip(top.images[channel].tolist(), top.positions[channel].tolist()):
         image = images[image_index]
-        deconvnet = Deconvnet(model, model.preprocess(image[None]))
+        deconvnet = deconvnet_for(image_index)
         projection = as_picture(model, deconvnet.project_unit(top.layer, channel, tuple(position)))
         projections.append(receptive_patch(model, projection, top.layer, tuple(position)))
         patches.append(receptive_patch(model, image, top.layer, tuple(position)))
@@ -130,10 +142,11 @@ def _tile_maps(maps: list[torch.Tensor], columns: int) -> torch.Tensor:
 
 
 def show_channel(model: LayeredModel, images: torch.Tensor, deconvnet: Deconvnet,
-                 image: torch.Tensor, top: TopActivations, channel: int) -> Figure:  # fmt: skip
+                 image: torch.Tensor, top: TopActivations, channel: int,
+                 deconvnet_for: Callable[[int], Deconvnet] | None = None) -> Figure:  # fmt: skip
     """One channel: the chosen image, the projection of its strongest activation there, and
     the channel's top activations over the whole set (projections and patches)."""
-    projections, patches = top_grids(model, images, top, channel)
+    projections, patches = top_grids(model, images, top, channel, deconvnet_for)
     projection = as_picture(model, deconvnet.project(top.layer, channel))
     return show_panels(
         [("image", image), (f"{top.layer} map {channel}", projection),

@@ -122,9 +122,10 @@ def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, chan
     """Layer dropdown, channel slider and image chooser: `show_channel`.
 
     A new image costs one recorded forward pass; a new layer one streaming pass over the
-    set (then kept); a new channel only a projection.
+    set (then kept); a new channel only projections: every image's recorded pass is kept, so
+    the nine top images' projections repeat no forward pass either.
     """
-    deconvnets = functools.lru_cache(maxsize=8)(
+    deconvnets = functools.lru_cache(maxsize=256)(
         lambda i: Deconvnet(model, model.preprocess(images[i][None]))
     )
     tops = functools.lru_cache(maxsize=None)(lambda name: top_activations(model, images, name))
@@ -139,7 +140,9 @@ def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, chan
     layer_menu.observe(follow_layer, names="value")
 
     def update(layer: str, channel: int, index: int):
-        return show_channel(model, images, deconvnets(index), images[index], tops(layer), channel)
+        return show_channel(
+            model, images, deconvnets(index), images[index], tops(layer), channel, deconvnets
+        )
 
     return widgets.interactive(
         update,
