@@ -332,7 +332,7 @@ def load_caffe(
     prototxt: str | Path, caffemodel: str | Path | None = None, **describe
 ) -> LayeredModel:
     """Read a prototxt (and a caffemodel) into a model; `describe` goes to `build_caffe_net`."""
-    from .caffe_weights import load_caffe_weights
+    from .caffe_weights import load_caffe_weights  # it imports this module's layer reader
 
     model = build_caffe_net(read_prototxt(prototxt), **describe)
     if caffemodel is not None:

@@ -79,9 +79,3 @@ def load_photo(name: str, gray: bool = False) -> torch.Tensor:
     if not matches:
         raise unknown_name("photo", name, sorted(p.stem for p in folder.iterdir()))
     return load_image(matches[0], gray=gray)
-
-
-def to_display(image: torch.Tensor) -> np.ndarray:
-    """`(C, H, W)` tensor in [0, 1] -> `(H, W)` or `(H, W, 3)` array for `imshow`."""
-    array = image.detach().cpu().float().numpy()
-    return array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)

@@ -125,13 +125,6 @@ def show_panels(
     return figure
 
 
-def show_tiles(
-    maps: torch.Tensor | np.ndarray, title: str = "", size: float = 4.0, cmap: str = "gray"
-) -> Figure:
-    """One tiled grid of maps `(N, H, W)` (or `(N, H, W, 3)`) as a figure."""
-    return show_panels([(title, tile(maps))], cmap=cmap, size=size)
-
-
 def _display_array(image: torch.Tensor | np.ndarray) -> np.ndarray:
     array = _as_array(image)
     if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
