@@ -22,6 +22,15 @@ from .shapes import layer_table, show_blob_sizes
 from .top_activations import show_channel, top_activations
 
 
+def _interactive(update, **controls: widgets.ValueWidget) -> widgets.interactive:
+    """`ipywidgets.interactive` that shows `update`'s returned figure in its output area.
+
+    Plain `interactive` only calls `update`: a `Figure` built without pyplot, as every figure
+    here is, would never reach the page (`interact` displays results, `interactive` does not).
+    """
+    return widgets.interactive(update, {"auto_display": True}, **controls)
+
+
 def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
     """Choose a kernel (Gaussian with σ, Sobel y/x, or typed numbers) and a bias for `image`.
 
@@ -32,7 +41,7 @@ def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
     def update(kind: str, sigma: float, typed: str, bias: float):
         return show_filter_response(image, designer_kernel(kind, sigma, typed), bias)
 
-    return widgets.interactive(
+    return _interactive(
         update,
         kind=widgets.Dropdown(options=KERNEL_KINDS, value="gaussian", description="kernel"),
         sigma=widgets.FloatSlider(value=1.0, min=0.3, max=3.0, step=0.1, description="σ"),
@@ -55,7 +64,7 @@ def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1") -> widg
     def update(layer: str, index: int):
         return show_layer(model, images[index], layer)
 
-    return widgets.interactive(
+    return _interactive(
         update,
         layer=widgets.Dropdown(options=spatial_layers(model), value=layer, description="layer"),
         index=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
@@ -86,7 +95,7 @@ def class_map_widget(
         maps = class_maps(cast, scene.image)
         return show_class_maps(scene.image, maps, cast.class_names, class_name)
 
-    return widgets.interactive(
+    return _interactive(
         update,
         class_name=widgets.Dropdown(
             options=cast.class_names, value=class_name, description="class"
@@ -110,7 +119,7 @@ def fcn_shape_widget(model: LayeredModel, height: int, width: int,
         print(table)
         return show_blob_sizes(table, layers)
 
-    return widgets.interactive(
+    return _interactive(
         update,
         height=widgets.IntSlider(value=height, min=1, max=800, description="height"),
         width=widgets.IntSlider(value=width, min=1, max=800, description="width"),
@@ -144,7 +153,7 @@ def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, chan
             model, images, deconvnets(index), images[index], tops(layer), channel, deconvnets
         )
 
-    return widgets.interactive(
+    return _interactive(
         update,
         layer=layer_menu,
         channel=channel_slider,
@@ -155,7 +164,7 @@ def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, chan
 def saliency_widget(model: LayeredModel, images: torch.Tensor, class_name: str,
                     index: int = 0) -> widgets.interactive:  # fmt: skip
     """Class selector (by name) and image chooser: `show_saliency`."""
-    return widgets.interactive(
+    return _interactive(
         lambda class_name, index: show_saliency(model, images[index], class_name),
         class_name=widgets.Dropdown(
             options=model.class_names, value=class_name, description="class"
@@ -167,7 +176,7 @@ def saliency_widget(model: LayeredModel, images: torch.Tensor, class_name: str,
 def class_model_widget(model: LayeredModel, class_name: str, l2: float,
                        iterations: int) -> widgets.interactive:  # fmt: skip
     """Class, λ and iterations: `show_class_models` for that one class."""
-    return widgets.interactive(
+    return _interactive(
         lambda class_name, l2, iterations: show_class_models(
             model, [class_name], l2=l2, iterations=iterations
         ),
