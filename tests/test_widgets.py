@@ -67,16 +67,38 @@ def test_class_map_widget_follows_its_controls(digits_net, heldout):
     assert png(widget.result) == png(expected)
 
 
-def test_fcn_shape_widget_draws_the_chosen_size():
-    from convscope.shapes import layer_table, show_blob_sizes
+def test_fcn_shape_widget_follows_net_and_size(capsys):
+    from convscope.shapes import key_blobs, layer_table, show_blob_sizes
     from convscope.widgets import fcn_shape_widget
 
+    from convscope.cast import fully_convolutional
+
     with torch.device("meta"):
-        fcn = cs.load_model("fcn32s", weights="random")
-    widget = fcn_shape_widget(fcn, 200, 150, ["data", "pool5", "score"])
+        nets = {v: cs.load_model(f"fcn{v}", weights="random") for v in ("32s", "8s")}
+        nets["caffenet"] = fully_convolutional(cs.load_model("caffenet", weights="random"))
+    widget = fcn_shape_widget(nets, "32s", 200, 150)
+    controls(widget)["net"].value = "8s"
     controls(widget)["height"].value = 321
-    table = layer_table(fcn, (1, 3, 321, 150))
-    assert png(widget.result) == png(show_blob_sizes(table, ["data", "pool5", "score"]))
+    table = layer_table(nets["8s"], (1, 3, 321, 150))
+    assert png(widget.result) == png(show_blob_sizes(table, key_blobs(table)))
+    assert str(table) in capsys.readouterr().out
+    controls(widget)["net"].value = "caffenet"
+    controls(widget)["width"].value = 100  # CaffeNet needs 227 (FCN's pad of 100 takes any size)
+    assert widget.result is None
+    assert "smallest" in capsys.readouterr().out
+
+
+def test_key_blobs_of_fcn8s_and_a_cast_classifier():
+    from convscope.cast import fully_convolutional
+    from convscope.shapes import key_blobs, layer_table
+
+    fcn8s = layer_table("fcn8s", (3, 500, 334))
+    assert key_blobs(fcn8s) == ["data", "pool1", "pool2", "pool3", "pool4", "pool5", "fc7",
+                                "upscore2", "upscore_pool4", "upscore8", "score"]  # fmt: skip
+    with torch.device("meta"):
+        cast = fully_convolutional(cs.load_model("caffenet", weights="random"))
+    assert key_blobs(layer_table(cast, (3, 451, 451))) == [
+        "data", "pool1", "pool2", "pool5", "fc7", "fc8"]  # fmt: skip
 
 
 def test_deconvnet_widget_follows_its_controls(digits_net, heldout):

@@ -273,6 +273,24 @@ def total_macs(model: LayeredModel, input_shape: Sequence[int]) -> int:
     return sum(layer_table(model, input_shape).column("MACs"))
 
 
+KEY_BLOB_TYPES = ("Input", "MaxPool2d", "AvgPool2d", "ConvTranspose2d")
+
+
+def key_blobs(table: Table) -> list[str]:
+    """The blobs worth drawing from a `layer_table`: input, pools, fc7, upsampled maps, output.
+
+    Works for any net: a classifier's cast gives data, pool1…pool5, fc7, fc8; FCN-8s adds
+    upscore2, upscore_pool4, upscore8 and the cropped score.
+    """
+    names, types = table.column("layer"), table.column("type")
+    last = names[-1]
+    return [
+        name
+        for name, kind in zip(names, types)
+        if kind in KEY_BLOB_TYPES or name == "fc7" or name == last
+    ]
+
+
 def show_blob_sizes(table: Table, layers: Sequence[str]) -> Figure:
     """Each chosen blob drawn as a rectangle of its height × width, all to one scale.
 

@@ -7,18 +7,20 @@ Tests drive the same objects headlessly by setting their controls' values.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import ipywidgets as widgets
 import torch
 
 from .deconvnet import Deconvnet
 from .dense import class_maps, show_class_maps
+from .errors import ConvscopeError
 from .filters import KERNEL_KINDS, designer_kernel, show_filter_response
 from .inspection import show_layer, spatial_layers
 from .net import LayeredModel, Net
 from .saliency import show_class_models, show_saliency
 from .scenes import compose_scene
-from .shapes import layer_table, show_blob_sizes
+from .shapes import key_blobs, layer_table, show_blob_sizes
 from .top_activations import show_channel, top_activations
 
 
@@ -104,23 +106,31 @@ def class_map_widget(
     )
 
 
-def fcn_shape_widget(model: LayeredModel, height: int, width: int,
-                     layers: list[str]) -> widgets.interactive:  # fmt: skip
-    """Height and width sliders: the model's layer table (printed) and `show_blob_sizes`.
+def fcn_shape_widget(
+    nets: Mapping[str, LayeredModel], net: str, height: int, width: int
+) -> widgets.interactive:
+    """Net menu and height and width sliders: the layer table (printed) and `show_blob_sizes`.
 
     Args:
-        model: an FCN (ideally built on the meta device: no memory).
-        height, width: the input size shown first.
-        layers: the blobs drawn.
+        nets: the nets to choose from by name (ideally built on the meta device: no memory).
+        net, height, width: the choice shown first.
+
+    An input too small for the chosen net prints the error, which names the smallest size.
     """
 
-    def update(height: int, width: int):
-        table = layer_table(model, (1, model.input_size[0], height, width))
+    def update(net: str, height: int, width: int):
+        model = nets[net]
+        try:
+            table = layer_table(model, (1, model.input_size[0], height, width))
+        except ConvscopeError as error:
+            print(error)
+            return None
         print(table)
-        return show_blob_sizes(table, layers)
+        return show_blob_sizes(table, key_blobs(table))
 
     return _interactive(
         update,
+        net=widgets.Dropdown(options=list(nets), value=net, description="net"),
         height=widgets.IntSlider(value=height, min=1, max=800, description="height"),
         width=widgets.IntSlider(value=width, min=1, max=800, description="width"),
     )
