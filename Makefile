@@ -21,7 +21,7 @@ export OMP_WAIT_POLICY := PASSIVE
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks lint run gallery bench clean
+.PHONY: lab test unit notebooks ui lint run gallery bench clean
 
 # CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -36,7 +36,7 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint unit notebooks && \
+	$(MAKE) --no-print-directory lint unit notebooks ui && \
 	echo "suite time: $$(( $$(date +%s) - start )) s"
 
 lint: $(STAMP)
@@ -44,7 +44,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench scripts
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+# Every notebook in JupyterLab in headless Chromium (Debian's chromium; screenshots in build/ui).
+ui: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest tests/browser && \
+	echo "browser tests: $$(( $$(date +%s) - start )) s for six notebooks"
 
 # Strict nbval (stored outputs compared), twice in a row: the notebooks must be deterministic.
 notebooks: $(STAMP)

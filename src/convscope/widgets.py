@@ -21,6 +21,7 @@ from .net import LayeredModel, Net
 from .saliency import show_class_models, show_saliency
 from .scenes import compose_scene
 from .shapes import key_blobs, layer_table, show_blob_sizes
+from .tables import Table
 from .top_activations import show_channel, top_activations
 
 
@@ -109,7 +110,7 @@ def class_map_widget(
 def fcn_shape_widget(
     nets: Mapping[str, LayeredModel], net: str, height: int, width: int
 ) -> widgets.interactive:
-    """Net menu and height and width sliders: the layer table (printed) and `show_blob_sizes`.
+    """Net menu, height and width sliders: the key blobs' rows of the layer table and their sizes.
 
     Args:
         nets: the nets to choose from by name (ideally built on the meta device: no memory).
@@ -125,8 +126,9 @@ def fcn_shape_widget(
         except ConvscopeError as error:
             print(error)
             return None
-        print(table)
-        return show_blob_sizes(table, key_blobs(table))
+        keys = key_blobs(table)
+        print(Table(table.columns, [row for row in table.rows if row[0] in keys]))
+        return show_blob_sizes(table, keys)
 
     return _interactive(
         update,
