@@ -331,6 +331,13 @@ def test_convert_a_caffe_digit_net_to_the_digits_architecture(tmp_path):
     converted = cs.load_model("digits", weights=out)
     x = torch.randn(3, 1, 28, 28)
     torch.testing.assert_close(converted(x), caffe_net(x))
+    # weights="random" keeps the prototxt's fillers; a path loads a state dict of this net
+    fillers = cs.load_model(f"caffe:{prototxt}:{caffemodel}", weights="random")
+    assert not torch.equal(fillers.params["conv1"][0], caffe_net.params["conv1"][0])
+    saved = tmp_path / "caffe_net.pt"
+    cs.save_weights(caffe_net, saved)
+    reloaded = cs.load_model(f"caffe:{prototxt}", weights=saved)
+    assert torch.equal(reloaded(x), caffe_net(x))
     with pytest.raises(CaffeFormatError, match="no layer 'conv1'"):
         convert_to(build([]), cs.load_model("digits", weights="random"))
 

@@ -151,9 +151,13 @@ def fetch_weights(source: WeightsSource, download: bool = True) -> Path:
     )
 
 
-def load_caffe_model(spec: str) -> LayeredModel:
+def load_caffe_model(spec: str, weights: str | Path = "default") -> LayeredModel:
     """`caffe:deploy.prototxt` or `caffe:deploy.prototxt:weights.caffemodel`, with Caffe's
-    preprocessing (BGR, 0-255, ImageNet mean) and class names chosen by the output size."""
+    preprocessing (BGR, 0-255, ImageNet mean) and class names chosen by the output size.
+
+    `weights`: `"default"` loads the caffemodel if one is named (else the prototxt's fillers),
+    `"random"` keeps the fillers, a path loads a state dict saved from this model.
+    """
     from .caffe_net import load_caffe
     from .shapes import _meta_blobs
 
@@ -162,8 +166,13 @@ def load_caffe_model(spec: str) -> LayeredModel:
         raise unknown_name("Caffe model", spec, ["caffe:deploy.prototxt[:weights.caffemodel]"])
     caffemodel = parts[1] if len(parts) == 2 else None
     model = load_caffe(
-        parts[0], caffemodel, name=Path(parts[0]).stem, preprocess=CaffeTransformer()
+        parts[0],
+        caffemodel if weights == "default" else None,
+        name=Path(parts[0]).stem,
+        preprocess=CaffeTransformer(),
     )
+    if weights not in ("default", "random"):
+        load_weights(model, weights)
     outputs = list(_meta_blobs(model, (1, *model.input_size)).values())[-1].shape[1]
     known = {1000: imagenet_class_names, 21: lambda: list(VOC_CLASSES), 10: digit_class_names}
     names = known[outputs]() if outputs in known else [f"class {i}" for i in range(outputs)]
@@ -177,7 +186,7 @@ def load_model(name: str, weights: str | Path = "default", download: bool = True
     Args:
         name: one of `available_models()`: `digits`, `caffenet`, `alexnet`, `vgg16`,
             `fcn32s`, `fcn16s`, `fcn8s` (VGG16, PASCAL VOC) and `digit-fcn32s/16s/8s`; or
-            Caffe files, `caffe:deploy.prototxt[:weights.caffemodel]` (`weights` is ignored).
+            Caffe files, `caffe:deploy.prototxt[:weights.caffemodel]` (see `load_caffe_model`).
         weights: `"default"` (shipped file or torch hub cache), `"random"` (untrained, drawn
             from the torch generator), or a path to a state dict with the model's names.
         download: allow a missing default file to be downloaded.
@@ -186,7 +195,7 @@ def load_model(name: str, weights: str | Path = "default", download: bool = True
         The `Net` or `GraphNet` in eval mode, with `class_names`, `preprocess`, `input_size`.
     """
     if name.startswith("caffe:"):
-        return load_caffe_model(name)
+        return load_caffe_model(name, weights).eval()
     if name not in MODELS:
         raise unknown_name(
             "model", name, available_models() + ["caffe:deploy.prototxt[:x.caffemodel]"]
