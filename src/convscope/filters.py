@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +13,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .errors import ConvscopeError, unknown_name
-from .net import Net
+from .net import LayeredModel, Net
 from .plotting import show_panels
 from .transforms import PassThrough
 
@@ -126,3 +128,69 @@ def show_filter_response(image: torch.Tensor, kernel: torch.Tensor, bias: float 
             (f"output (mean {output.mean().item():.3f})", output),
         ]
     )
+
+
+def designer_kernels(size: int, sigma: float = 1.0) -> torch.Tensor:
+    """The lesson's three kernels at `size`: Gaussian (σ `sigma`), Sobel y, Sobel x -> `(3, k, k)`.
+
+    A Sobel kernel is centred in zeros; at `size` 1 only the Gaussian (a 1) is meaningful, so a
+    first layer must have kernels of at least 3×3.
+    """
+    if size < 3:
+        raise ConvscopeError(f"designer kernels need a kernel of at least 3×3; got {size}×{size}")
+    return torch.stack([designer_kernel(kind, sigma, size=size) for kind in KERNEL_KINDS[:3]])
+
+
+def with_designer_filters(model: LayeredModel, layer: str, sigma: float = 1.0) -> LayeredModel:
+    """A copy of `model` whose filters 0, 1, 2 of conv `layer` are the designer kernels.
+
+    Each kernel is spread evenly over the input channels (`kernel / C` on each), so on a colour
+    input it acts on the channel mean; the three biases become 0. Other filters are untouched.
+
+    Args:
+        model: any net; `layer` a `Conv2d` of it, e.g. its first, `(F, C, k, k)` with F ≥ 3.
+    """
+    conv = model.layer(layer)
+    if not isinstance(conv, nn.Conv2d) or conv.groups != 1 or conv.out_channels < 3:
+        raise ConvscopeError(
+            f"{layer!r} of {model.name} is not a convolution with at least 3 filters; "
+            f"choose one of {conv_layers(model)}"
+        )
+    edited = copy.deepcopy(model)
+    channels, size = conv.in_channels, conv.kernel_size[0]
+    with torch.no_grad():
+        weight, bias = edited.params[layer]
+        weight[:3] = designer_kernels(size, sigma)[:, None] / channels
+        bias[:3] = 0.0
+    return edited
+
+
+def conv_layers(model: LayeredModel) -> list[str]:
+    """Names of the model's `Conv2d` layers, in order."""
+    return [name for name in model.layer_names if isinstance(model.layer(name), nn.Conv2d)]
+
+
+@torch.no_grad()
+def first_layer_maps(model: LayeredModel, image: torch.Tensor, count: int = 3) -> torch.Tensor:
+    """Filters 0..count-1 of the model's first convolution on one RGB/gray `(C, H, W)` image.
+
+    The image goes through the model's own preprocessing, then the first convolution alone
+    (it reads the input directly, so the rest of the net need not fit the photo's size).
+    Returns `(count, H', W')`.
+    """
+    conv = model.layer(conv_layers(model)[0])
+    return conv(model.preprocess(image[None]))[0, :count]
+
+
+def show_first_layer(
+    model: LayeredModel, image: torch.Tensor, names: Sequence[str] = KERNEL_KINDS[:3]
+) -> Figure:
+    """The image `(C, H, W)` and the maps of the first convolution's filters 0, 1, ….
+
+    Args:
+        names: what each filter is, one per filter shown (default: the designer kernels).
+    """
+    layer = conv_layers(model)[0]
+    maps = first_layer_maps(model, image, len(names))
+    panels = [(f"{layer} filter {i}: {name}", maps[i]) for i, name in enumerate(names)]
+    return show_panels([("input", image), *panels])
