@@ -110,7 +110,7 @@ def test_run_command_rejects_an_unknown_parameter_before_running(tmp_path):
     )
     assert result.returncode != 0
     assert "unknown parameter of 02_net_surgery 'layr'" in result.stderr
-    assert "layer, digit_index" in result.stderr
+    assert "model, weights, layer, image_index" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -135,7 +135,7 @@ def test_fully_convolutional_with_other_parameters(tmp_path):
 
 def test_fcn_shapes_with_other_parameters(tmp_path):
     out = execute(
-        "04", tmp_path, height=300, width=401, variant="16s", scene_index=7, upsample_factor=3
+        "04", tmp_path, height=300, width=401, model="fcn16s", scene_index=7, upsample_factor=3
     )
     records = read_records(out)
     from convscope.metrics import segmentation_scores

@@ -31,10 +31,10 @@ def test_parameters_are_checked_against_the_notebook(tmp_path):
         plan_runs(["05"], [("layer", "conv3"), ("channel", "99")])
     with pytest.raises(UnknownNameError, match="'tiger'.*'0', '1'"):
         plan_runs(["06"], [("class_name", "tiger")])
-    with pytest.raises(UnknownNameError, match="variant=.4s."):
-        plan_runs(["04"], [], grids=["variant=8s,4s"])
+    with pytest.raises(UnknownNameError, match="fcn4s.*fcn32s, fcn16s, fcn8s"):
+        plan_runs(["04"], [], grids=["model=fcn8s,fcn4s"])
     with pytest.raises(ConvscopeError, match="takes an int"):
-        plan_runs(["02"], [("digit_index", "first")])
+        plan_runs(["02"], [("image_index", "first")])
     with pytest.raises(ConvscopeError, match="name=v1,v2"):
         plan_runs(["02"], [], grids=["layer"])
     assert check_run(select_notebooks(["06"])[0], {"class_name": 7}) == {"class_name": "7"}

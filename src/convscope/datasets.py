@@ -78,6 +78,24 @@ def photo_crops(size: tuple[int, int], count: int = 24, seed: int = 0) -> torch.
     return torch.stack(crops).clamp(0, 1)
 
 
+def answer_key(
+    model, images: torch.Tensor, labels: torch.Tensor | None
+) -> tuple[torch.Tensor, str]:
+    """The labels a lesson judges edits of `model` by, and what the resulting score means.
+
+    Held-out digits have true labels: the score is accuracy. Photo crops have none offline:
+    the unedited model's own top-1 classes stand in, and the score is agreement with it.
+
+    Returns:
+        `(N,)` class indices and `"held-out accuracy"` or `"agreement with the unedited net"`.
+    """
+    if labels is not None:
+        return labels, "held-out accuracy"
+    from .metrics import predict
+
+    return predict(model, images).argmax(1), "agreement with the unedited net"
+
+
 def lesson_images(model) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The images a lesson runs on: held-out digits for the digit net (with labels), crops
     of the shipped photos at the model's input size for an ImageNet net (no labels)."""

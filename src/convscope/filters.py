@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .errors import ConvscopeError, unknown_name
+from .inspection import conv_layers
 from .net import LayeredModel, Net
 from .plotting import show_panels
 from .transforms import PassThrough
@@ -163,11 +164,6 @@ def with_designer_filters(model: LayeredModel, layer: str, sigma: float = 1.0) -
         weight[:3] = designer_kernels(size, sigma)[:, None] / channels
         bias[:3] = 0.0
     return edited
-
-
-def conv_layers(model: LayeredModel) -> list[str]:
-    """Names of the model's `Conv2d` layers, in order."""
-    return [name for name in model.layer_names if isinstance(model.layer(name), nn.Conv2d)]
 
 
 @torch.no_grad()

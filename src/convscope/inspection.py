@@ -103,6 +103,11 @@ def spatial_layers(model: LayeredModel) -> list[str]:
     return names
 
 
+def conv_layers(model: LayeredModel) -> list[str]:
+    """Names of the model's `Conv2d` layers, in order (the first is the net's first layer)."""
+    return [name for name, module in model.named_layers() if isinstance(module, torch.nn.Conv2d)]
+
+
 def show_layer(model: LayeredModel, image: torch.Tensor, layer: str) -> Figure:
     """A layer's filters as one tiled grid (conv layers) beside one image's activation maps.
 

@@ -56,9 +56,10 @@ def coerce(name: str, value: object, default: object) -> object:
     )
 
 
-def _model_choice(model: str) -> None:
-    if not model.startswith("caffe:") and model not in CLASSIFIERS:
-        raise unknown_name("model", model, [*CLASSIFIERS, "caffe:deploy.prototxt[:x.caffemodel]"])
+def _model_choice(model: str, also: list[str] | None = None) -> None:
+    valid = [*CLASSIFIERS, *(also or [])]
+    if not model.startswith("caffe:") and model not in valid:
+        raise unknown_name("model", model, [*valid, "caffe:deploy.prototxt[:x.caffemodel]"])
 
 
 def _meta_model(name: str):
@@ -83,12 +84,12 @@ def _image_count(model) -> int:
 
 
 def _choices_02(p: dict) -> dict:
-    from .inspection import spatial_layers
-    from .models import load_model
+    from .inspection import conv_layers, spatial_layers
 
-    net = load_model("digits")
-    return {"layer": spatial_layers(net), "scaled_layer": list(net.params),
-            "zeroed_filter": range(32), "digit_index": range(1000)}  # fmt: skip
+    net = _meta_model(p["model"])
+    filters = _maps(net, conv_layers(net)[0])
+    return {"layer": ["", *spatial_layers(net)], "scaled_layer": list(net.params),
+            "zeroed_filter": range(filters), "image_index": range(_image_count(net))}  # fmt: skip
 
 
 def _choices_05(p: dict) -> dict:
@@ -117,13 +118,15 @@ def _choices_03(p: dict) -> dict:
 def _choices_01(p: dict) -> dict:
     from .paths import data_path
 
+    _model_choice(p["model"])
     return {"photo": sorted(f.stem for f in data_path("images").iterdir())}
 
 
 def _choices_04(p: dict) -> dict:
     from .fcn import VARIANTS
 
-    return {"variant": list(VARIANTS), "scene_index": range(200)}
+    _model_choice(p["model"], [f"fcn{v}" for v in VARIANTS])
+    return {"scene_index": range(200)}
 
 
 CHOICES: dict[str, Callable[[dict], dict]] = {

@@ -312,3 +312,43 @@ def show_blob_sizes(table: Table, layers: Sequence[str]) -> Figure:
     axes.set_aspect("equal")
     axes.axis("off")
     return figure
+
+
+def crop_table(model: LayeredModel) -> Table:
+    """Every `Crop` layer with the offset derived from its inputs' grids, along the height.
+
+    Columns: crop, cropped (its first input), reference (the blob it is cut to), the
+    derivation `(reference start - cropped start) / jump`, and the offset the layer holds.
+    Empty for a net without crops.
+    """
+    along_height = geometries(model, axis=0)
+    rows = []
+    for name, module, bottoms in model.layer_graph():
+        if isinstance(module, Crop):
+            cropped, reference = along_height[bottoms[0]], along_height[bottoms[1]]
+            derived = crop_offset(cropped, reference, name)
+            formula = f"({reference.start:g} - ({cropped.start:g})) / {cropped.jump:g} = {derived}"
+            rows.append((name, bottoms[0], bottoms[1], formula, module.offset))
+    return Table(["crop", "cropped", "reference", "derived offset", "layer offset"], rows)
+
+
+def model_for_shapes(name: str, weights: str = "random") -> LayeredModel:
+    """A model whose sizes the shape lessons tabulate, fully convolutional.
+
+    FCNs and Caffe files come as they are; a classifier (`caffenet`, `alexnet`, `vgg16`,
+    `digits`) is cast fully convolutional, so it too accepts any input size. With
+    `weights="random"` it is built on the meta device: shapes only, no memory. A weights file
+    (or `"default"`) is loaded, and checked, for real.
+    """
+    from .cast import fully_convolutional
+    from .models import load_model
+
+    if weights == "random" and not name.startswith("caffe:"):
+        with torch.device("meta"):
+            model = load_model(name, weights="random")
+    else:
+        model = load_model(name, weights=weights)
+    if not any(isinstance(module, Crop) for _, module, _ in model.layer_graph()):
+        if any(isinstance(module, nn.Linear) for _, module, _ in model.layer_graph()):
+            model = fully_convolutional(model)
+    return model
