@@ -83,3 +83,23 @@ def test_filter_response_figure_reports_the_mean():
     figure = show_filter_response(image, kernel, bias=0.5)
     expected = F.conv2d(image[None], kernel[None, None]).mean().item() + 0.5
     assert figure.axes[2].get_title() == f"output (mean {expected:.3f})"
+
+
+def test_designer_filters_in_a_real_first_layer_match_a_plain_convolution():
+    import convscope as cs
+    from convscope.filters import first_layer_maps, with_designer_filters
+
+    net = cs.load_model("caffenet", weights="random")
+    designed = with_designer_filters(net, "conv1", sigma=2.0)
+    photo = cs.load_photo("coffee")
+    maps = first_layer_maps(designed, photo)
+    # independently: BGR 0..255 minus the mean, channel mean, 11x11 kernels at stride 4
+    bgr = photo.flip(0) * 255 - torch.tensor([104.0, 117.0, 123.0]).view(3, 1, 1)
+    gray = bgr.mean(0, keepdim=True)[None]
+    sobel_y = F.pad(torch.tensor([[-1.0, -2, -1], [0, 0, 0], [1, 2, 1]]), (4, 4, 4, 4))
+    kernels = torch.stack([gaussian_kernel(11, 2.0), sobel_y, sobel_y.T])[:, None]
+    torch.testing.assert_close(maps, F.conv2d(gray, kernels, stride=4)[0], rtol=1e-4, atol=1e-3)
+    untouched = designed.params["conv1"][0][3:]
+    assert torch.equal(untouched, net.params["conv1"][0][3:])  # other filters kept
+    with pytest.raises(ConvscopeError, match="choose one of"):
+        with_designer_filters(net, "fc6")

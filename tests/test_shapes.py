@@ -127,3 +127,17 @@ def test_fcn_parameter_count_by_formula():
         sum(p.numel() for p in cs.load_model("vgg16", weights="random").features.parameters()),
         vgg_convs,
     )
+
+
+def test_crop_table_and_model_for_shapes():
+    from convscope.shapes import crop_table, derive_crop_offsets, model_for_shapes
+
+    fcn16s = model_for_shapes("fcn16s")
+    table = crop_table(fcn16s)
+    assert table.column("crop") == ["score_pool4c", "score"]
+    assert table.column("layer offset") == [5, 27]
+    assert list(derive_crop_offsets(fcn16s).values()) == [5, 27]
+    assert table.column("derived offset")[1].endswith("= 27")
+    cast = model_for_shapes("alexnet")  # a classifier comes cast: any input size
+    assert len(crop_table(cast)) == 0
+    assert cs.layer_table(cast, (3, 300, 300)).column("output")[-1] == "1000×3×3"

@@ -68,3 +68,24 @@ def test_filter_ablation_matches_zeroing_by_hand(digits_net, heldout):
     assert torch.equal(digits_net.params["conv1"][0], cs.load_model("digits").params["conv1"][0])
     with pytest.raises(UnknownNameError, match="conv1, conv2, conv3"):
         filter_ablation(digits_net, "fc6", images, labels)
+
+
+def test_with_outputs_replaces_only_the_last_layer(digits_net):
+    from convscope.surgery import with_outputs
+
+    five = with_outputs(digits_net, 5)
+    assert tuple(five.params["fc8"][0].shape) == (5, 256) and five.class_names == list("01234")
+    assert torch.equal(five.params["conv1"][0], digits_net.params["conv1"][0])
+    assert tuple(digits_net.params["fc8"][0].shape) == (10, 256)  # the original is untouched
+    x = torch.rand(2, 1, 28, 28)
+    assert five(x).shape == (2, 5)
+
+
+def test_answer_key_is_labels_or_the_nets_own_answers(digits_net, heldout):
+    from convscope.datasets import answer_key
+
+    images, labels = heldout[0][:50], heldout[1][:50]
+    assert answer_key(digits_net, images, labels) == (labels, "held-out accuracy")
+    own, meaning = answer_key(digits_net, images, None)
+    assert meaning == "agreement with the unedited net"
+    assert torch.equal(own, digits_net(digits_net.preprocess(images)).argmax(1))

@@ -27,7 +27,7 @@ MAIN_WIDGETS = [
     MainWidget("01_designer_filters", slider="σ", dropdown="kernel", entry="sobel_x"),
     MainWidget("02_net_surgery", slider="image", dropdown="layer", entry="pool2"),
     MainWidget("03_fully_convolutional", slider="scene", dropdown="class", entry="1"),
-    MainWidget("04_fcn_shapes", slider="height", dropdown="net", entry="FCN-32s"),
+    MainWidget("04_fcn_shapes", slider="height", dropdown="net", entry="fcn32s"),
     MainWidget("05_deconvnet", slider="channel", dropdown="layer", entry="conv1"),
     MainWidget("06_saliency", slider="image", dropdown="class", entry="3"),
 ]

@@ -1,0 +1,146 @@
+"""Every notebook on every ImageNet model and on Caffe files, with random weight files.
+
+Weight files are written by the tests in the formats a user would bring: torchvision-style
+state dicts (`.pth`) and a Caffe prototxt with a binary `.caffemodel`. Each run checks that
+shapes, class names and preprocessing follow the model, against values computed here
+independently (constants of the published preprocessing, forward passes on real tensors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import convscope as cs
+from convscope.datasets import imagenet_class_names
+from convscope.records import read_records
+from convscope.runner import execute_notebook, select_notebooks
+
+CAFFE = Path(__file__).parent / "caffe"
+# (first conv layer, its weight shape, input side, a deep conv layer) of each model
+MODELS = {
+    "caffenet": ("conv1", [96, 3, 11, 11], 227, "conv5"),
+    "alexnet": ("conv1", [64, 3, 11, 11], 224, "conv5"),
+    "vgg16": ("conv1_1", [64, 3, 3, 3], 224, "conv5_3"),
+    "caffe": ("conv1", [96, 3, 11, 11], 227, "conv5"),  # the CaffeNet prototxt + caffemodel
+}
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory) -> dict[str, tuple[str, str]]:
+    """Model name -> (`model`, `weights`) notebook parameters, all with random weights."""
+    from caffe_files import encode_binary, encode_text
+
+    from convscope.caffe_proto import read_prototxt
+
+    folder = tmp_path_factory.mktemp("weights")
+    found = {}
+    for name in ("caffenet", "alexnet", "vgg16", "fcn8s"):
+        path = folder / f"{name}-random.pth"
+        torch.save(cs.load_model(name, weights="random").state_dict(), path)
+        found[name] = (name, str(path))
+    # Caffe: the CaffeNet deploy prototxt, and a caffemodel of random blobs for it
+    net = read_prototxt(CAFFE / "caffenet_deploy.prototxt")
+    prototxt = folder / "caffenet_deploy.prototxt"
+    prototxt.write_text(encode_text(net))
+    rng = np.random.default_rng(0)
+    fillers = cs.load_model(f"caffe:{prototxt}", weights="random")
+    layers = []
+    for layer, params in fillers.params.items():
+        arrays = [(rng.standard_normal(tuple(p.shape)) * 0.01).astype(np.float32) for p in params]
+        blobs = [{"shape": {"dim": list(a.shape)}, "data": a.ravel()} for a in arrays]
+        layers.append({"name": layer, "type": "X", "blobs": blobs})
+    caffemodel = folder / "caffenet_random.caffemodel"
+    caffemodel.write_bytes(encode_binary({"name": "CaffeNet", "layer": layers}))
+    found["caffe"] = (f"caffe:{prototxt}:{caffemodel}", "default")
+    found["caffe-fcn8s"] = (f"caffe:{CAFFE / 'fcn8s_deploy.prototxt'}", "random")
+    return found
+
+
+def run(notebook: str, tmp_path: Path, **parameters) -> tuple[dict, str]:
+    path = select_notebooks([notebook])[0]
+    out = execute_notebook(path, tmp_path / path.name, parameters)
+    return read_records(out), out.read_text(encoding="utf-8")
+
+
+def expected_input_mean(model: str, photo: str = "chelsea") -> float:
+    """The preprocessed photo's mean, from the published constants (not the package's)."""
+    rgb = cs.load_photo(photo).double()
+    if model in ("caffenet", "caffe"):  # BGR, 0..255, minus Caffe's ImageNet mean (BGR)
+        bgr = rgb.flip(0) * 255 - torch.tensor([104.0, 117.0, 123.0]).view(3, 1, 1).double()
+        return bgr.mean().item()
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1).double()
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1).double()
+    return ((rgb - mean) / std).mean().item()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_01_first_layer_follows_the_model(tmp_path, model_files, name):
+    model, weights = model_files[name]
+    records, text = run("01", tmp_path, model=model, weights=weights)
+    first, shape, _, _ = MODELS[name]
+    assert records["first_layer"] == first and records["first_weight_shape"] == shape
+    assert records["input_mean"] == pytest.approx(expected_input_mean(name), abs=2e-4)
+    assert "input (3, 300, 451)" in text  # colour photo, its own size
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_02_surgery_follows_the_model(tmp_path, model_files, name):
+    model, weights = model_files[name]
+    first, shape, side, _ = MODELS[name]
+    records, text = run("02", tmp_path, model=model, weights=weights, ablated_filters=2,
+                        zeroed_filter=shape[0] - 1)  # fmt: skip
+    assert f"24 images of (3, {side}, {side}); first layer {first}" in text
+    assert "agreement with the unedited net before any edit: 100.00%" in text
+    assert records["restored_accuracy"] == 1.0  # the transplant restores the same net
+    assert records["reloaded_identical"] is True
+    assert f"(1000, {4096})" in text and "(5, 4096)" in text  # fc8 and the five-class refusal
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_03_cast_follows_the_model(tmp_path, model_files, name):
+    model, weights = model_files[name]
+    records, _ = run("03", tmp_path, model=model, weights=weights, digit_count=2)
+    assert records["exact_float64"] is True
+    side = MODELS[name][2]
+    loaded = cs.load_model(model, weights="random" if name != "caffe" else "default")
+    ratio = cs.total_macs(cs.fully_convolutional(loaded), (1, 3, 451, 451)) / cs.total_macs(
+        loaded, (1, 3, side, side)
+    )
+    assert records["mac_ratio"] == round(ratio, 2)
+
+
+@pytest.mark.parametrize("name", [*MODELS, "fcn8s", "caffe-fcn8s"])
+def test_04_shapes_follow_the_model(tmp_path, model_files, name):
+    from convscope.shapes import model_for_shapes
+
+    model, weights = model_files[name]
+    records, _ = run("04", tmp_path, model=model, weights=weights, height=240, width=260)
+    real = model_for_shapes(model, weights)  # real tensors: a forward pass, not the meta table
+    with torch.no_grad():
+        out = real(torch.zeros(1, 3, 240, 260))
+    assert records["output_shape"] == "×".join(map(str, out.shape[1:]))
+    assert records["crop_offsets"] == ([5, 9, 31] if "fcn8s" in name else [])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_05_deconvnet_follows_the_model(tmp_path, model_files, name):
+    model, weights = model_files[name]
+    _, _, side, deep = MODELS[name]
+    records, text = run("05", tmp_path, model=model, weights=weights, layer=deep, channel=3)
+    assert f": 24 images of (3, {side}, {side})" in text  # photo crops at the model's size
+    assert records["projection_equals_gradient"] is True
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_06_saliency_follows_the_model(tmp_path, model_files, name):
+    model, weights = model_files[name]
+    side = MODELS[name][2]
+    records, text = run("06", tmp_path, model=model, weights=weights, iterations=3)
+    marker = f": 24 images of (3, {side}, {side}); class '"
+    assert marker in text
+    assert text.split(marker)[1].split("'")[0] in imagenet_class_names()
+    assert records["all_classes_match"] is True
