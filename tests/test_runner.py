@@ -37,6 +37,12 @@ def test_parameters_are_checked_against_the_notebook(tmp_path):
         plan_runs(["02"], [("image_index", "first")])
     with pytest.raises(ConvscopeError, match="name=v1,v2"):
         plan_runs(["02"], [], grids=["layer"])
+    with pytest.raises(UnknownNameError, match="layer='conv1' is not valid.*'conv1_1'"):
+        plan_runs(["02"], [("model", "vgg16"), ("layer", "conv1")])  # choices follow the model
+    with pytest.raises(UnknownNameError, match="zeroed_filter=96 .*0..95"):
+        plan_runs(["02"], [("model", "caffenet"), ("zeroed_filter", "96")])
+    with pytest.raises(UnknownNameError, match="unknown model 'resnet'.*vgg16"):
+        plan_runs(["01"], [("model", "resnet")])
     assert check_run(select_notebooks(["06"])[0], {"class_name": 7}) == {"class_name": "7"}
     assert coerce("x", 2, 0.5) == 2.0
 
