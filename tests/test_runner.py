@@ -9,7 +9,14 @@ import pytest
 
 from convscope.errors import ConvscopeError, UnknownNameError
 from convscope.parameters import check_run, coerce
-from convscope.runner import Run, plan_runs, run_name, run_notebooks, select_notebooks
+from convscope.runner import (
+    Run,
+    execute_notebook,
+    plan_runs,
+    run_name,
+    run_notebooks,
+    select_notebooks,
+)
 
 
 def test_grids_make_every_combination_and_files_set_defaults(tmp_path):
@@ -81,3 +88,31 @@ def test_a_failing_run_is_reported_and_the_others_still_run(tmp_path):
     assert "2 runs, 1 failed" in page and "sigma=1.5" in page
     assert 'src="runs/01_designer_filters/sigma=1.5.png"' in page
     assert "bad 2" in page
+
+
+def test_headless_engine_does_not_mirror_output_widgets(tmp_path, monkeypatch):
+    """nbclient's mirroring of Output widgets can lose a cell's reply (jupyter/nbclient#312)."""
+    from types import SimpleNamespace
+
+    from papermill.clientwrap import PapermillNotebookClient
+
+    from convscope.headless import HeadlessClient
+
+    manager = SimpleNamespace(nb=nbformat.v4.new_notebook())
+    state = {
+        "_model_module": "@jupyter-widgets/output",
+        "_model_name": "OutputModel",
+        "outputs": [],
+    }
+    opened = {"content": {"comm_id": "c1", "data": {"state": state}}}
+    assert PapermillNotebookClient(manager).on_comm_open_jupyter_widget(opened) is not None
+    assert HeadlessClient(manager).on_comm_open_jupyter_widget(opened) is None
+    # and every run goes through it
+    used = []
+    monkeypatch.setattr(HeadlessClient, "execute", lambda self: used.append(self.timeout))
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}  # fmt: skip
+    nbformat.write(notebook, tmp_path / "empty.ipynb")
+    execute_notebook(tmp_path / "empty.ipynb", tmp_path / "out.ipynb", {})
+    assert used == [900]

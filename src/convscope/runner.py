@@ -59,8 +59,13 @@ def key_figure(notebook: Path) -> bytes | None:
 
 
 def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]) -> Path:
-    """Run one notebook with papermill, in its own folder, writing the result to `target`."""
+    """Run one notebook with papermill, in its own folder, writing the result to `target`.
+
+    It runs on the `headless` engine: widgets are not mirrored (see `convscope.headless`).
+    """
     import papermill
+
+    from .headless import ENGINE_NAME
 
     papermill.execute_notebook(
         str(notebook),
@@ -69,6 +74,7 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]
         cwd=str(notebook.parent),
         kernel_name="python3",
         progress_bar=False,
+        engine_name=ENGINE_NAME,
     )
     return target
 

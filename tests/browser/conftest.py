@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab import CHROMIUM, CHROMIUM_ARGS, HOST, LabServer
+from .lab import CHROMIUM, CHROMIUM_ARGS, HOST, LabServer, browser_environment
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "build" / "ui"
@@ -22,7 +22,7 @@ def lab(tmp_path_factory) -> LabServer:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.fail(
             f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian), or point "
@@ -32,7 +32,10 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            env=browser_environment(tmp_path_factory.mktemp("browser")),
         )
         yield chromium
         chromium.close()

@@ -1,8 +1,9 @@
 """A JupyterLab server and a headless Chromium for the browser tests, both kept off the network.
 
 The server listens on 127.0.0.1 only, on a fixed port with a fixed token, and every directory it
-writes to (config, runtime, data, settings, workspaces, caches, IPython, matplotlib) lies inside
-the test's temporary folder: nothing reaches the home directory. It serves copies of the
+writes to (config, runtime, data, settings, workspaces, caches, IPython, matplotlib, npm) lies
+inside the test's temporary folder, as do Chromium's home and config: nothing reaches the home
+directory. It serves copies of the
 notebooks, and autosave is off, so the committed notebooks are never touched.
 """
 
@@ -53,17 +54,31 @@ def lab_environment(root: Path) -> dict[str, str]:
         "XDG_CACHE_HOME": "cache",
         "IPYTHONDIR": "ipython",
         "MPLCONFIGDIR": "matplotlib",
+        "HOME": "home",  # anything not covered above lands here, not in the real home
     }
     environment = dict(os.environ)
     for variable, folder in folders.items():
         (root / folder).mkdir(parents=True, exist_ok=True)
         environment[variable] = str(root / folder)
     environment["OMP_WAIT_POLICY"] = "PASSIVE"  # see the Makefile
+    environment["NPM_CONFIG_CACHE"] = str(root / "cache" / "npm")  # npm writes logs there
+    # jupyter-lsp looks for language servers through npm: not needed to run notebooks
+    server_config = {"ServerApp": {"jpserver_extensions": {"jupyter_lsp": False}}}
+    (root / "config" / "jupyter_server_config.json").write_text(json.dumps(server_config))
     for plugin, values in LAB_SETTINGS.items():
         path = root / "settings" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     return environment
+
+
+def browser_environment(root: Path) -> dict[str, str]:
+    """Chromium's home, config and cache (crash-report settings among them) under `root`."""
+    home = root / "chromium-home"
+    (home / ".config").mkdir(parents=True, exist_ok=True)
+    (home / ".cache").mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache")}  # fmt: skip
 
 
 def _port_is_free() -> bool:

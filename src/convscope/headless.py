@@ -1,0 +1,60 @@
+"""A papermill engine for headless runs that leaves widgets alone.
+
+nbclient, under papermill, mirrors every `Output` widget: when a widget's output changes it
+sends a comm message on the shell channel, while it is itself waiting on that channel for the
+cell's `execute_reply`. Now and then the reply is never seen and the run waits forever
+(jupyter/nbclient#312; here: one widget cell of notebook 05 in a CI run). A headless run shows
+no widget, so this engine simply does not mirror them; cells and their outputs are unchanged.
+A cell that still runs longer than `CELL_TIMEOUT` fails with a timeout instead of hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+
+ENGINE_NAME = "convscope-headless"
+CELL_TIMEOUT = 900  # seconds; the slowest lesson cell (VGG16 top-9 over 24 crops) takes ~2 min
+
+
+class HeadlessClient(PapermillNotebookClient):
+    """papermill's notebook client without nbclient's Output-widget mirroring."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.widget_registry = {}  # no widget class is mirrored: no comm message is sent back
+
+
+class HeadlessEngine(NBClientEngine):
+    """papermill's nbclient engine, executing with `HeadlessClient`."""
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man,
+        kernel_name,
+        log_output=False,
+        stdout_file=None,
+        stderr_file=None,
+        start_timeout=60,
+        execution_timeout=None,
+        **kwargs,
+    ):
+        kwargs.pop("input_path", None)
+        client = HeadlessClient(
+            nb_man,
+            kernel_name=kernel_name,
+            timeout=execution_timeout or CELL_TIMEOUT,
+            startup_timeout=start_timeout,
+            log=logging.getLogger("papermill"),
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            **kwargs,
+        )
+        return client.execute()
+
+
+papermill_engines.register(ENGINE_NAME, HeadlessEngine)
