@@ -21,7 +21,7 @@ export OMP_WAIT_POLICY := PASSIVE
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks ui lint run gallery bench clean
+.PHONY: lab test unit notebooks ui lint run gallery outputs bench clean
 
 # CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -66,6 +66,11 @@ run: $(STAMP)
 gallery: $(STAMP)
 	$(BIN)/python -m convscope run 05 --grid layer=conv1,pool1,conv2,pool2,conv3,pool3 --out build
 	$(BIN)/python -m convscope run 06 --grid class_name=0,1,2,3,4,5,6,7,8,9 --out build
+
+# Re-execute committed notebooks in place after editing them (NB=02 for one); widget state is not
+# stored: it is volatile and would carry every widget figure as well.
+outputs: $(STAMP)
+	$(BIN)/python -m convscope outputs $(NB)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_digits.py

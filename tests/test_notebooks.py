@@ -46,6 +46,7 @@ def test_all_six_lessons_are_planned_and_present_ones_are_numbered():
 def test_notebook_structure(path):
     notebook = json.loads(path.read_text(encoding="utf-8"))
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    assert "widgets" not in notebook["metadata"], "widget state is volatile: `make outputs`"
     all_cells = notebook["cells"]
     title = source(all_cells[0])
     assert title.startswith(f"# {path.stem[:2]} · ") and "you will" in title

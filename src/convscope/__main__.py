@@ -61,6 +61,16 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _outputs(args: argparse.Namespace) -> int:
+    from .headless import execute_in_place
+    from .runner import select_notebooks
+
+    for notebook in select_notebooks(args.notebooks):
+        execute_in_place(notebook)
+        print(f"refreshed {notebook.name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m convscope")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--out", default="build", help="output folder (default: build)")
     run.set_defaults(handler=_run)
+    outputs = commands.add_parser(
+        "outputs", help="re-execute the committed notebooks in place (after editing them)"
+    )
+    outputs.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
+    outputs.set_defaults(handler=_outputs)
     args = parser.parse_args(argv)
     return args.handler(args)
 

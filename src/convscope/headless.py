@@ -6,12 +6,16 @@ cell's `execute_reply`. Now and then the reply is never seen and the run waits f
 (jupyter/nbclient#312; here: one widget cell of notebook 05 in a CI run). A headless run shows
 no widget, so this engine simply does not mirror them; cells and their outputs are unchanged.
 A cell that still runs longer than `CELL_TIMEOUT` fails with a timeout instead of hanging.
+`execute_in_place` refreshes a committed notebook's outputs the same way.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+import nbformat
+from nbclient import NotebookClient
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 
@@ -58,3 +62,23 @@ class HeadlessEngine(NBClientEngine):
 
 
 papermill_engines.register(ENGINE_NAME, HeadlessEngine)
+
+
+def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
+    """Re-execute a committed notebook in its folder and write it back (`make outputs`).
+
+    Widgets are not mirrored and no widget state is stored: it is volatile, and an Output
+    widget's state would carry its figures a second time.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        kernel_name=kernel_name,
+        timeout=CELL_TIMEOUT,
+        store_widget_state=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.widget_registry = {}
+    client.execute()
+    notebook.metadata.pop("widgets", None)
+    nbformat.write(notebook, path)
