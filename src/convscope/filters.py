@@ -152,9 +152,11 @@ def with_designer_filters(model: LayeredModel, layer: str, sigma: float = 1.0) -
         model: any net; `layer` a `Conv2d` of it, e.g. its first, `(F, C, k, k)` with F ≥ 3.
     """
     conv = model.layer(layer)
-    if not isinstance(conv, nn.Conv2d) or conv.groups != 1 or conv.out_channels < 3:
+    square = isinstance(conv, nn.Conv2d) and conv.kernel_size[0] == conv.kernel_size[1]
+    if not square or conv.groups != 1 or conv.out_channels < 3:
         raise ConvscopeError(
-            f"{layer!r} of {model.name} is not a convolution with at least 3 filters; "
+            f"{layer!r} of {model.name} is not an ungrouped convolution with square kernels "
+            f"and at least 3 filters; "
             f"choose one of {conv_layers(model)}"
         )
     edited = copy.deepcopy(model)
