@@ -115,11 +115,10 @@ def test_03_cast_follows_the_model(tmp_path, model_files, name):
 
 @pytest.mark.parametrize("name", [*MODELS, "fcn8s", "caffe-fcn8s"])
 def test_04_shapes_follow_the_model(tmp_path, model_files, name):
-    from convscope.shapes import model_for_shapes
-
     model, weights = model_files[name]
     records, _ = run("04", tmp_path, model=model, weights=weights, height=240, width=260)
-    real = model_for_shapes(model, weights)  # real tensors: a forward pass, not the meta table
+    loaded = cs.load_model(model, weights=weights)  # real tensors: a forward pass, not the table
+    real = loaded if "fcn8s" in name else cs.fully_convolutional(loaded)
     with torch.no_grad():
         out = real(torch.zeros(1, 3, 240, 260))
     assert records["output_shape"] == "×".join(map(str, out.shape[1:]))

@@ -180,6 +180,13 @@ def load_caffe_model(spec: str, weights: str | Path = "default") -> LayeredModel
     return model
 
 
+def load_shapes_only(name: str) -> LayeredModel:
+    """The model `name` for its shapes only: untrained, on the meta device (no memory, no
+    weights read; a `caffe:` model's caffemodel is not read)."""
+    with torch.device("meta"):
+        return load_model(name, weights="random")
+
+
 def load_model(name: str, weights: str | Path = "default", download: bool = True) -> LayeredModel:
     """Build a model of the lessons by name and load its weights.
 

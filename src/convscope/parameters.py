@@ -63,13 +63,10 @@ def _model_choice(model: str, also: list[str] | None = None) -> None:
 
 
 def _meta_model(name: str):
-    from .models import load_model
+    from .models import load_shapes_only
 
     _model_choice(name)
-    if name.startswith("caffe:"):
-        return load_model(name)
-    with torch.device("meta"):
-        return load_model(name, weights="random")
+    return load_shapes_only(name)
 
 
 def _maps(model, layer: str) -> int:
@@ -87,7 +84,7 @@ def _choices_02(p: dict) -> dict:
     from .inspection import conv_layers, spatial_layers
 
     net = _meta_model(p["model"])
-    filters = _maps(net, conv_layers(net)[0])
+    filters = net.layer(conv_layers(net)[0]).out_channels
     return {"layer": ["", *spatial_layers(net)], "scaled_layer": list(net.params),
             "zeroed_filter": range(filters), "image_index": range(_image_count(net))}  # fmt: skip
 

@@ -228,10 +228,9 @@ def layer_table(model: LayeredModel | str, input_shape: Sequence[int]) -> Table:
         ConvscopeError: the input is too small; the message names the smallest valid size.
     """
     if isinstance(model, str):
-        from .models import load_model  # noqa: PLC0415 (models import this module)
+        from .models import load_shapes_only  # noqa: PLC0415 (models import this module)
 
-        with torch.device("meta"):
-            model = load_model(model, weights="random")
+        model = load_shapes_only(model)
     shape = tuple(input_shape) if len(input_shape) == 4 else (1, *input_shape)
     try:
         blobs = _meta_blobs(model, shape)
@@ -337,17 +336,13 @@ def model_for_shapes(name: str, weights: str = "random") -> LayeredModel:
 
     FCNs and Caffe files come as they are; a classifier (`caffenet`, `alexnet`, `vgg16`,
     `digits`) is cast fully convolutional, so it too accepts any input size. With
-    `weights="random"` it is built on the meta device: shapes only, no memory. A weights file
-    (or `"default"`) is loaded, and checked, for real.
+    `weights="random"` it is `load_shapes_only` (meta device: no memory, nothing read). A
+    weights file (or `"default"`) is loaded, and checked, for real.
     """
     from .cast import fully_convolutional
-    from .models import load_model
+    from .models import load_model, load_shapes_only
 
-    if weights == "random" and not name.startswith("caffe:"):
-        with torch.device("meta"):
-            model = load_model(name, weights="random")
-    else:
-        model = load_model(name, weights=weights)
+    model = load_shapes_only(name) if weights == "random" else load_model(name, weights=weights)
     if not any(isinstance(module, Crop) for _, module, _ in model.layer_graph()):
         if any(isinstance(module, nn.Linear) for _, module, _ in model.layer_graph()):
             model = fully_convolutional(model)
