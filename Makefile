@@ -21,7 +21,8 @@ export OMP_WAIT_POLICY := PASSIVE
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks ui lint run gallery outputs bench clean
+.PHONY: lab test env browser unit notebooks ui lint run gallery outputs bench clean
+CHROMIUM_FILE := $(VENV)/chromium-path
 
 # CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -34,10 +35,20 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
-test: $(STAMP)
+# The browser is found (or installed) first: a machine without one stops in seconds.
+test:
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint unit notebooks ui && \
+	for stage in env browser lint unit notebooks ui; do \
+	  begun=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$stage || exit 1; \
+	  echo "stage $$stage: $$(( $$(date +%s) - begun )) s"; \
+	done; \
 	echo "suite time: $$(( $$(date +%s) - start )) s"
+
+env: $(STAMP)
+
+browser: $(STAMP)
+	bash scripts/find_chromium.sh $(CHROMIUM_FILE) $(BIN)/python
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
@@ -47,9 +58,9 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/browser
 
 # Every notebook in JupyterLab in headless Chromium (Debian's chromium; screenshots in build/ui).
-ui: $(STAMP)
+ui: browser
 	@start=$$(date +%s); \
-	$(BIN)/python -m pytest tests/browser && \
+	CONVSCOPE_CHROMIUM=$$(cat $(CHROMIUM_FILE)) $(BIN)/python -m pytest tests/browser && \
 	echo "browser tests: $$(( $$(date +%s) - start )) s for six notebooks"
 
 # Strict nbval (stored outputs compared), twice in a row: the notebooks must be deterministic.

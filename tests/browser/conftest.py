@@ -25,8 +25,8 @@ def lab(tmp_path_factory) -> LabServer:
 def browser(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.fail(
-            f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian), or point "
-            "CONVSCOPE_CHROMIUM at a Chromium binary"
+            f"no Chromium at {CHROMIUM}: `make browser` finds or installs one "
+            "(scripts/find_chromium.sh), or point CONVSCOPE_CHROMIUM at a Chromium binary"
         )
     from playwright.sync_api import sync_playwright
 
