@@ -13,7 +13,7 @@ from caffe_files import encode_binary, encode_text
 
 import convscope as cs
 from convscope.__main__ import main
-from convscope.caffe_net import build_caffe_net, caffe_bilinear
+from convscope.caffe_net import build_caffe_net
 from convscope.caffe_proto import CaffeFormatError, parse_binary, parse_text, read_prototxt
 from convscope.caffe_weights import convert_to, load_caffe_weights
 from convscope.net import Crop, GraphNet, Net
@@ -72,19 +72,59 @@ def test_convolution_with_groups_and_rectangular_padding():
     torch.testing.assert_close(net(x), F.conv2d(x, torch.from_numpy(w2), groups=2, dilation=2))
 
 
-def test_deconvolution_and_the_bilinear_filler():
-    param = {"num_output": 3, "kernel_size": [4], "stride": [2], "group": 3, "bias_term": False,
+def transposed_by_loops(x: np.ndarray, kernel: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """A channel-wise transposed convolution, scattered pixel by pixel: `(C, H, W)` in, every
+    input value spread over a `k`×`k` window of the output at `(i s - p, j s - p)`."""
+    channels, height, width = x.shape
+    k = kernel.shape[0]
+    full = np.zeros((channels, (height - 1) * stride + k, (width - 1) * stride + k))
+    for i in range(height):
+        for j in range(width):
+            full[:, i * stride : i * stride + k, j * stride : j * stride + k] += (
+                x[:, i, j, None, None] * kernel
+            )
+    return full[:, pad : full.shape[1] - pad, pad : full.shape[2] - pad]
+
+
+def caffe_bilinear_filler(k: int) -> np.ndarray:
+    """filler.hpp's BilinearFiller, transcribed: f = ceil(k / 2), c = (k - 1) / (2 f)."""
+    f = math.ceil(k / 2)
+    c = (k - 1) / (2.0 * f)
+    return np.array([[(1 - abs(x / f - c)) * (1 - abs(y / f - c)) for x in range(k)]
+                     for y in range(k)])  # fmt: skip
+
+
+@pytest.mark.parametrize("k, stride, pad", [(2, 1, 0), (3, 2, 1), (4, 2, 1), (6, 3, 1),
+                                            (7, 4, 2), (16, 8, 4)])  # fmt: skip
+def test_deconvolution_with_the_bilinear_filler_against_loops(k, stride, pad):
+    param = {"num_output": 3, "kernel_size": [k], "stride": [stride], "pad": [pad], "group": 3,
+             "bias_term": False, "weight_filler": {"type": "bilinear"}}  # fmt: skip
+    net = build([layer("up", "Deconvolution", ["data"], convolution_param=param)],
+                shape=(1, 3, 5, 4))  # fmt: skip
+    for channel in range(3):
+        np.testing.assert_allclose(net.params["up"][0][channel, 0].detach().numpy(),
+                                   caffe_bilinear_filler(k), atol=1e-7)  # fmt: skip
+    x = torch.randn(1, 3, 5, 4)
+    with torch.no_grad():
+        ours = net(x)[0].double().numpy()
+    expected = transposed_by_loops(x[0].double().numpy(), caffe_bilinear_filler(k), stride, pad)
+    assert ours.shape == expected.shape
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_the_bilinear_filler_fills_every_channel_pair_and_refuses_non_square_kernels():
+    param = {"num_output": 2, "kernel_size": [4], "stride": [2], "bias_term": False,
              "weight_filler": {"type": "bilinear"}}  # fmt: skip
     net = build([layer("up", "Deconvolution", ["data"], convolution_param=param)])
-    profile = torch.tensor([0.25, 0.75, 0.75, 0.25])
-    torch.testing.assert_close(net.params["up"][0][1, 0], torch.outer(profile, profile))
-    x = torch.randn(1, 3, 8, 8)
-    expected = F.conv_transpose2d(x, torch.outer(profile, profile).expand(3, 1, 4, 4), stride=2,
-                                  groups=3)  # fmt: skip
-    torch.testing.assert_close(net(x), expected)
-    # Caffe's formula is off-centre for odd sizes (f = 2, c = 3/4): 1/4, 3/4, 3/4
-    odd = torch.tensor([0.25, 0.75, 0.75])
-    torch.testing.assert_close(caffe_bilinear(3), torch.outer(odd, odd))
+    weight = net.params["up"][0].detach()
+    assert weight.shape == (3, 2, 4, 4)
+    for i in range(3):
+        for j in range(2):
+            np.testing.assert_allclose(weight[i, j].numpy(), caffe_bilinear_filler(4), atol=1e-7)
+    param = {**param, "kernel_h": 4, "kernel_w": 2}
+    del param["kernel_size"]
+    with pytest.raises(CaffeFormatError, match="square"):
+        build([layer("up", "Deconvolution", ["data"], convolution_param=param)])
 
 
 def caffe_pool(x: np.ndarray, k: int, s: int, p: int, mode: str) -> np.ndarray:

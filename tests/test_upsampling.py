@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import pytest
@@ -26,16 +25,6 @@ def outer(profile: list[Fraction]) -> torch.Tensor:
     return torch.tensor([[float(a * b) for b in profile] for a in profile])
 
 
-def caffe_filler(size: int, revised: bool) -> torch.Tensor:
-    """Caffe's BilinearFiller (filler.hpp), transcribed: f = ceil(K/2), then the centre c is
-    (2f - 1 - f % 2) / 2f in the original version and (K - 1) / 2f in the revised one."""
-    f = math.ceil(size / 2)
-    c = (size - 1) / (2 * f) if revised else (2 * f - 1 - f % 2) / (2 * f)
-    return torch.tensor(
-        [[(1 - abs(x / f - c)) * (1 - abs(y / f - c)) for x in range(size)] for y in range(size)]
-    )
-
-
 def random_layer(in_channels: int, out_channels: int, kernel_size, **kwargs) -> nn.ConvTranspose2d:
     """A transposed convolution with random weights and bias, so surgery must overwrite them."""
     layer = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, **kwargs)
@@ -57,16 +46,6 @@ def test_odd_kernels_closed_form():
     assert bilinear_kernel(3).equal(outer([Fraction(1, 2), Fraction(1), Fraction(1, 2)]))
     thirds = [Fraction(n, 3) for n in (1, 2, 3, 2, 1)]
     torch.testing.assert_close(bilinear_kernel(5), outer(thirds))
-
-
-def test_caffe_fillers_agree_on_the_upsampling_sizes():
-    for size in range(1, 18):
-        torch.testing.assert_close(bilinear_kernel(size), caffe_filler(size, revised=True))
-        same = torch.allclose(bilinear_kernel(size), caffe_filler(size, revised=False))
-        assert same == (size % 4 in (0, 1)), size
-    for factor in range(1, 9):  # the documented kernel_size: 2 * factor - factor % 2
-        size = 2 * factor - factor % 2
-        torch.testing.assert_close(bilinear_kernel(size), caffe_filler(size, revised=False))
 
 
 def test_diagonal_is_the_single_channel_convolution_per_channel():

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from . import caffe_layers as layers
+from .bilinear import bilinear_kernel
 from .caffe_proto import CaffeFormatError, read_caffemodel, read_prototxt
 from .net import INPUT_BLOB, Crop, GraphNet, LayeredModel, Net, Sum
 from .shapes import _meta_blobs
@@ -141,24 +142,17 @@ def _filler(tensor: torch.Tensor, filler: dict | None) -> None:
             else:
                 tensor.normal_(0.0, math.sqrt(2 / n))
         elif kind == "bilinear":
-            tensor.copy_(caffe_bilinear(tensor.shape[-1]).expand_as(tensor))
+            if tensor.dim() != 4 or tensor.shape[-1] != tensor.shape[-2]:
+                raise CaffeFormatError(
+                    f"the bilinear filler needs a square 4-D kernel; got {tuple(tensor.shape)}"
+                )
+            # every (input, output) pair, as Caffe fills it: hence its advice of `group: C`
+            tensor.copy_(bilinear_kernel(tensor.shape[-1]).expand_as(tensor))
         else:
             raise CaffeFormatError(
                 f"unsupported filler {kind!r}; supported: constant, uniform, gaussian, "
                 "xavier, msra, bilinear"
             )
-
-
-def caffe_bilinear(size: int) -> torch.Tensor:
-    """Caffe's `bilinear` weight filler for a `(size, size)` kernel: f = ceil(size / 2),
-    c = (2f - 1 - f mod 2) / 2f, w(x, y) = (1 - |x/f - c|)(1 - |y/f - c|). It fills every
-    (input, output) channel pair, which is why Caffe's docs ask for `group: C`. For even
-    sizes it equals FCN's kernel (`upsampling.bilinear_kernel`); odd sizes come out
-    off-centre (size 3: 1/4, 3/4, 3/4), as in Caffe."""
-    f = math.ceil(size / 2)
-    c = (2 * f - 1 - f % 2) / (2.0 * f)
-    profile = 1 - (torch.arange(size, dtype=torch.float64) / f - c).abs()
-    return torch.outer(profile, profile).float()
 
 
 def _convolution(layer: dict, channels: int, transposed: bool) -> nn.Module:

@@ -2,8 +2,8 @@
 
 A transposed convolution with stride `s` and kernel `k` maps `(N, C, H, W)` to
 `(N, C', (H - 1) * s + k - 2p, (W - 1) * s + k - 2p)` for padding `p`. Filled with the bilinear
-kernel of FCN's `surgery.upsample_filt`, it interpolates; how exactly it relates to
-`F.interpolate` is worked out in `interpolate_equivalent`.
+kernel (`bilinear.bilinear_kernel`, FCN's `surgery.upsample_filt`), it interpolates; how
+exactly it relates to `F.interpolate` is worked out in `interpolate_equivalent`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from .bilinear import bilinear_kernel
 from .errors import ConvscopeError
 from .plotting import show_panels
 
@@ -21,29 +22,6 @@ def _check_positive_int(name: str, value: object) -> None:
     """Raise a `ConvscopeError` unless `value` is an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConvscopeError(f"{name} must be an integer >= 1; got {value!r}")
-
-
-def bilinear_kernel(size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """FCN's bilinear kernel: a pyramid of two 1-D tents, peak at the centre.
-
-    With `factor = (size + 1) // 2` and `center = factor - 1` (odd size) or `factor - 0.5`
-    (even size), entry `(i, j)` is `(1 - |i - center| / factor) * (1 - |j - center| / factor)`.
-    Caffe's `weight_filler { type: "bilinear" }` agrees for the sizes it documents,
-    `2 * factor - factor % 2`: its original centre `(2f - 1 - f % 2) / 2f` matches only sizes 4, 5,
-    8, 9, ... and is off-centre otherwise; the later `(size - 1) / 2f` matches every size.
-
-    Args:
-        size: side `k` of the kernel, at least 1; `2 * s - s % 2` upsamples by a factor `s`.
-        dtype: the floating dtype of the result (the values are computed in float64).
-
-    Returns:
-        A `(size, size)` tensor, e.g. the 1-D profile 0.25, 0.75, 0.75, 0.25 for size 4.
-    """
-    _check_positive_int("kernel size", size)
-    factor = (size + 1) // 2
-    center = factor - 1 if size % 2 == 1 else factor - 0.5
-    tent = 1 - (torch.arange(size, dtype=torch.float64) - center).abs() / factor
-    return torch.outer(tent, tent).to(dtype)
 
 
 def _square_kernel_side(layer: nn.ConvTranspose2d, need_equal_channels: bool) -> int:
