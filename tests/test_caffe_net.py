@@ -10,6 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from caffe_files import encode_binary, encode_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import convscope as cs
 from convscope.__main__ import main
@@ -17,7 +19,7 @@ from convscope.caffe_net import build_caffe_net
 from convscope.caffe_proto import CaffeFormatError, parse_binary, parse_text, read_prototxt
 from convscope.caffe_weights import convert_to, load_caffe_weights
 from convscope.net import Crop, GraphNet, Net
-from convscope.shapes import layer_table
+from convscope.shapes import conv_output_size, layer_table
 
 HERE = Path(__file__).parent / "caffe"
 
@@ -405,3 +407,55 @@ def test_converter_covers_every_parameter_of_the_architecture(prototxt, target):
     state = convert_to(caffe_model, ours)
     expected = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in state.items()} == expected
+
+
+pool_configs = st.tuples(
+    st.integers(1, 40), st.integers(1, 7), st.integers(1, 4), st.integers(0, 3)
+).filter(lambda c: c[3] <= c[1] // 2 and c[0] + 2 * c[3] >= c[1])
+
+
+@settings(max_examples=80, deadline=None)
+@given(height=pool_configs, width=st.integers(1, 40), mode=st.sampled_from(["MAX", "AVE"]))
+def test_pooling_arithmetic_and_table_equal_a_real_forward_pass(height, width, mode):
+    """For random kernel, stride, padding and sizes: `conv_output_size(ceil=True)`, the layer
+    table and Caffe's loop transcription all give the size a forward pass gives."""
+    size, k, s, p = height
+    width = max(width, k - 2 * p)
+    param = {"pool": mode, "kernel_size": k, "stride": s, "pad": p}
+    pooling = [layer("p", "Pooling", ["data"], pooling_param=param)]
+    if p == 0 and any(math.ceil((n - k) / s) * s >= n for n in (size, width)):
+        # Caffe keeps a last window that starts past the input, which would be empty
+        with pytest.raises(CaffeFormatError, match="outside the input"):
+            build(pooling, shape=(1, 1, size, width))
+        return
+    net = build(pooling, shape=(1, 1, size, width))
+    x = np.random.default_rng(size * 41 + width).standard_normal((size, width)).astype(np.float32)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)[None, None])[0, 0].numpy()
+    expected = caffe_pool(x, k, s, p, mode)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    arithmetic = (conv_output_size(size, k, s, p, ceil=True),
+                  conv_output_size(width, k, s, p, ceil=True))  # fmt: skip
+    assert arithmetic == got.shape
+    assert (
+        layer_table(net, (1, 1, size, width)).column("output")[-1]
+        == f"1×{got.shape[0]}×{got.shape[1]}"
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(config=pool_configs)
+def test_convolution_arithmetic_equals_a_real_forward_pass(config):
+    size, k, s, p = config
+    param = {"num_output": 2, "kernel_size": [k], "stride": [s], "pad": [p]}
+    net = build([layer("c", "Convolution", ["data"], convolution_param=param)],
+                shape=(1, 1, size, size))  # fmt: skip
+    with torch.no_grad():
+        got = net(torch.zeros(1, 1, size, size)).shape[-1]
+    assert conv_output_size(size, k, s, p) == got
+
+
+def test_pooling_padding_torch_cannot_do_is_refused_by_name():
+    param = {"pool": "MAX", "kernel_size": 3, "stride": 1, "pad": 2}  # Caffe allows pad < k
+    with pytest.raises(CaffeFormatError, match=r"layer 'p': pooling_param pad 2 .* kernel 3"):
+        build([layer("p", "Pooling", ["data"], pooling_param=param)])

@@ -173,7 +173,7 @@ def _convolution(layer: dict, channels: int, transposed: bool) -> nn.Module:
     return module
 
 
-def _pooling(layer: dict) -> nn.Module:
+def _pooling(layer: dict, shape: torch.Size) -> nn.Module:
     param = layer.get("pooling_param", {})
     mode = param.get("pool", "MAX")
     if mode not in ("MAX", "AVE"):
@@ -187,6 +187,25 @@ def _pooling(layer: dict) -> nn.Module:
         _pair(param, "stride", 1),
         _pair(param, "pad", 0),
     )
+    if min(kernel) < 1 or min(stride) < 1:
+        raise CaffeFormatError(
+            f"layer {layer['name']!r}: pooling_param needs kernel and stride >= 1; got kernel "
+            f"{kernel}, stride {stride}"
+        )
+    for axis, (k, p) in enumerate(zip(kernel, pad)):
+        if p > k // 2:  # Caffe allows pad < kernel; torch's pooling only pad <= kernel / 2
+            raise CaffeFormatError(
+                f"layer {layer['name']!r}: pooling_param pad {p} is more than half the kernel "
+                f"{k} along {'hw'[axis]}; torch's pooling needs pad <= kernel / 2"
+            )
+        steps = -(-(shape[2 + axis] + 2 * p - k) // stride[axis])  # ceil
+        if p == 0 and steps * stride[axis] >= shape[2 + axis]:
+            # Caffe keeps this window although it starts past the input: it would be empty
+            raise CaffeFormatError(
+                f"layer {layer['name']!r}: pooling_param stride {stride[axis]} > kernel {k} "
+                f"on {shape[2 + axis]} {'rows' if axis == 0 else 'columns'} makes Caffe's last "
+                "window start outside the input (an empty window); use a stride <= kernel"
+            )
     # Caffe rounds the output size up and drops a last window that starts in the padding;
     # torch's ceil_mode does exactly that, and its average divides by the same window size.
     if mode == "MAX":
@@ -213,7 +232,7 @@ def _module(layer: dict, builder: _Builder, bottoms: tuple[str, ...]) -> nn.Modu
     if kind in ("Convolution", "Deconvolution"):
         return _convolution(layer, builder.channels(bottoms[0]), kind == "Deconvolution")
     if kind == "Pooling":
-        return _pooling(layer)
+        return _pooling(layer, builder.shape(bottoms[0]))
     if kind == "ReLU":
         slope = layer.get("relu_param", {}).get("negative_slope", 0.0)
         return nn.LeakyReLU(slope) if slope else nn.ReLU()

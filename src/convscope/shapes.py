@@ -83,10 +83,19 @@ def _step(module: nn.Module, inputs: list[Geometry], axis: int) -> Geometry:
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
                      ceil: bool = False) -> int:  # fmt: skip
-    """Output size of a convolution or pooling: `(size + 2p - k) / s + 1`, rounded down
-    (or up, as Caffe's pooling does, with `ceil=True`)."""
+    """Output size of a convolution or pooling: `(size + 2p - k) / s + 1`, rounded down.
+
+    With `ceil=True`, Caffe's pooling rule (torch's `ceil_mode` is the same): round up, then
+    drop the last window when it would start inside the padding, that is when `p > 0` and
+    `(out - 1) * s >= size + p`. For example k=2, s=2, p=1 on 5 rows gives 3, not 4.
+    """
     steps = (size + 2 * padding - kernel) / stride
-    return (math.ceil(steps) if ceil else math.floor(steps)) + 1
+    if not ceil:
+        return math.floor(steps) + 1
+    out = math.ceil(steps) + 1
+    if padding > 0 and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
 
 
 def transposed_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
