@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import convscope as cs
 from convscope.__main__ import main
-from convscope.caffe_net import build_caffe_net
+from convscope.caffe_net import build_caffe_net, caffe_blobs
 from convscope.caffe_proto import CaffeFormatError, parse_binary, parse_text, read_prototxt
 from convscope.caffe_weights import convert_to, load_caffe_weights
 from convscope.net import Crop, GraphNet, Net
@@ -385,8 +385,6 @@ def test_convert_a_caffe_digit_net_to_the_digits_architecture(tmp_path):
 
 
 def test_blobs_by_caffe_name_follow_in_place_layers():
-    from convscope.caffe_net import caffe_blobs
-
     layers = conv_relu_pool()
     net = build(layers, {"conv1": [rand(2, 3, 3, 3), rand(2)]})
     x = torch.randn(1, 3, 8, 8)
@@ -459,3 +457,38 @@ def test_pooling_padding_torch_cannot_do_is_refused_by_name():
     param = {"pool": "MAX", "kernel_size": 3, "stride": 1, "pad": 2}  # Caffe allows pad < k
     with pytest.raises(CaffeFormatError, match=r"layer 'p': pooling_param pad 2 .* kernel 3"):
         build([layer("p", "Pooling", ["data"], pooling_param=param)])
+
+
+def prototxt_blobs(net_param: dict) -> set[str]:
+    """Every blob Caffe's `net.blobs` holds for a deploy net: its inputs and every top."""
+    found = set(net_param.get("input", []))
+    for entry in net_param.get("layer", net_param.get("layers", [])):
+        found.update(entry.get("top", []))
+    return found
+
+
+def test_blobs_hold_every_caffe_blob_prob_included():
+    """CaffeNet's deploy file, its fc layers made small so the test is quick."""
+    text = (HERE / "caffenet_deploy.prototxt").read_text()
+    net_param = parse_text(text.replace("num_output: 4096", "num_output: 16"))
+    net = build_caffe_net(net_param)
+    x = torch.randn(2, 3, 227, 227)
+    blobs = caffe_blobs(net, x)
+    assert set(blobs) == prototxt_blobs(net_param)
+    assert list(blobs)[0] == "data" and list(blobs)[-1] == "prob"
+    with torch.no_grad():
+        scores = net(x)
+    assert torch.equal(blobs["fc8"], scores)
+    expected = scores.double().exp() / scores.double().exp().sum(dim=1, keepdim=True)
+    torch.testing.assert_close(blobs["prob"].double(), expected)
+    assert blobs["prob"].shape == (2, 1000)
+
+
+def test_blobs_of_a_graph_net_hold_every_top():
+    """FCN-8s's deploy file on the meta device: every blob by name, shapes as Caffe gives."""
+    net_param = read_prototxt(HERE / "fcn8s_deploy.prototxt")
+    with torch.device("meta"):
+        net = build_caffe_net(net_param)
+        blobs = caffe_blobs(net, torch.empty(1, 3, 500, 500))
+    assert set(blobs) == prototxt_blobs(net_param)
+    assert blobs["score"].shape == (1, 21, 500, 500)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 import convscope as cs
+from convscope.deconvnet import Deconvnet
 from convscope.errors import UnknownNameError
-from convscope.inspection import blobs, show_layer, spatial_layers
+from convscope.inspection import blobs, feature_map_layers, show_layer
+from convscope.parameters import check_run
+from convscope.runner import select_notebooks
+from convscope.widgets import layer_widget
+
+CAFFE = Path(__file__).parent / "caffe"
 
 
 def hook_count(net: cs.Net) -> int:
@@ -62,8 +70,10 @@ def test_recording_unknown_layer_registers_nothing(digits_net):
     assert hook_count(digits_net) == 0
 
 
-def test_spatial_layers_stop_at_flatten(digits_net):
-    assert spatial_layers(digits_net)[-1] == "pool3" and spatial_layers(digits_net)[0] == "conv1"
+def test_feature_map_layers_stop_at_flatten(digits_net):
+    layers = feature_map_layers(digits_net)
+    assert layers[0] == "conv1" and layers[-1] == "pool3"
+    assert layers == digits_net.layer_names[: digits_net.layer_names.index("flatten")]
 
 
 def test_show_layer_figure_and_bad_layer(digits_net, heldout):
@@ -72,3 +82,31 @@ def test_show_layer_figure_and_bad_layer(digits_net, heldout):
     assert len(show_layer(digits_net, heldout[0][0], "pool1").axes) == 2  # no filters
     with pytest.raises(UnknownNameError, match="pool3"):
         show_layer(digits_net, heldout[0][0], "fc6")
+
+
+def test_one_definition_of_layers_with_feature_maps_for_a_caffe_net(tmp_path):
+    """CaffeNet from its prototxt: InnerProduct layers are no feature-map layers anywhere."""
+    text = (CAFFE / "caffenet_deploy.prototxt").read_text()
+    prototxt = tmp_path / "small.prototxt"
+    prototxt.write_text(text.replace("num_output: 4096", "num_output: 16"))
+    net = cs.load_model(f"caffe:{prototxt}", weights="random")
+    layers = feature_map_layers(net)
+    assert layers[0] == "conv1" and layers[-1] == "pool5" and "fc6" not in layers
+    data = net.preprocess(torch.rand(1, 3, 227, 227))
+    deconvnet = Deconvnet(net, data)
+    assert deconvnet.layers == layers
+    with pytest.raises(UnknownNameError, match="unknown layer with feature maps 'fc6'"):
+        deconvnet.project("fc6", 0)
+    assert layer_widget(net, torch.rand(2, 3, 227, 227), "conv1").children[0].options == tuple(
+        layers
+    )
+    with pytest.raises(UnknownNameError, match="layer='fc6' is not valid in 05_deconvnet"):
+        check_run(select_notebooks(["05"])[0], {"model": f"caffe:{prototxt}", "layer": "fc6"})
+    assert check_run(select_notebooks(["05"])[0], {"model": f"caffe:{prototxt}", "layer": "pool5"})
+
+
+def test_suggested_layer_is_the_middle_convolution(digits_net):
+    assert cs.suggested_layer(digits_net) == "conv2"
+    for name, middle in (("caffenet", "conv3"), ("alexnet", "conv3"), ("vgg16", "conv3_3")):
+        with torch.device("meta"):
+            assert cs.suggested_layer(cs.load_model(name, weights="random")) == middle

@@ -16,16 +16,17 @@ import torch
 
 import convscope as cs
 from convscope.datasets import imagenet_class_names
+from convscope.parameters import check_run
 from convscope.records import read_records
 from convscope.runner import execute_notebook, select_notebooks
 
 CAFFE = Path(__file__).parent / "caffe"
-# (first conv layer, its weight shape, input side, a deep conv layer) of each model
+# (first conv layer, its weight shape, input side, the middle conv layer) of each model
 MODELS = {
-    "caffenet": ("conv1", [96, 3, 11, 11], 227, "conv5"),
-    "alexnet": ("conv1", [64, 3, 11, 11], 224, "conv5"),
-    "vgg16": ("conv1_1", [64, 3, 3, 3], 224, "conv5_3"),
-    "caffe": ("conv1", [96, 3, 11, 11], 227, "conv5"),  # the CaffeNet prototxt + caffemodel
+    "caffenet": ("conv1", [96, 3, 11, 11], 227, "conv3"),
+    "alexnet": ("conv1", [64, 3, 11, 11], 224, "conv3"),
+    "vgg16": ("conv1_1", [64, 3, 3, 3], 224, "conv3_3"),
+    "caffe": ("conv1", [96, 3, 11, 11], 227, "conv3"),  # the CaffeNet prototxt + caffemodel
 }
 
 
@@ -61,8 +62,9 @@ def model_files(tmp_path_factory) -> dict[str, tuple[str, str]]:
 
 
 def run(notebook: str, tmp_path: Path, **parameters) -> tuple[dict, str]:
+    """As `python -m convscope run` does it: the whole parameter set checked, then executed."""
     path = select_notebooks([notebook])[0]
-    out = execute_notebook(path, tmp_path / path.name, parameters)
+    out = execute_notebook(path, tmp_path / path.name, check_run(path, parameters))
     return read_records(out), out.read_text(encoding="utf-8")
 
 
@@ -128,9 +130,10 @@ def test_04_shapes_follow_the_model(tmp_path, model_files, name):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_05_deconvnet_follows_the_model(tmp_path, model_files, name):
     model, weights = model_files[name]
-    _, _, side, deep = MODELS[name]
-    records, text = run("05", tmp_path, model=model, weights=weights, layer=deep, channel=3)
-    assert f": 24 images of (3, {side}, {side})" in text  # photo crops at the model's size
+    _, _, side, middle = MODELS[name]
+    records, text = run("05", tmp_path, model=model, weights=weights)  # only the model changes
+    # photo crops at the model's size; the default layer follows the model
+    assert f": 24 images of (3, {side}, {side}); layer {middle}" in text
     assert records["projection_equals_gradient"] is True
 
 

@@ -83,3 +83,15 @@ def test_browser_finder_records_the_chromium_it_is_given(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "found").read_text().strip() == str(fake)
+
+
+def test_every_file_the_lessons_and_readme_point_at_exists():
+    """Paths like `bench/bench_saliency.py` or `data/digits.pt` in a notebook or the README."""
+    texts = [(ROOT / "README.md").read_text()]
+    texts += [p.read_text() for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    pointed = set()
+    for text in texts:
+        pointed.update(re.findall(r"\b((?:bench|data|scripts|tests|src)/[\w./-]*\w\.\w+)", text))
+    assert any(p.startswith("bench/") for p in pointed)
+    missing = sorted(p for p in pointed if not (ROOT / p).exists())
+    assert not missing, missing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -45,13 +46,78 @@ def test_parameters_are_checked_against_the_notebook(tmp_path):
     with pytest.raises(ConvscopeError, match="name=v1,v2"):
         plan_runs(["02"], [], grids=["layer"])
     with pytest.raises(UnknownNameError, match="layer='conv1' is not valid.*'conv1_1'"):
-        plan_runs(["02"], [("model", "vgg16"), ("layer", "conv1")])  # choices follow the model
+        plan_runs(["02"], [("model", "vgg16"), ("weights", "random"), ("layer", "conv1")])
     with pytest.raises(UnknownNameError, match="zeroed_filter=96 .*0..95"):
-        plan_runs(["02"], [("model", "caffenet"), ("zeroed_filter", "96")])
+        plan_runs(["02"], [("model", "caffenet"), ("weights", "random"), ("zeroed_filter", "96")])
     with pytest.raises(UnknownNameError, match="unknown model 'resnet'.*vgg16"):
         plan_runs(["01"], [("model", "resnet")])
     assert check_run(select_notebooks(["06"])[0], {"class_name": 7}) == {"class_name": "7"}
     assert coerce("x", 2, 0.5) == 2.0
+
+
+def test_changing_only_the_model_passes_the_checks_of_every_notebook(tmp_path):
+    """Model-dependent defaults follow the model: an empty `layer` means its suggested one."""
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(b"checked for existence only")
+    for notebook in select_notebooks([]):
+        for model in ("caffenet", "alexnet", "vgg16"):
+            for chosen in ("random", str(weights)):
+                plan_runs([notebook.stem], [("model", model), ("weights", chosen)])
+
+
+def notebook_with(folder, source: str) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell(source)
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters]
+    path = folder / "98_check.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_the_whole_parameter_set_is_checked_defaults_included(tmp_path):
+    """A default that the override makes invalid is caught before anything runs."""
+    path = notebook_with(tmp_path, 'model = "digits"\nweights = "random"\nlayer = "conv2"\n'
+                                   "channel = 5")  # fmt: skip
+    assert check_run(path, {}) == {}
+    with pytest.raises(UnknownNameError, match="layer='conv2' is not valid in 98_check.*conv1_1"):
+        check_run(path, {"model": "vgg16"})
+    path = notebook_with(tmp_path, 'model = "digits"\nweights = "random"\nlayer = ""\nchannel = 70')
+    with pytest.raises(UnknownNameError, match=r"channel=70 .*0\.\.31"):
+        check_run(path, {"layer": "conv1"})  # digits conv1 has 32 maps
+    with pytest.raises(UnknownNameError, match=r"channel=70 .*0\.\.63"):
+        check_run(path, {})  # the suggested layer, conv2, has 64
+
+
+@pytest.mark.parametrize(
+    ("notebook", "name", "value", "message"),
+    [
+        ("01", "sigma", "0", r"sigma=0.0 .* > 0 and <= 10"),
+        ("01", "sigma", ".nan", r"sigma=nan .* > 0"),
+        ("06", "iterations", "0", r"iterations=0 .* >= 1 and <= 5000"),
+        ("06", "iterations", "10000000", r"iterations=10000000 .*<= 5000"),
+        ("06", "scene_count", "-1", r"scene_count=-1 .*>= 1"),
+        ("06", "step", "0", r"step=0.0 .*> 0"),
+        ("04", "height", "0", r"height=0 .*>= 1"),
+        ("04", "upsample_factor", "100", r"upsample_factor=100 .*<= 16"),
+        ("03", "digit_count", "0", r"digit_count=0 .*>= 1"),
+        ("02", "ablated_filters", "0", r"ablated_filters=0 .*1\.\.32"),
+        ("02", "image_index", "1000", r"image_index=1000 .*0\.\.999"),
+        ("05", "seed", "-1", r"seed=-1 .*>= 0"),
+        ("02", "weights", "no/such.pth", r"weights='no/such.pth': 'no/such.pth' is not a readable"),
+        ("02", "weights", ".", r"weights='.': '.' is not a readable file"),
+        ("05", "model", "caffe:no.prototxt", r"model='caffe:no.prototxt': 'no.prototxt' is not"),
+    ],
+)
+def test_values_are_checked_before_running(notebook, name, value, message):
+    with pytest.raises(ConvscopeError, match=message):
+        plan_runs([notebook], [(name, value)])
+
+
+def test_an_input_too_small_for_the_model_is_refused_up_front():
+    too_small = r"height=100: input \(100, 100\) is too small .*199x199"
+    with pytest.raises(ConvscopeError, match=too_small):
+        plan_runs(["04"], [("model", "caffenet"), ("height", "100"), ("width", "100")])
 
 
 def test_run_names_are_file_names():

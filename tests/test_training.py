@@ -24,13 +24,31 @@ def test_jitter_moves_digits_but_keeps_them():
 
 
 def test_jitter_with_no_motion_is_the_identity():
-    """Cross-check against affine_grid with the identity matrix (angle 0, scale 1, shift 0)."""
     images, _ = cs.load_digits("train")
-    theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(4, 2, 3)
-    grid = F.affine_grid(theta, [4, 1, 28, 28], align_corners=False)
-    same = F.grid_sample(images[:4], grid, align_corners=False)
-    torch.testing.assert_close(same, images[:4], atol=1e-5, rtol=0)
-    assert math.isclose(float(images[:4].sum()), float(same.sum()), rel_tol=1e-5)
+    generator = torch.Generator().manual_seed(0)
+    same = jitter(images[:8], generator, max_angle=0, max_scale=0, max_shift=0)
+    torch.testing.assert_close(same, images[:8], atol=1e-5, rtol=0)
+
+
+def test_jitter_moves_each_image_by_its_own_bounded_motion():
+    """Against an independent affine_grid built from the same draws, in the same order."""
+    images, _ = cs.load_digits("train")
+    moved = jitter(images[:8], torch.Generator().manual_seed(3))
+    draws = torch.Generator().manual_seed(3)
+    angle = (torch.rand(8, generator=draws) - 0.5) * math.pi / 9  # ±10°
+    scale = 1 + (torch.rand(8, generator=draws) - 0.5) * 0.2  # ±10%
+    shift = (torch.rand(8, 2, generator=draws) - 0.5) * 2 * 2 / 14  # ±2 of 14 half-width px
+    rows = [
+        [
+            [math.cos(a) / s, -math.sin(a) / s, float(x)],
+            [math.sin(a) / s, math.cos(a) / s, float(y)],
+        ]
+        for a, s, (x, y) in zip(angle.tolist(), scale.tolist(), shift)
+    ]
+    grid = F.affine_grid(torch.tensor(rows), [8, 1, 28, 28], align_corners=False)
+    expected = F.grid_sample(images[:8], grid, align_corners=False)
+    torch.testing.assert_close(moved, expected, atol=1e-5, rtol=0)
+    assert all(not torch.equal(m, i) for m, i in zip(moved, images[:8]))
 
 
 def test_train_command_writes_loadable_weights(tmp_path, capsys):

@@ -8,7 +8,13 @@ from .checkpoints import load_weights, save_weights
 from .datasets import load_digits
 from .errors import ConvscopeError
 from .images import load_image, load_photo
-from .inspection import blob_table, param_table, recording
+from .inspection import (
+    blob_table,
+    feature_map_layers,
+    param_table,
+    recording,
+    suggested_layer,
+)
 from .metrics import accuracy, predict
 from .models import available_models, load_model
 from .net import Net
@@ -23,6 +29,7 @@ __all__ = [
     "accuracy",
     "available_models",
     "blob_table",
+    "feature_map_layers",
     "fully_convolutional",
     "load_digits",
     "load_image",
@@ -36,6 +43,7 @@ __all__ = [
     "recording",
     "save_weights",
     "seed_everything",
+    "suggested_layer",
     "total_macs",
     "transplant",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from . import caffe_layers as layers
 from .bilinear import bilinear_kernel
 from .caffe_proto import CaffeFormatError, read_caffemodel, read_prototxt
+from .inspection import recording
 from .net import INPUT_BLOB, Crop, GraphNet, LayeredModel, Net, Sum
 from .shapes import _meta_blobs
 
@@ -79,6 +81,20 @@ def _input_shape(net_param: dict) -> tuple[str, list[int]]:
     if net_param.get("input_shape"):
         return names[0], [int(d) for d in net_param["input_shape"][0].get("dim", [])]
     return names[0], [int(d) for d in net_param.get("input_dim", [])]
+
+
+@dataclass(frozen=True)
+class FinalSoftmax:
+    """The Softmax that ends a Caffe net, left out of the model but kept in `caffe_blobs`.
+
+    Attributes:
+        top: its blob (`prob` in Caffe's deploy files); bottom: the scores it reads;
+        axis: the axis it normalises.
+    """
+
+    top: str
+    bottom: str
+    axis: int
 
 
 class _Builder:
@@ -308,8 +324,9 @@ def build_caffe_net(
         raise CaffeFormatError(f"the input must be (N, C, H, W); the prototxt gives {input_shape}")
     builder = _Builder(input_name, input_shape)
     layer_list = [layer for layer in _layers_of(net_param) if _in_test_phase(layer)]
+    final_softmax = None
     if layer_list and layer_list[-1].get("type") == "Softmax":
-        layer_list = layer_list[:-1]  # scores out, like every convscope model
+        final_softmax = _final_softmax(layer_list.pop())  # scores out, like every convscope model
     for layer in layer_list:
         if layer.get("type") == "Input":
             continue
@@ -325,7 +342,18 @@ def build_caffe_net(
     classes = class_names or []
     model = _assemble(builder, name, input_shape, classes, preprocess)
     model.blob_layers = dict(builder.producer)
+    model.final_softmax = final_softmax
     return model.eval()
+
+
+def _final_softmax(layer: dict) -> FinalSoftmax:
+    bottoms, tops = layer.get("bottom", []), layer.get("top", [])
+    if len(bottoms) != 1 or len(tops) != 1:
+        raise CaffeFormatError(
+            f"layer {layer.get('name')!r}: a Softmax has one bottom and one top; "
+            f"got bottoms {bottoms}, tops {tops}"
+        )
+    return FinalSoftmax(tops[0], bottoms[0], int(layer.get("softmax_param", {}).get("axis", 1)))
 
 
 def _assemble(builder: _Builder, name: str, input_shape: list[int], classes, preprocess):
@@ -358,15 +386,22 @@ def caffe_blobs(model: LayeredModel, data: torch.Tensor) -> dict[str, torch.Tens
     """Caffe's `net.blobs` after a forward pass: every blob by its Caffe name.
 
     In-place layers share a blob, as in Caffe: `blobs["conv1"]` is the output of the last
-    layer that wrote `conv1` (its ReLU).
+    layer that wrote `conv1` (its ReLU). A final Softmax, which the model leaves out so that it
+    returns scores, is applied here: `blobs["prob"]` is there as in Caffe's `net.blobs`.
 
     Args:
-        model: a net from `load_caffe` (it has `blob_layers`).
+        model: a net from `load_caffe` (it has `blob_layers` and `final_softmax`).
         data: the preprocessed input `(N, C, H, W)`.
-    """
-    from .inspection import recording
 
+    Returns:
+        Blob name -> tensor, in forward order: `data` `(N, C, H, W)` first, e.g. `prob`
+        `(N, classes)` last.
+    """
     with recording(model) as outputs:
         model(data)
     outputs[INPUT_BLOB] = data
-    return {blob: outputs[layer] for blob, layer in model.blob_layers.items() if layer in outputs}
+    found = {blob: outputs[layer] for blob, layer in model.blob_layers.items() if layer in outputs}
+    softmax = model.final_softmax
+    if softmax is not None:
+        found[softmax.top] = torch.softmax(found[softmax.bottom], dim=softmax.axis)
+    return found

@@ -96,9 +96,19 @@ def answer_key(
     return predict(model, images).argmax(1), "agreement with the unedited net"
 
 
+PHOTO_CROP_COUNT = 24  # the ImageNet nets' lesson set: crops of the three shipped photos
+
+
+def lesson_image_count(model) -> int:
+    """How many images `lesson_images(model)` gives (1,000 held-out digits, or 24 crops)."""
+    if tuple(model.input_size) == (1, 28, 28):
+        return len(load_digits("heldout")[1])
+    return PHOTO_CROP_COUNT
+
+
 def lesson_images(model) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The images a lesson runs on: held-out digits for the digit net (with labels), crops
     of the shipped photos at the model's input size for an ImageNet net (no labels)."""
     if tuple(model.input_size) == (1, 28, 28):
         return load_digits("heldout")
-    return photo_crops(tuple(model.input_size[1:])), None
+    return photo_crops(tuple(model.input_size[1:]), PHOTO_CROP_COUNT), None

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .errors import ConvscopeError, unknown_name
+from .inspection import check_feature_map_layer, feature_map_layers
 from .net import LayeredModel
 from .plotting import show_panels
 
@@ -27,11 +28,10 @@ MODES = ("max", "map")
 
 
 def _check_chain(model: LayeredModel) -> list[tuple[str, nn.Module]]:
-    """The layers up to the first flattening, which the deconvnet can walk back through."""
+    """The layers with feature maps, which the deconvnet walks back through."""
     layers = []
-    for name, module, _ in model.layer_graph():
-        if isinstance(module, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d)):
-            break
+    for name in feature_map_layers(model):
+        module = model.layer(name)
         if not isinstance(module, (nn.Conv2d, nn.ReLU, nn.MaxPool2d, *_PASS_BACK)):
             raise ConvscopeError(
                 f"the deconvnet handles conv, ReLU, max-pool, dropout and normalisation layers; "
@@ -49,7 +49,7 @@ class Deconvnet:
         data: one preprocessed input `(1, C, H, W)` (use `model.preprocess`).
 
     Attributes:
-        layers: names of the layers one can project from (conv, ReLU and pool layers).
+        layers: names of the layers one can project from: `feature_map_layers(model)`.
         activations: layer name -> its output `(1, C, h, w)`.
     """
 
@@ -65,7 +65,7 @@ class Deconvnet:
             )
         self.model = model
         self._chain = _check_chain(model)
-        self.layers = [name for name, module in self._chain if not isinstance(module, _PASS_BACK)]
+        self.layers = [name for name, _ in self._chain]
         self.activations: dict[str, torch.Tensor] = {}
         self._switches: dict[str, tuple[torch.Tensor, torch.Size]] = {}
         with torch.no_grad():
@@ -90,9 +90,7 @@ class Deconvnet:
         return self._activation(layer).shape[1]
 
     def _check_layer(self, layer: str) -> str:
-        if layer not in self.layers:
-            raise unknown_name("layer with feature maps", layer, self.layers)
-        return layer
+        return check_feature_map_layer(self.model, layer)
 
     def _activation(self, layer: str) -> torch.Tensor:
         return self.activations[self._check_layer(layer)]

@@ -64,6 +64,11 @@ def load_image(path: str | Path, gray: bool = False) -> torch.Tensor:
     return tensor.unsqueeze(0) if gray else tensor.permute(2, 0, 1).contiguous()
 
 
+def photo_names() -> list[str]:
+    """The photos shipped in `data/images/`, by file stem: `astronaut`, `chelsea`, `coffee`."""
+    return sorted(path.stem for path in data_path("images").iterdir())
+
+
 def load_photo(name: str, gray: bool = False) -> torch.Tensor:
     """A photo shipped in `data/images/`, e.g. `load_photo("chelsea")` for the cat.
 
@@ -77,5 +82,5 @@ def load_photo(name: str, gray: bool = False) -> torch.Tensor:
     folder = data_path("images")
     matches = sorted(folder.glob(f"{name}.*"))
     if not matches:
-        raise unknown_name("photo", name, sorted(p.stem for p in folder.iterdir()))
+        raise unknown_name("photo", name, photo_names())
     return load_image(matches[0], gray=gray)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import torch
 from matplotlib.figure import Figure
 
-from .errors import unknown_name
+from .errors import ConvscopeError, unknown_name
 from .net import LayeredModel
 from .plotting import show_panels, tile
 from .tables import Table
@@ -93,19 +93,58 @@ def param_table(model: LayeredModel) -> Table:
     return Table(["layer", "type", "weight", "bias", "parameters"], rows)
 
 
-def spatial_layers(model: LayeredModel) -> list[str]:
-    """Names of the layers whose output is a stack of maps `(N, C, H, W)`: conv, relu, pool."""
+# A layer of one of these types ends the stack of feature maps: its output is a vector per
+# image (fc layers, Caffe's InnerProduct, which subclasses nn.Linear) or no longer a grid.
+_ENDS_FEATURE_MAPS = (torch.nn.Flatten, torch.nn.Linear, torch.nn.AdaptiveAvgPool2d,
+                      torch.nn.AdaptiveMaxPool2d)  # fmt: skip
+
+
+def feature_map_layers(model: LayeredModel) -> list[str]:
+    """The layers with feature maps: every layer whose output is a stack of maps
+    `(N, C, H, W)` (conv, ReLU, pooling, normalisation, dropout), in forward order, up to the
+    first layer that flattens, fully connects or pools adaptively.
+
+    The one definition that the layer menus, the parameter checks, the deconvnet, top
+    activations and occlusion all use.
+    """
     names = []
     for name, module in model.named_layers():
-        if isinstance(module, torch.nn.Flatten):
+        if isinstance(module, _ENDS_FEATURE_MAPS):
             break
         names.append(name)
     return names
 
 
+def check_feature_map_layer(model: LayeredModel, layer: str) -> str:
+    """`layer`, if it is one of `feature_map_layers(model)`.
+
+    Raises:
+        UnknownNameError: it is not; the message lists the layers with feature maps.
+    """
+    choices = feature_map_layers(model)
+    if layer not in choices:
+        raise unknown_name("layer with feature maps", layer, choices)
+    return layer
+
+
 def conv_layers(model: LayeredModel) -> list[str]:
     """Names of the model's `Conv2d` layers, in order (the first is the net's first layer)."""
     return [name for name, module in model.named_layers() if isinstance(module, torch.nn.Conv2d)]
+
+
+def suggested_layer(model: LayeredModel) -> str:
+    """The layer a lesson shows when none is chosen: the middle convolution among the layers
+    with feature maps (`conv2` of 3 in the digit net, `conv3` of 5 in CaffeNet and AlexNet,
+    `conv3_3` of 13 in VGG16), deep enough for parts, shallow enough to stay quick.
+
+    Raises:
+        ConvscopeError: the model has no convolution among its layers with feature maps.
+    """
+    maps = set(feature_map_layers(model))
+    convs = [name for name in conv_layers(model) if name in maps]
+    if not convs:
+        raise ConvscopeError(f"{model.name} has no convolution layer with feature maps")
+    return convs[len(convs) // 2]
 
 
 def show_layer(model: LayeredModel, image: torch.Tensor, layer: str) -> Figure:
@@ -114,11 +153,9 @@ def show_layer(model: LayeredModel, image: torch.Tensor, layer: str) -> Figure:
     Args:
         model: a `Net` or `GraphNet`.
         image: `(C, H, W)` in [0, 1], the model's input size.
-        layer: one of `spatial_layers(model)`.
+        layer: one of `feature_map_layers(model)`.
     """
-    choices = spatial_layers(model)
-    if layer not in choices:
-        raise unknown_name("layer with maps", layer, choices)
+    check_feature_map_layer(model, layer)
     data = model.preprocess(image.unsqueeze(0))
     maps = blobs(model, data, [layer])[layer][0]
     panels = [("input", image), (f"{layer}: {len(maps)} maps", tile(maps))]

@@ -54,10 +54,14 @@ class WeightsSource:
         return suffix if "-" in stem and is_hex else None
 
 
+CLASSIFIER, SEGMENTER = "classifier", "segmenter"
+
+
 @dataclass(frozen=True)
 class _Entry:
     build: Callable[[], Net]
     weights: WeightsSource
+    kind: str = CLASSIFIER
 
 
 def _digit_preprocess() -> CaffeTransformer:
@@ -104,6 +108,7 @@ for _variant in VARIANTS:
                 f"voc-fcn{_variant} fcn{_variant}-heavy-pascal.caffemodel."
             ),
         ),
+        SEGMENTER,
     )
 for _variant in VARIANTS:
     MODELS[f"digit-fcn{_variant}"] = _Entry(
@@ -113,12 +118,36 @@ for _variant in VARIANTS:
             shipped=True,
             how_to_get="Re-create it with `python -m convscope train digit-fcn`.",
         ),
+        SEGMENTER,
     )
 
 
-def available_models() -> list[str]:
-    """The names `load_model` accepts."""
-    return list(MODELS)
+CAFFE_SPEC = "caffe:deploy.prototxt[:x.caffemodel]"
+
+
+def available_models(kind: str | None = None) -> list[str]:
+    """The names `load_model` accepts (besides Caffe files, `CAFFE_SPEC`), or those of one
+    kind: `"classifier"` (digits, caffenet, alexnet, vgg16) or `"segmenter"` (the FCNs)."""
+    return [name for name, entry in MODELS.items() if kind in (None, entry.kind)]
+
+
+def model_kind(name: str) -> str:
+    """`"classifier"` or `"segmenter"` for a registered model, `"caffe"` for Caffe files.
+
+    Raises:
+        UnknownNameError: `name` is neither.
+    """
+    if name.startswith("caffe:"):
+        return "caffe"
+    if name not in MODELS:
+        raise unknown_name("model", name, [*available_models(), CAFFE_SPEC])
+    return MODELS[name].kind
+
+
+def default_weights_source(name: str) -> WeightsSource:
+    """Where the default weights of registered model `name` live (see `WeightsSource`)."""
+    model_kind(name)
+    return MODELS[name].weights
 
 
 def fetch_weights(source: WeightsSource, download: bool = True) -> Path:
@@ -159,7 +188,7 @@ def load_caffe_model(spec: str, weights: str | Path = "default") -> LayeredModel
     `"random"` keeps the fillers, a path loads a state dict saved from this model.
     """
     from .caffe_net import load_caffe
-    from .shapes import _meta_blobs
+    from .shapes import blob_shapes
 
     parts = spec.split(":")[1:]
     if not 1 <= len(parts) <= 2 or not parts[0]:
@@ -173,7 +202,7 @@ def load_caffe_model(spec: str, weights: str | Path = "default") -> LayeredModel
     )
     if weights not in ("default", "random"):
         load_weights(model, weights)
-    outputs = list(_meta_blobs(model, (1, *model.input_size)).values())[-1].shape[1]
+    outputs = list(blob_shapes(model, (1, *model.input_size)).values())[-1][1]
     known = {1000: imagenet_class_names, 21: lambda: list(VOC_CLASSES), 10: digit_class_names}
     names = known[outputs]() if outputs in known else [f"class {i}" for i in range(outputs)]
     model.class_names = names
@@ -203,10 +232,7 @@ def load_model(name: str, weights: str | Path = "default", download: bool = True
     """
     if name.startswith("caffe:"):
         return load_caffe_model(name, weights).eval()
-    if name not in MODELS:
-        raise unknown_name(
-            "model", name, available_models() + ["caffe:deploy.prototxt[:x.caffemodel]"]
-        )
+    model_kind(name)
     entry = MODELS[name]
     model = entry.build()
     if weights == "default":

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from matplotlib.figure import Figure
 
-from .errors import ConvscopeError, unknown_name
-from .inspection import recording, spatial_layers
+from .errors import ConvscopeError
+from .inspection import check_feature_map_layer, recording
 from .net import LayeredModel
 from .plotting import heatmap_overlay, show_panels
 
@@ -70,8 +70,7 @@ def occlusion(
         `OcclusionMaps` with `(rows, columns)` maps; the grey is the dataset mean (the image
         that preprocesses to zero).
     """
-    if layer not in spatial_layers(model):
-        raise unknown_name("layer with feature maps", layer, spatial_layers(model))
+    check_feature_map_layer(model, layer)
     label = model.class_index(label)
     grey = model.preprocess.deprocess(torch.zeros(1, *image.shape))[0].mean(dim=(1, 2))
     copies, grid = occluded_images(image, size, stride, grey)

@@ -163,6 +163,20 @@ def _meta_blobs(model: LayeredModel, input_shape: Sequence[int]) -> dict[str, to
     return {INPUT_BLOB: data, **blobs}
 
 
+def blob_shapes(model: LayeredModel, input_shape: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Every blob's shape for an input of `input_shape` `(N, C, H, W)`, from one pass on the
+    meta device (no memory, the model untouched): `"data"` first, then each layer's output.
+
+    Raises:
+        ConvscopeError: the input does not fit the model; the message names the smallest size.
+    """
+    shape = tuple(input_shape)
+    try:
+        return {name: tuple(blob.shape) for name, blob in _meta_blobs(model, shape).items()}
+    except (RuntimeError, ValueError) as error:
+        raise _size_error(model, shape, error) from error
+
+
 def _macs(module: nn.Module, inputs: list[torch.Tensor], output: torch.Tensor) -> int:
     """Multiply-accumulates of one layer for one image."""
     if isinstance(module, nn.Conv2d):

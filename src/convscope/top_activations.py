@@ -15,8 +15,8 @@ import torch
 from matplotlib.figure import Figure
 
 from .deconvnet import Deconvnet, as_picture
-from .errors import ConvscopeError, unknown_name
-from .inspection import recording, spatial_layers
+from .errors import ConvscopeError
+from .inspection import check_feature_map_layer, recording
 from .net import LayeredModel
 from .plotting import show_panels, tile
 from .shapes import geometries
@@ -48,8 +48,7 @@ def top_activations(
     Each image contributes at most its strongest unit per channel, so the `k` come from `k`
     different images, as in the paper.
     """
-    if layer not in spatial_layers(model):
-        raise unknown_name("layer with feature maps", layer, spatial_layers(model))
+    check_feature_map_layer(model, layer)
     if k > len(images):
         raise ConvscopeError(f"k={k} is more than the {len(images)} images")
     best = None

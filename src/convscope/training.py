@@ -17,21 +17,31 @@ from .scenes import compose_scenes
 from .seeding import seed_everything
 
 
-def jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random small rotations (±10°), scalings (±10%) and shifts (±2 px) of a digit batch.
+def jitter(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    max_angle: float = 10.0,
+    max_scale: float = 0.1,
+    max_shift: float = 2.0,
+) -> torch.Tensor:
+    """Random small rotations, scalings and shifts of a digit batch, each image its own.
 
     With only 4,000 training digits, these keep the classifier from memorising them.
 
     Args:
         images: `(N, 1, H, W)`.
+        generator: the random source (one draw per image and motion, whatever the ranges).
+        max_angle: rotations up to ± this many degrees.
+        max_scale: scalings up to ± this fraction.
+        max_shift: shifts up to ± this many pixels along each axis.
 
     Returns:
-        `(N, 1, H, W)`, each image moved by its own random affine map.
+        `(N, 1, H, W)`, each image moved by its own random affine map (zero ranges: unmoved).
     """
     n, _, height, width = images.shape
-    angle = (torch.rand(n, generator=generator) - 0.5) * math.radians(20)
-    scale = 1 + (torch.rand(n, generator=generator) - 0.5) * 0.2
-    shift = (torch.rand(n, 2, generator=generator) - 0.5) * 2 * (2 / (width / 2))
+    angle = (torch.rand(n, generator=generator) - 0.5) * math.radians(2 * max_angle)
+    scale = 1 + (torch.rand(n, generator=generator) - 0.5) * (2 * max_scale)
+    shift = (torch.rand(n, 2, generator=generator) - 0.5) * 2 * (max_shift / (width / 2))
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
         [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1

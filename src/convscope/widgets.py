@@ -7,7 +7,7 @@ Tests drive the same objects headlessly by setting their controls' values.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import ipywidgets as widgets
 import torch
@@ -16,13 +16,24 @@ from .deconvnet import Deconvnet
 from .dense import class_maps, show_class_maps
 from .errors import ConvscopeError
 from .filters import KERNEL_KINDS, designer_kernel, show_filter_response
-from .inspection import show_layer, spatial_layers
+from .inspection import feature_map_layers, show_layer
 from .net import LayeredModel, Net
 from .saliency import show_class_models, show_saliency
 from .scenes import compose_scene
 from .shapes import key_blobs, layer_table, show_blob_sizes
 from .tables import Table
 from .top_activations import show_channel, top_activations
+
+
+def wraps_figure(figure: Callable) -> Callable[[Callable], Callable]:
+    """Mark a widget function with the plain figure function it wraps (`figure_function`),
+    which a notebook calls in a cell before the widget's (the tests check that it does)."""
+
+    def mark(widget_function: Callable) -> Callable:
+        widget_function.figure_function = figure
+        return widget_function
+
+    return mark
 
 
 def _interactive(update, **controls: widgets.ValueWidget) -> widgets.interactive:
@@ -34,6 +45,7 @@ def _interactive(update, **controls: widgets.ValueWidget) -> widgets.interactive
     return widgets.interactive(update, {"auto_display": True}, **controls)
 
 
+@wraps_figure(show_filter_response)
 def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
     """Choose a kernel (Gaussian with σ, Sobel y/x, or typed numbers) and a bias for `image`.
 
@@ -55,6 +67,7 @@ def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
     )
 
 
+@wraps_figure(show_layer)
 def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1") -> widgets.interactive:
     """Choose a layer and an image: the layer's filters and that image's activation maps.
 
@@ -69,11 +82,12 @@ def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1") -> widg
 
     return _interactive(
         update,
-        layer=widgets.Dropdown(options=spatial_layers(model), value=layer, description="layer"),
+        layer=widgets.Dropdown(options=feature_map_layers(model), value=layer, description="layer"),
         index=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
     )
 
 
+@wraps_figure(show_class_maps)
 def class_map_widget(
     cast: LayeredModel,
     images: torch.Tensor,
@@ -107,6 +121,7 @@ def class_map_widget(
     )
 
 
+@wraps_figure(show_blob_sizes)
 def fcn_shape_widget(
     nets: Mapping[str, LayeredModel], net: str, height: int, width: int
 ) -> widgets.interactive:
@@ -138,6 +153,7 @@ def fcn_shape_widget(
     )
 
 
+@wraps_figure(show_channel)
 def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, channel: int = 0,
                      index: int = 0) -> widgets.interactive:  # fmt: skip
     """Layer dropdown, channel slider and image chooser: `show_channel`.
@@ -173,6 +189,7 @@ def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, chan
     )
 
 
+@wraps_figure(show_saliency)
 def saliency_widget(model: LayeredModel, images: torch.Tensor, class_name: str,
                     index: int = 0) -> widgets.interactive:  # fmt: skip
     """Class selector (by name) and image chooser: `show_saliency`."""
@@ -185,6 +202,7 @@ def saliency_widget(model: LayeredModel, images: torch.Tensor, class_name: str,
     )
 
 
+@wraps_figure(show_class_models)
 def class_model_widget(model: LayeredModel, class_name: str, l2: float,
                        iterations: int) -> widgets.interactive:  # fmt: skip
     """Class, λ and iterations: `show_class_models` for that one class."""
