@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from convscope.errors import ConvscopeError, UnknownNameError
+from convscope.errors import ConvscopeError, UnknownNameError, WeightsNotFoundError
 from convscope.parameters import check_run, coerce
 from convscope.runner import (
     Run,
@@ -112,6 +112,11 @@ def test_the_whole_parameter_set_is_checked_defaults_included(tmp_path):
 def test_values_are_checked_before_running(notebook, name, value, message):
     with pytest.raises(ConvscopeError, match=message):
         plan_runs([notebook], [(name, value)])
+
+
+def test_missing_default_weights_fail_the_check_with_instructions(offline_hub):
+    with pytest.raises(WeightsNotFoundError, match="bvlc_reference_caffenet.pth.*weights='random'"):
+        plan_runs(["05"], [("model", "caffenet")])
 
 
 def test_an_input_too_small_for_the_model_is_refused_up_front():

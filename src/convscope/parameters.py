@@ -29,6 +29,7 @@ from .models import (
     CLASSIFIER,
     available_models,
     default_weights_source,
+    fetch_weights,
     load_shapes_only,
     model_kind,
 )
@@ -180,12 +181,9 @@ def _check_weights(run: Run, name: str) -> None:
         return
     if spec.startswith("caffe:") or not spec:
         return
-    source = default_weights_source(spec)
-    if not source.path.is_file() and not source.url:
-        raise ConvscopeError(
-            f"weights='default' for {spec}: no file {source.path}, and it cannot be "
-            f"downloaded. {source.how_to_get} Or choose weights='random' or a weights file."
-        )
+    # the file the run would load first: fetched now (downloaded when missing and allowed),
+    # so a missing one fails the check with instructions, not the run half-way
+    fetch_weights(default_weights_source(spec))
 
 
 def _check_layer(run: Run, name: str) -> None:
