@@ -50,9 +50,12 @@ env: $(STAMP)
 browser: $(STAMP)
 	bash scripts/find_chromium.sh $(CHROMIUM_FILE) $(BIN)/python
 
+# Style, and the package's structure: layers import only downwards, no cycles, no imports
+# hidden in functions, no private names across modules (tests/test_architecture.py).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/browser

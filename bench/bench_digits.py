@@ -11,8 +11,8 @@ import torch
 from timing import median_seconds
 
 import convscope as cs
-from convscope.inspection import show_layer
-from convscope.training import train_digit_classifier
+from convscope.core.inspection import show_layer
+from convscope.models.training import train_digit_classifier
 
 
 def main() -> None:

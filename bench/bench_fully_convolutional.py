@@ -10,7 +10,7 @@ Random weights; denormals are flushed (`seed_everything`).
 from __future__ import annotations
 
 import convscope as cs
-from convscope.dense import time_dense_against_crops
+from convscope.fully_conv.dense import time_dense_against_crops
 
 
 def main() -> None:

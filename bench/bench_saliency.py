@@ -17,8 +17,8 @@ from captum.attr import Deconvolution, Saliency
 from timing import interleaved_medians, median_seconds
 
 import convscope as cs
-from convscope.deconvnet import Deconvnet
-from convscope.saliency import class_saliency
+from convscope.explain.deconvnet import Deconvnet
+from convscope.explain.saliency import class_saliency
 
 
 def naive_backward(model, data, target):

@@ -1,6 +1,6 @@
 """A small writer of Caffe files for tests: NetParameter dicts to .caffemodel bytes and .prototxt.
 
-It uses the schema of `convscope.caffe_proto` and writes what Caffe writes: fields in number
+It uses the schema of `convscope.caffe.schema` and writes what Caffe writes: fields in number
 order, fields declared `[packed = true]` packed (so blob `data` is one run of float32), other
 repeated numbers one value per field. Dicts follow the readers' conventions: lists for repeated
 fields, enum names (or numbers), NumPy arrays or lists for blob data.
@@ -9,10 +9,13 @@ fields, enum names (or numbers), NumPy arrays or lists for blob data.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
-from convscope.caffe_proto import ENUMS, MESSAGES
+from convscope.caffe.schema import ENUMS, MESSAGES
+
+CAFFE_FILES = Path(__file__).parent / "caffe"  # the CaffeNet and FCN-8s deploy prototxts
 
 
 def _field(message: str, name: str) -> tuple[str, str, int]:

@@ -7,13 +7,20 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from convscope.caffe.net import load_caffe
+from convscope.caffe.weights import convert_to
+from convscope.core.checkpoints import save_weights
+from convscope.course.headless import execute_in_place
+from convscope.course.runner import plan_runs, run_notebooks, select_notebooks
+from convscope.models.registry import MODELS, load_model
+from convscope.models.training import train_digit_classifier, train_digit_fcn
+
 TRAINABLE = ("digits", "digit-fcn")
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .checkpoints import save_weights
-    from .models import MODELS
-    from .training import train_digit_classifier, train_digit_fcn
 
     start = time.perf_counter()
     if args.model == "digits":
@@ -35,11 +42,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    import torch
-
-    from .caffe_net import load_caffe
-    from .caffe_weights import convert_to
-    from .models import load_model
 
     source = load_caffe(args.prototxt, args.caffemodel)
     with torch.device("meta"):
@@ -54,7 +56,6 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runner import plan_runs, run_notebooks
 
     runs = plan_runs(args.notebooks, args.parameters or [], args.files or [], args.grids or [])
     failures = run_notebooks(runs, Path(args.out))
@@ -62,8 +63,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _outputs(args: argparse.Namespace) -> int:
-    from .headless import execute_in_place
-    from .runner import select_notebooks
 
     for notebook in select_notebooks(args.notebooks):
         execute_in_place(notebook)

@@ -1,0 +1,198 @@
+"""Executing the course notebooks headlessly with papermill (`python -m convscope run`)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import papermill
+import yaml
+from nbconvert import HTMLExporter
+from tqdm.auto import tqdm
+
+from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.course.gallery import RunRecord, write_gallery
+from convscope.course.headless import ENGINE_NAME
+from convscope.course.parameters import check_run
+
+REPOSITORY = Path(__file__).resolve().parents[3]
+NOTEBOOK_DIR = REPOSITORY / "notebooks"
+FIGURE_DIR = REPOSITORY / "docs" / "figures"
+KEY_FIGURE_TAG = "key-figure"
+
+
+def notebook_paths() -> list[Path]:
+    """The course notebooks, `NN_name.ipynb`, in order."""
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(selectors: list[str]) -> list[Path]:
+    """Notebooks by number (`02`), stem (`02_net_surgery`) or name (`net_surgery`); all if none."""
+    paths = notebook_paths()
+    if not selectors:
+        return paths
+    chosen = []
+    for selector in selectors:
+        matches = [p for p in paths if selector in (p.stem, p.stem[:2], p.stem[3:], p.name)]
+        if not matches:
+            raise unknown_name("notebook", selector, [p.stem for p in paths])
+        chosen += matches
+    return chosen
+
+
+def parse_value(text: str) -> object:
+    """A parameter value typed on the command line: `3` -> int, `0.5` -> float, else text."""
+    value = yaml.safe_load(text)
+    return value if isinstance(value, (int, float, bool, str)) else text
+
+
+def key_figure(notebook: Path) -> bytes | None:
+    """The PNG of the first figure in the cell tagged `key-figure`, if any."""
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if KEY_FIGURE_TAG in cell.get("metadata", {}).get("tags", []):
+            for output in cell.get("outputs", []):
+                if "image/png" in output.get("data", {}):
+                    return base64.b64decode(output["data"]["image/png"])
+    return None
+
+
+def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]) -> Path:
+    """Run one notebook with papermill, in its own folder, writing the result to `target`.
+
+    It runs on the `headless` engine: widgets are not mirrored (see `convscope.headless`).
+    """
+
+    papermill.execute_notebook(
+        str(notebook),
+        str(target),
+        parameters=parameters,
+        cwd=str(notebook.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        engine_name=ENGINE_NAME,
+    )
+    return target
+
+
+def run_name(parameters: dict[str, object]) -> str:
+    """A file name for a run: `defaults`, or `name=value-name=value` in safe characters."""
+    if not parameters:
+        return "defaults"
+    text = "-".join(f"{name}={value}" for name, value in parameters.items())
+    return re.sub(r"[^A-Za-z0-9_.=,-]", "_", text)[:120]
+
+
+@dataclass
+class Run:
+    """One notebook to execute with checked parameter overrides."""
+
+    notebook: Path
+    parameters: dict[str, object]
+
+
+def plan_runs(
+    selectors: list[str],
+    pairs: list[tuple[str, str]],
+    files: list[str] = (),
+    grids: list[str] = (),
+) -> list[Run]:
+    """Every run a command asks for, each checked before anything executes.
+
+    Args:
+        selectors: notebooks (numbers, stems or names); all if empty.
+        pairs: `-p name value` overrides.
+        files: YAML files of `name: value` overrides (applied before `pairs`).
+        grids: `name=v1,v2,...`: one run per combination of the grids' values.
+
+    Raises:
+        ConvscopeError: a malformed file or grid, an unknown parameter or a bad value.
+    """
+    base: dict[str, object] = {}
+    for file in files:
+        loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ConvscopeError(
+                f"{file} must hold name: value pairs; it holds {type(loaded).__name__}"
+            )
+        base.update(loaded)
+    base.update({name: parse_value(value) for name, value in pairs})
+    axes = []
+    for grid in grids:
+        name, equals, values = grid.partition("=")
+        if not equals or not name or not values:
+            raise ConvscopeError(f"a grid is name=v1,v2,...; got {grid!r}")
+        axes.append([(name, parse_value(value)) for value in values.split(",")])
+    combos = [dict(combo) for combo in itertools.product(*axes)] or [{}]
+    notebooks = select_notebooks(selectors)
+    return [Run(nb, check_run(nb, {**base, **combo})) for nb in notebooks for combo in combos]
+
+
+def export_html(notebook: Path) -> Path:
+    """The executed notebook as a stand-alone HTML page beside it."""
+    body, _ = HTMLExporter().from_filename(str(notebook))
+    target = notebook.with_suffix(".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def _execute(run: Run, out: Path) -> RunRecord:
+
+    folder = out / "runs" / run.notebook.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    name = run_name(run.parameters)
+    target = folder / f"{name}.ipynb"
+    start = time.perf_counter()
+    error = ""
+    try:
+        execute_notebook(run.notebook, target, run.parameters)
+    except papermill.PapermillExecutionError as failure:
+        error = (
+            f"{run.notebook.stem}: cell {failure.exec_count} raised "
+            f"{failure.ename}: {failure.evalue}"
+        )
+    except Exception as failure:  # a dead kernel or a bad file: report it, run the others
+        error = f"{run.notebook.stem}: {type(failure).__name__}: {failure}"
+    record = RunRecord(
+        run.notebook.stem, run.parameters, "failed" if error else "ok",
+        time.perf_counter() - start, str(target.relative_to(out)), error=error,
+    )  # fmt: skip
+    if target.exists():
+        record.html_file = str(export_html(target).relative_to(out))
+        figure = key_figure(target)
+        if figure:
+            (folder / f"{name}.png").write_bytes(figure)
+            record.figure_file = str((folder / f"{name}.png").relative_to(out))
+            if not run.parameters and not error:
+                FIGURE_DIR.mkdir(parents=True, exist_ok=True)
+                (FIGURE_DIR / f"{run.notebook.stem}.png").write_bytes(figure)
+    (folder / f"{name}.json").write_text(json.dumps(asdict(record), default=str), encoding="utf-8")
+    return record
+
+
+def run_notebooks(runs: list[Run], out: Path) -> list[str]:
+    """Execute `runs` into `out/runs/<notebook>/<parameters>.ipynb` (plus `.html` and the key
+    figure), then rewrite `out/index.html` with every run recorded under `out/runs`.
+
+    With default parameters, a notebook's key figure also goes to `docs/figures/`, which the
+    README shows, so the README's figures stay current.
+
+    Returns:
+        One line per failed run, naming the notebook, the cell and the error.
+    """
+    failures = []
+    for run in tqdm(runs, desc="notebook runs", unit="run"):
+        record = _execute(run, out)
+        name = run_name(run.parameters)
+        tqdm.write(f"{record.status:6s} {record.notebook} {name} ({record.seconds:.1f} s)")
+        if record.error:
+            failures.append(record.error)
+            tqdm.write(f"       {record.error}")
+    records = [RunRecord(**json.loads(path.read_text(encoding="utf-8")))
+               for path in sorted((out / "runs").glob("*/*.json"))]  # fmt: skip
+    tqdm.write(f"gallery: {write_gallery(records, out)}")
+    return failures

@@ -1,0 +1,86 @@
+"""Loading any PIL-readable image file into a float tensor `(C, H, W)` in [0, 1]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from convscope.core.errors import ImageError, unknown_name
+from convscope.core.paths import data_path
+
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+def _to_float_array(image: Image.Image, gray: bool) -> np.ndarray:
+    """Decode a PIL image to `(H, W)` (gray) or `(H, W, 3)` floats in [0, 1]."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        # 16-bit grayscale: PIL's 8-bit conversion would clip, so scale by the format's range.
+        values = np.asarray(image, dtype=np.float64) / 65535.0
+        values = np.clip(values, 0.0, 1.0)
+        return values if gray else np.repeat(values[..., None], 3, axis=2)
+    if image.mode == "F":
+        values = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
+        return values if gray else np.repeat(values[..., None], 3, axis=2)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        # Transparent pixels are shown on white, as an image viewer would.
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    image = image.convert("L" if gray else "RGB")
+    return np.asarray(image, dtype=np.float64) / 255.0
+
+
+def load_image(path: str | Path, gray: bool = False) -> torch.Tensor:
+    """Read an image file into a float32 tensor.
+
+    Handles grayscale, RGB, RGBA and palette images (transparency composited on white),
+    16-bit grayscale, and EXIF orientation (the image is turned upright).
+
+    Args:
+        path: any file PIL can read.
+        gray: return one luminance channel instead of RGB.
+
+    Returns:
+        `(1, H, W)` if `gray` else `(3, H, W)`, float32 in [0, 1].
+
+    Raises:
+        ImageError: the file is missing or is not a readable image; the message names the path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            upright = ImageOps.exif_transpose(opened)
+            array = _to_float_array(upright, gray)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"cannot read image {path}: {error}") from error
+    tensor = torch.from_numpy(array.astype(np.float32))
+    return tensor.unsqueeze(0) if gray else tensor.permute(2, 0, 1).contiguous()
+
+
+def photo_names() -> list[str]:
+    """The photos shipped in `data/images/`, by file stem: `astronaut`, `chelsea`, `coffee`."""
+    return sorted(path.stem for path in data_path("images").iterdir())
+
+
+def load_photo(name: str, gray: bool = False) -> torch.Tensor:
+    """A photo shipped in `data/images/`, e.g. `load_photo("chelsea")` for the cat.
+
+    Args:
+        name: file stem in `data/images/` (`chelsea`, `coffee`, `astronaut`, ...).
+        gray: return one luminance channel.
+
+    Returns:
+        `(1, H, W)` or `(3, H, W)` float32 in [0, 1].
+    """
+    folder = data_path("images")
+    matches = sorted(folder.glob(f"{name}.*"))
+    if not matches:
+        raise unknown_name("photo", name, photo_names())
+    return load_image(matches[0], gray=gray)

@@ -1,0 +1,1 @@
+"""Lessons 05-06: deconvnet, top activations, occlusion, saliency, localisation."""

@@ -1,0 +1,112 @@
+"""Zeiler & Fergus's occlusion sensitivity (section 4.2): slide a grey square over the image.
+
+For every position of the square, one forward pass of the occluded image gives (a) the total
+activation of the feature map that is strongest in the unoccluded image, (b) the probability of
+the correct class, and (c) the most probable class. Where covering the image changes these, the
+network was looking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from matplotlib.figure import Figure
+
+from convscope.core.errors import ConvscopeError
+from convscope.core.inspection import check_feature_map_layer, recording
+from convscope.core.net import LayeredModel
+from convscope.core.plotting import heatmap_overlay, show_panels
+
+
+@dataclass
+class OcclusionMaps:
+    """Per square position `(rows, columns)`: feature activation, correct-class probability
+    and most probable class; plus which feature map was followed."""
+
+    feature: torch.Tensor
+    probability: torch.Tensor
+    top_class: torch.Tensor
+    channel: int
+    layer: str
+
+
+def occluded_images(
+    image: torch.Tensor, size: int, stride: int, fill: torch.Tensor
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Copies of `image` `(C, H, W)` with a `size`×`size` square of `fill` `(C,)` at every
+    position `stride` apart, row by row: `(rows * columns, C, H, W)`, and `(rows, columns)`."""
+    channels, height, width = image.shape
+    if not 1 <= size <= min(height, width):
+        raise ConvscopeError(f"the square's size must be 1..{min(height, width)}; got {size}")
+    tops = range(0, height - size + 1, stride)
+    lefts = range(0, width - size + 1, stride)
+    copies = image.expand(len(tops) * len(lefts), -1, -1, -1).clone()
+    for index, (top, left) in enumerate((t, s) for t in tops for s in lefts):
+        copies[index, :, top : top + size, left : left + size] = fill.view(channels, 1, 1)
+    return copies, (len(tops), len(lefts))
+
+
+@torch.no_grad()
+def occlusion(
+    model: LayeredModel,
+    image: torch.Tensor,
+    label: int,
+    layer: str,
+    size: int = 8,
+    stride: int = 2,
+    batch_size: int = 256,
+) -> OcclusionMaps:
+    """The three occlusion maps of the paper for one image.
+
+    Args:
+        model: a classifier `Net`.
+        image: `(C, H, W)` in [0, 1], the model's input size.
+        label: the correct class's index.
+        layer: the layer whose strongest feature map is followed (a conv, ReLU or pool layer).
+        size: side of the grey square in pixels; stride: its step.
+
+    Returns:
+        `OcclusionMaps` with `(rows, columns)` maps; the grey is the dataset mean (the image
+        that preprocesses to zero).
+    """
+    check_feature_map_layer(model, layer)
+    label = model.class_index(label)
+    grey = model.preprocess.deprocess(torch.zeros(1, *image.shape))[0].mean(dim=(1, 2))
+    copies, grid = occluded_images(image, size, stride, grey)
+    with recording(model, [layer]) as blobs:
+        model(model.preprocess(image[None]))
+    channel = int(blobs[layer][0].flatten(1).max(dim=1).values.argmax())
+    features, probabilities, winners = [], [], []
+    for start in range(0, len(copies), batch_size):
+        with recording(model, [layer]) as blobs:
+            scores = model(model.preprocess(copies[start : start + batch_size]))
+        features.append(blobs[layer][:, channel].sum(dim=(1, 2)))
+        probabilities.append(scores.softmax(dim=1)[:, label])
+        winners.append(scores.argmax(dim=1))
+    return OcclusionMaps(
+        torch.cat(features).view(grid),
+        torch.cat(probabilities).view(grid),
+        torch.cat(winners).view(grid),
+        channel,
+        layer,
+    )
+
+
+def show_occlusion(image: torch.Tensor, maps: OcclusionMaps, class_names: list[str]) -> Figure:
+    """The image and the three maps: (a) feature activation, (b) P(correct), (c) top class."""
+    figure = show_panels(
+        [
+            ("input", image),
+            (f"(a) {maps.layer} map {maps.channel}", heatmap_overlay(image, maps.feature)),
+            ("(b) P(correct class)", heatmap_overlay(image, maps.probability)),
+            ("(c) most probable class", maps.top_class.float()),
+        ],
+        size=2.8,
+    )
+    axes = figure.axes[3]
+    for row in range(maps.top_class.shape[0]):
+        for column in range(maps.top_class.shape[1]):
+            label = class_names[int(maps.top_class[row, column])]
+            axes.text(column, row, label[:3], ha="center", va="center", fontsize=6, color="red")
+    return figure

@@ -1,0 +1,223 @@
+"""Simonyan, Vedaldi & Zisserman (2014): image-specific class saliency and class models.
+
+Saliency: the gradient w = ∂S_c/∂I of the *unnormalised* class score S_c (not the softmax,
+whose value also depends on the other classes) with respect to the network's input I, at the
+image; the map is M_ij = max over colour channels |w_ij|. Many re-implementations sum over
+channels or use the softmax — we follow the paper.
+
+Class model: the input I* = argmax_I S_c(I) − λ‖I‖², found by gradient ascent from I = 0; in
+the network's input space zero is the dataset mean, which is added back for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.core.net import LayeredModel
+from convscope.core.plotting import heatmap_overlay, show_panels
+
+AUGMENTATIONS = ("none", "flip", "crops_and_flips")
+
+
+def _check_image(model: LayeredModel, image: torch.Tensor) -> None:
+    expected = tuple(model.input_size)
+    if image.dim() != 3 or image.shape[0] != expected[0]:
+        raise ConvscopeError(
+            f"{model.name} takes an image (C, H, W) with C={expected[0]}; got {tuple(image.shape)}"
+        )
+    if isinstance(model.layer(model.layer_names[-1]), nn.Linear) and tuple(image.shape) != expected:
+        raise ConvscopeError(
+            f"{model.name} classifies images of exactly {expected} (C, H, W); got "
+            f"{tuple(image.shape)}: resize or crop it first"
+        )
+
+
+def _input_gradients(
+    model: LayeredModel, data: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """∂(weights · scores)/∂data for a batch `(N, C, H, W)`; `weights` is `(N, classes)`.
+
+    Only the input needs a gradient, so autograd skips every weight gradient.
+    """
+    data = data.detach().requires_grad_(True)
+    with torch.enable_grad():
+        scores = model(data)
+        (gradient,) = torch.autograd.grad(scores, data, grad_outputs=weights)
+    return gradient
+
+
+def _maps(gradient: torch.Tensor) -> torch.Tensor:
+    """M = max over channels of |w|: `(..., C, H, W)` -> `(..., H, W)`."""
+    return gradient.abs().amax(dim=-3)
+
+
+def class_saliency(
+    model: LayeredModel, image: torch.Tensor, class_index: int, augment: str = "none"
+) -> torch.Tensor:
+    """The image-specific saliency map of one class.
+
+    Args:
+        model: a classifier `Net`, in eval mode.
+        image: `(C, H, W)` in [0, 1], the model's input size.
+        class_index: `0 .. classes - 1` (`model.class_index(name)` converts a name).
+        augment: `"none"`; `"flip"` averages with the map of the mirrored image (mirrored
+            back); `"crops_and_flips"` averages the centre and four corner crops of the image
+            padded by one pixel, each also mirrored (ten views, as the paper's ten crops);
+            every map is moved back onto the original pixels before averaging.
+
+    Returns:
+        `(H, W)`: max over channels of |∂S_c/∂I|, with I the network's (preprocessed) input.
+    """
+    _check_image(model, image)
+    index = model.class_index(class_index)
+    views = _views(image, augment)
+    batch = model.preprocess(torch.stack([view for view, _ in views]))
+    weights = torch.zeros(len(views), len(model.class_names))
+    weights[:, index] = 1.0
+    maps = _maps(_input_gradients(model, batch, weights))
+    if len(views) == 1:
+        return maps[0]
+    return torch.stack([undo(m) for m, (_, undo) in zip(maps, views)]).mean(0)
+
+
+_CROP_OFFSETS = ((0, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))  # centre and four corners
+
+
+def _views(image: torch.Tensor, augment: str) -> list[tuple[torch.Tensor, Callable]]:
+    """The images whose maps are averaged, each with the function that maps its saliency
+    back onto the original image's pixels."""
+    if augment not in AUGMENTATIONS:
+        raise unknown_name("augmentation", augment, AUGMENTATIONS)
+    flips = [False] if augment == "none" else [False, True]
+    offsets = _CROP_OFFSETS if augment == "crops_and_flips" else ((0, 0),)
+    views = []
+    for flip in flips:
+        for dy, dx in offsets:
+            view = _shift(image.flip(-1) if flip else image, dy, dx)
+
+            def undo(saliency, flip=flip, dy=dy, dx=dx):
+                back = _shift(saliency, -dy, -dx)
+                return back.flip(-1) if flip else back
+
+            views.append((view, undo))
+    return views
+
+
+def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """The crop at offset `(dy, dx)` of `x` (`(..., H, W)`) padded by one edge-replicated pixel."""
+    if dy == dx == 0:
+        return x
+    height, width = x.shape[-2:]
+    flat = x.reshape(-1, 1, height, width)
+    padded = torch.nn.functional.pad(flat, (1, 1, 1, 1), mode="replicate")
+    crop = padded[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+    return crop.reshape(x.shape)
+
+
+def all_class_saliency(
+    model: LayeredModel, image: torch.Tensor, classes: list[int] | None = None
+) -> torch.Tensor:
+    """Several classes' saliency maps for one image, from one vectorised backward pass.
+
+    Args:
+        classes: class indices (default all).
+
+    Returns:
+        `(len(classes), H, W)`; row i equals `class_saliency(model, image, classes[i])`.
+    """
+    _check_image(model, image)
+    chosen = list(range(len(model.class_names))) if classes is None else list(classes)
+    data = model.preprocess(image[None]).detach().requires_grad_(True)
+    selectors = torch.eye(len(model.class_names))[chosen][:, None, :]
+    with torch.enable_grad():
+        scores = model(data)
+        (gradients,) = torch.autograd.grad(
+            scores, data, grad_outputs=selectors, is_grads_batched=True
+        )
+    return _maps(gradients[:, 0])
+
+
+def softmax_saliency(model: LayeredModel, image: torch.Tensor, class_index: int) -> torch.Tensor:
+    """What many re-implementations compute instead: the map of the softmax probability P_c.
+
+    ∂P_c/∂I = P_c (∂S_c/∂I − Σ_k P_k ∂S_k/∂I) also depends on every other class.
+
+    Returns:
+        `(H, W)`: max over channels of |∂P_c/∂I|.
+    """
+    _check_image(model, image)
+    data = model.preprocess(image[None]).detach().requires_grad_(True)
+    with torch.enable_grad():
+        probability = model(data).softmax(dim=1)[0, model.class_index(class_index)]
+        (gradient,) = torch.autograd.grad(probability, data)
+    return _maps(gradient[0])
+
+
+def class_model(
+    model: LayeredModel,
+    class_index: int,
+    l2: float = 1e-2,
+    step: float = 0.2,
+    iterations: int = 400,
+) -> tuple[torch.Tensor, float]:
+    """The paper's class model: gradient ascent on S_c(I) − λ‖I‖² from I = 0.
+
+    Args:
+        model: a classifier `Net`.
+        class_index: the class to visualise.
+        l2: λ, the weight of the L2 penalty.
+        step: the gradient-ascent step size.
+        iterations: how many steps.
+
+    Returns:
+        The image for display `(C, H, W)` in [0, 1] (the dataset mean added back by the
+        model's `deprocess`), and the final score S_c(I*).
+    """
+    index = model.class_index(class_index)
+    data = torch.zeros(1, *model.input_size, requires_grad=True)
+    for _ in range(iterations):
+        with torch.enable_grad():
+            objective = model(data)[0, index] - l2 * data.pow(2).sum()
+            (gradient,) = torch.autograd.grad(objective, data)
+        with torch.no_grad():
+            data += step * gradient
+    with torch.no_grad():
+        score = model(data)[0, index].item()
+    return model.preprocess.deprocess(data.detach())[0], score
+
+
+def show_saliency(model: LayeredModel, image: torch.Tensor, class_name: str | int) -> Figure:
+    """An image, its saliency map for one class, and the map over the image."""
+    index = model.class_index(class_name)
+    saliency = class_saliency(model, image, index)
+    return show_panels(
+        [
+            ("image", image),
+            (f"saliency: {model.class_names[index]}", saliency),
+            ("overlay", heatmap_overlay(image, saliency, alpha=0.6, cmap="hot")),
+        ],
+        size=2.6,
+    )
+
+
+def show_class_models(
+    model: LayeredModel,
+    classes: list[str | int],
+    l2: float = 1e-2,
+    step: float = 0.2,
+    iterations: int = 400,
+) -> Figure:
+    """Each class's model image (`class_model`), titled with its class and final score."""
+    panels = []
+    for name in classes:
+        index = model.class_index(name)
+        image, score = class_model(model, index, l2, step, iterations)
+        panels.append((f"{model.class_names[index]} ({score:.0f})", image))
+    figure = show_panels(panels, size=1.6, columns=min(len(panels), 10))
+    figure.suptitle(f"λ = {l2}, step {step}, {iterations} iterations", fontsize=10)
+    return figure

@@ -1,0 +1,183 @@
+"""Zeiler & Fergus's Figure 2: the strongest activations of a feature map over a whole set.
+
+One streaming pass keeps, per channel, the `k` strongest activations seen so far (value, image,
+position): memory grows with the number of channels, not of images. Each is then shown as its
+deconvnet projection beside the image patch under its receptive field.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from matplotlib.figure import Figure
+
+from convscope.core.errors import ConvscopeError
+from convscope.core.geometry import geometries
+from convscope.core.inspection import check_feature_map_layer, recording
+from convscope.core.net import LayeredModel
+from convscope.core.plotting import show_panels, tile
+from convscope.explain.deconvnet import Deconvnet, as_picture
+
+
+@dataclass
+class TopActivations:
+    """The `k` strongest activations of every channel of one layer.
+
+    Attributes:
+        layer: the layer's name.
+        values: `(channels, k)`, strongest first.
+        images: `(channels, k)` indices into the image set.
+        positions: `(channels, k, 2)` (row, column) of each unit in the layer's map.
+    """
+
+    layer: str
+    values: torch.Tensor
+    images: torch.Tensor
+    positions: torch.Tensor
+
+
+@torch.no_grad()
+def top_activations(
+    model: LayeredModel, images: torch.Tensor, layer: str, k: int = 9, batch_size: int = 250
+) -> TopActivations:
+    """Stream `images` `(N, C, H, W)` in [0, 1] through `model`; keep each channel's top `k`.
+
+    Each image contributes at most its strongest unit per channel, so the `k` come from `k`
+    different images, as in the paper.
+    """
+    check_feature_map_layer(model, layer)
+    if k > len(images):
+        raise ConvscopeError(f"k={k} is more than the {len(images)} images")
+    best = None
+    for start in range(0, len(images), batch_size):
+        batch = model.preprocess(images[start : start + batch_size])
+        with recording(model, [layer]) as blobs:
+            model(batch)
+        maps = blobs[layer].flatten(2)  # (B, C, h*w)
+        width = blobs[layer].shape[-1]
+        values, where = maps.max(dim=2)  # (B, C)
+        candidates = (
+            values.T,
+            torch.arange(start, start + len(batch)).expand(values.shape[1], -1),
+            where.T,
+        )
+        if best is not None:
+            candidates = tuple(torch.cat(pair, dim=1) for pair in zip(best, candidates))
+        order = candidates[0].topk(min(k, candidates[0].shape[1]), dim=1).indices
+        best = tuple(c.gather(1, order) for c in candidates)
+    values, indices, flat = best
+    positions = torch.stack([flat // width, flat % width], dim=-1)
+    return TopActivations(layer, values, indices, positions)
+
+
+def receptive_patch(model: LayeredModel, image: torch.Tensor, layer: str,
+                    position: tuple[int, int]) -> torch.Tensor:  # fmt: skip
+    """The input pixels under one unit's receptive field, zero where it leaves the image.
+
+    Returns:
+        `(C, field, field)` (each side the layer's receptive field along that axis).
+    """
+    sides = []
+    for axis in (0, 1):
+        geometry = geometries(model, axis)[layer]
+        centre = geometry.start + geometry.jump * position[axis]
+        first = math.floor(centre - (geometry.field - 1) / 2 + 0.5)
+        sides.append((first, int(geometry.field)))
+    (top, height), (left, width) = sides
+    padded = torch.zeros(image.shape[0], height, width)
+    rows = slice(max(top, 0), min(top + height, image.shape[1]))
+    columns = slice(max(left, 0), min(left + width, image.shape[2]))
+    padded[:, rows.start - top : rows.stop - top, columns.start - left : columns.stop - left] = (
+        image[:, rows, columns]
+    )
+    return padded
+
+
+def top_grids(
+    model: LayeredModel,
+    images: torch.Tensor,
+    top: TopActivations,
+    channel: int,
+    deconvnet_for: Callable[[int], Deconvnet] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One channel's top activations as two tiled grids: the projections of each activation
+    (alone, in its map) and the input patches under their receptive fields.
+
+    Args:
+        deconvnet_for: image index -> its recorded `Deconvnet` (pass a cache, as the widget
+            does, so that moving between channels repeats no forward pass).
+    """
+    deconvnet_for = deconvnet_for or (lambda i: Deconvnet(model, model.preprocess(images[i][None])))
+    projections, patches = [], []
+    for image_index, position in zip(top.images[channel].tolist(), top.positions[channel].tolist()):
+        image = images[image_index]
+        deconvnet = deconvnet_for(image_index)
+        projection = as_picture(model, deconvnet.project_unit(top.layer, channel, tuple(position)))
+        projections.append(receptive_patch(model, projection, top.layer, tuple(position)))
+        patches.append(receptive_patch(model, image, top.layer, tuple(position)))
+    columns = math.ceil(math.sqrt(len(patches)))
+    return _tile_maps(projections, columns), _tile_maps(patches, columns)
+
+
+def show_top_activations(model: LayeredModel, images: torch.Tensor, top: TopActivations,
+                         channels: list[int]) -> Figure:  # fmt: skip
+    """For each channel, a row: its top activations' projections beside their input patches."""
+    panels = []
+    for channel in channels:
+        projections, patches = top_grids(model, images, top, channel)
+        panels += [(f"{top.layer} map {channel}: projections", projections),
+                   ("input patches", patches)]  # fmt: skip
+    return show_panels(panels, columns=2, size=3.0)
+
+
+def _tile_maps(maps: list[torch.Tensor], columns: int) -> torch.Tensor:
+    stack = torch.stack(maps)
+    if stack.shape[1] == 1:
+        return torch.as_tensor(tile(stack[:, 0], columns=columns, scale=False))
+    return torch.as_tensor(tile(stack.permute(0, 2, 3, 1), columns=columns, scale=False))
+
+
+def show_channel(model: LayeredModel, images: torch.Tensor, deconvnet: Deconvnet,
+                 image: torch.Tensor, top: TopActivations, channel: int,
+                 deconvnet_for: Callable[[int], Deconvnet] | None = None) -> Figure:  # fmt: skip
+    """One channel: the chosen image, the projection of its strongest activation there, and
+    the channel's top activations over the whole set (projections and patches)."""
+    projections, patches = top_grids(model, images, top, channel, deconvnet_for)
+    projection = as_picture(model, deconvnet.project(top.layer, channel))
+    return show_panels(
+        [("image", image), (f"{top.layer} map {channel}", projection),
+         ("top activations: projections", projections), ("their input patches", patches)],
+        size=2.6,
+    )  # fmt: skip
+
+
+class RecordedPasses:
+    """Every image's recorded deconvnet pass and every layer's top activations, each computed
+    once and then kept: what the deconvnet widget needs so that moving a slider repeats no
+    forward pass it has done before.
+
+    Args:
+        model: a `Net` of conv, ReLU and max-pool layers.
+        images: `(N, C, H, W)` in [0, 1].
+        keep: how many images' passes to keep (the oldest goes first), bounding the memory.
+    """
+
+    def __init__(self, model: LayeredModel, images: torch.Tensor, keep: int = 256) -> None:
+        self.model, self.images = model, images
+        self.deconvnet = functools.lru_cache(maxsize=keep)(self._record)
+        self.top = functools.lru_cache(maxsize=None)(self._top)
+
+    def _record(self, index: int) -> Deconvnet:
+        return Deconvnet(self.model, self.model.preprocess(self.images[index][None]))
+
+    def _top(self, layer: str) -> TopActivations:
+        return top_activations(self.model, self.images, layer)
+
+    def show(self, layer: str, channel: int, index: int) -> Figure:
+        """`show_channel` for image `index`, from the kept passes."""
+        return show_channel(self.model, self.images, self.deconvnet(index), self.images[index],
+                            self.top(layer), channel, self.deconvnet)  # fmt: skip

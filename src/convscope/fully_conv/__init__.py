@@ -1,0 +1,1 @@
+"""Lessons 03-04: the fully convolutional cast, dense maps, shape tables, upsampling."""

@@ -1,0 +1,125 @@
+"""Dense classification with a fully convolutional net: score maps, figures and timings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from matplotlib.figure import Figure
+
+from convscope.core.net import LayeredModel
+from convscope.core.plotting import heatmap_overlay, show_panels
+from convscope.core.tables import Table
+
+
+@torch.no_grad()
+def class_maps(cast: LayeredModel, image: torch.Tensor) -> torch.Tensor:
+    """Class probabilities at every cell of a fully convolutional net's output.
+
+    Args:
+        cast: a fully convolutional net (`fully_convolutional(...)`).
+        image: `(C, H, W)` in [0, 1], at least the training size.
+
+    Returns:
+        `(classes, H', W')`: softmax over classes at each cell.
+    """
+    return cast(cast.preprocess(image.unsqueeze(0)))[0].softmax(dim=0)
+
+
+def show_class_maps(image: torch.Tensor, maps: torch.Tensor, class_names: list[str],
+                    class_name: str) -> Figure:  # fmt: skip
+    """The image, one class's probability map over it, and the most probable class per cell.
+
+    Args:
+        image: `(C, H, W)` in [0, 1].
+        maps: `(classes, H', W')` from `class_maps`.
+        class_names: the names of the classes, in index order.
+        class_name: the class whose map is shown.
+    """
+    index = class_names.index(class_name)
+    winners = maps.argmax(dim=0)
+    figure = show_panels(
+        [
+            ("input", image),
+            (f"P({class_name}) per window", heatmap_overlay(image, maps[index], alpha=0.6)),
+            ("most probable class", winners.float()),
+        ],
+        size=3.2,
+    )
+    axes = figure.axes[2]
+    for (row, column), label in zip(torch.cartesian_prod(
+            torch.arange(winners.shape[0]), torch.arange(winners.shape[1])).tolist(),
+            winners.flatten().tolist()):  # fmt: skip
+        axes.text(column, row, class_names[label], ha="center", va="center", fontsize=7,
+                  color="white" if label < len(class_names) / 2 else "black")  # fmt: skip
+    return figure
+
+
+def crops(image: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
+    """Every window of `size` at multiples of `stride` inside a batch `(1, C, H, W)`.
+
+    Returns:
+        `(rows * columns, C, h, w)`, row by row: the inputs of the sliding-window classifier.
+    """
+    windows = image.unfold(2, size[0], stride).unfold(3, size[1], stride)
+    channels = image.shape[1]
+    return windows[0].permute(1, 2, 0, 3, 4).reshape(-1, channels, *size)
+
+
+def _seconds(action: Callable[[], object], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@torch.no_grad()
+def time_dense_against_crops(
+    model: LayeredModel, cast: LayeredModel, large: tuple[int, int], stride: int, repeats: int = 3
+) -> Table:
+    """Time the dense map on a large input against the classifier on its windows.
+
+    Args:
+        model: the classifier; cast: its fully convolutional twin.
+        large: `(H, W)` of the large input.
+        stride: the net's total stride (the windows' spacing).
+        repeats: each time is the best of this many runs.
+
+    Returns:
+        A `Table`: what was run, seconds, and the time relative to one classifier pass.
+    """
+    channels, height, width = model.input_size
+    data = torch.randn(1, channels, *large)
+    windows = crops(data, (height, width), stride)
+    single = _seconds(lambda: model(windows[:1]), repeats)
+    rows = [
+        ("one window (classifier)", single),
+        (f"dense map, {tuple(cast(data).shape[2:])} cells (cast)", _seconds(lambda: cast(data),
+                                                                              repeats)),
+        (f"{len(windows)} windows, one by one", _seconds(
+            lambda: [model(w[None]) for w in windows], 1)),
+        (f"{len(windows)} windows, one batch", _seconds(lambda: model(windows), 1)),
+    ]  # fmt: skip
+    return Table(["run", "seconds", "× one window"],
+                 [(name, round(s, 4), round(s / single, 1)) for name, s in rows])  # fmt: skip
+
+
+@torch.no_grad()
+def window_difference(
+    model: LayeredModel, cast: LayeredModel, image: torch.Tensor, stride: int
+) -> float:
+    """Largest |dense cell - classifier on its window| over every cell and class.
+
+    Args:
+        model: the classifier; cast: its fully convolutional twin (same dtype).
+        image: `(C, H, W)` in [0, 1], larger than the training size.
+        stride: the net's total stride.
+    """
+    data = model.preprocess(image.unsqueeze(0))
+    dense = cast(data)
+    windows = crops(data, model.input_size[1:], stride)
+    one_by_one = model(windows).T.reshape(dense.shape)
+    return (dense - one_by_one).abs().max().item()

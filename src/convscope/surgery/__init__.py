@@ -1,0 +1,1 @@
+"""Lessons 01-02: designer filters and net surgery."""

@@ -1,0 +1,75 @@
+"""Net surgery: moving parameters between networks by layer name, as Caffe's tutorial did."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+
+import torch
+
+from convscope.core.errors import SurgeryError, unknown_name
+from convscope.core.inspection import conv_layers
+from convscope.core.metrics import accuracy
+from convscope.core.net import LayeredModel, Net
+from convscope.core.tables import Table
+
+
+def filter_ablation(
+    model: Net,
+    layer: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    filters: Iterable[int] | None = None,
+) -> Table:
+    """Held-out accuracy with each filter of a conv layer switched off (weights and bias 0).
+
+    The model is restored after each trial.
+
+    Args:
+        model: a `Net`.
+        layer: a convolution layer's name.
+        images: `(N, C, H, W)` in [0, 1]; labels `(N,)`.
+        filters: the filters tried, one at a time (default: all).
+
+    Returns:
+        A `Table` (filter, accuracy, change) sorted from the most harmful switch-off.
+    """
+    if not isinstance(model.layer(layer), torch.nn.Conv2d):  # model.layer names valid layers
+        raise unknown_name("convolution layer", layer, conv_layers(model))
+    weight, bias = model.params[layer]
+    baseline = accuracy(model, images, labels)
+    rows = []
+    for index in range(weight.shape[0]) if filters is None else filters:
+        saved = weight[index].clone(), bias[index].clone()
+        with torch.no_grad():
+            weight[index], bias[index] = 0.0, 0.0
+            trial = accuracy(model, images, labels)
+            weight[index], bias[index] = saved
+        rows.append((index, round(trial, 4), round(trial - baseline, 4)))
+    rows.sort(key=lambda row: (row[2], row[0]))
+    return Table(["filter", "accuracy", "change"], rows)
+
+
+def with_outputs(model: LayeredModel, count: int) -> LayeredModel:
+    """A copy of `model` whose last layer has `count` outputs (fresh weights; the first
+    `count` class names). Its other layers keep the original's parameters.
+
+    Args:
+        model: a net ending in a `Linear` or `Conv2d` layer.
+    """
+    edited = copy.deepcopy(model)
+    name = edited.layer_names[-1]
+    last = edited.layer(name)
+    if isinstance(last, torch.nn.Linear):
+        new = torch.nn.Linear(last.in_features, count)
+    elif isinstance(last, torch.nn.Conv2d):
+        new = torch.nn.Conv2d(last.in_channels, count, last.kernel_size, last.stride,
+                              last.padding)  # fmt: skip
+    else:
+        raise SurgeryError(f"the last layer {name!r} is a {type(last).__name__}, "
+                           "not a Linear or Conv2d layer")  # fmt: skip
+    path = next(path for path, module in edited.named_modules() if module is last)
+    parent, _, attribute = path.rpartition(".")
+    setattr(edited.get_submodule(parent), attribute, new)
+    edited.class_names = list(model.class_names[:count])
+    return edited

@@ -1,0 +1,1 @@
+"""Widgets: thin wrappers over the lessons' plain figure functions."""

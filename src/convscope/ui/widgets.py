@@ -1,0 +1,208 @@
+"""Interactive figures: each widget is a thin wrapper over a plain, tested figure function.
+
+Each function returns the `ipywidgets.interactive` object; display it as a cell's last line.
+Tests drive the same objects headlessly by setting their controls' values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import ipywidgets as widgets
+import torch
+
+from convscope.core.errors import ConvscopeError
+from convscope.core.inspection import feature_map_layers, show_layer
+from convscope.core.meta import layer_table
+from convscope.core.net import LayeredModel, Net
+from convscope.data.scenes import scene_of_seed
+from convscope.explain.saliency import show_class_models, show_saliency
+from convscope.explain.top_activations import RecordedPasses, show_channel
+from convscope.fully_conv.dense import class_maps, show_class_maps
+from convscope.fully_conv.shapes import key_blob_rows, key_blobs, show_blob_sizes
+from convscope.surgery.filters import KERNEL_KINDS, designer_kernel, show_filter_response
+
+
+def wraps_figure(figure: Callable) -> Callable[[Callable], Callable]:
+    """Mark a widget function with the plain figure function it wraps (`figure_function`),
+    which a notebook calls in a cell before the widget's (the tests check that it does)."""
+
+    def mark(widget_function: Callable) -> Callable:
+        widget_function.figure_function = figure
+        return widget_function
+
+    return mark
+
+
+def _interactive(update, **controls: widgets.ValueWidget) -> widgets.interactive:
+    """`ipywidgets.interactive` that shows `update`'s returned figure in its output area.
+
+    Plain `interactive` only calls `update`: a `Figure` built without pyplot, as every figure
+    here is, would never reach the page (`interact` displays results, `interactive` does not).
+    """
+    return widgets.interactive(update, {"auto_display": True}, **controls)
+
+
+@wraps_figure(show_filter_response)
+def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
+    """Choose a kernel (Gaussian with σ, Sobel y/x, or typed numbers) and a bias for `image`.
+
+    Args:
+        image: gray `(1, H, W)` in [0, 1].
+    """
+
+    def update(kind: str, sigma: float, typed: str, bias: float):
+        return show_filter_response(image, designer_kernel(kind, sigma, typed), bias)
+
+    return _interactive(
+        update,
+        kind=widgets.Dropdown(options=KERNEL_KINDS, value="gaussian", description="kernel"),
+        sigma=widgets.FloatSlider(value=1.0, min=0.3, max=3.0, step=0.1, description="σ"),
+        typed=widgets.Text(
+            value="0 1 0; 1 -4 1; 0 1 0", description="typed", continuous_update=False
+        ),
+        bias=widgets.FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.1, description="bias"),
+    )
+
+
+@wraps_figure(show_layer)
+def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1") -> widgets.interactive:
+    """Choose a layer and an image: the layer's filters and that image's activation maps.
+
+    Args:
+        model: a `Net`.
+        images: `(N, C, H, W)` in [0, 1] to choose from.
+        layer: the layer shown first.
+    """
+
+    def update(layer: str, index: int):
+        return show_layer(model, images[index], layer)
+
+    return _interactive(
+        update,
+        layer=widgets.Dropdown(options=feature_map_layers(model), value=layer, description="layer"),
+        index=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
+    )
+
+
+@wraps_figure(show_class_maps)
+def class_map_widget(
+    cast: LayeredModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    class_name: str,
+    scene_seed: int = 0,
+    count: int = 4,
+    size: tuple[int, int] = (96, 128),
+) -> widgets.interactive:
+    """Choose a class and a scene seed: `show_class_maps` on a freshly composed scene.
+
+    Args:
+        cast: a fully convolutional digit net.
+        images, labels: the digits scenes are composed from, `(N, 1, 28, 28)` and `(N,)`.
+        class_name: the class shown first; scene_seed: the scene shown first.
+        count, size: digits per scene and canvas `(H, W)`.
+    """
+
+    def update(class_name: str, scene_seed: int):
+        scene = scene_of_seed(images, labels, scene_seed, size, count)
+        return show_class_maps(scene.image, class_maps(cast, scene.image), cast.class_names,
+                               class_name)  # fmt: skip
+
+    return _interactive(
+        update,
+        class_name=widgets.Dropdown(
+            options=cast.class_names, value=class_name, description="class"
+        ),
+        scene_seed=widgets.IntSlider(value=scene_seed, min=0, max=99, description="scene"),
+    )
+
+
+@wraps_figure(show_blob_sizes)
+def fcn_shape_widget(
+    nets: Mapping[str, LayeredModel], net: str, height: int, width: int
+) -> widgets.interactive:
+    """Net menu, height and width sliders: the key blobs' rows of the layer table and their sizes.
+
+    Args:
+        nets: the nets to choose from by name (ideally built on the meta device: no memory).
+        net, height, width: the choice shown first.
+
+    An input too small for the chosen net prints the error, which names the smallest size.
+    """
+
+    def update(net: str, height: int, width: int):
+        model = nets[net]
+        try:
+            table = layer_table(model, (1, model.input_size[0], height, width))
+        except ConvscopeError as error:
+            print(error)
+            return None
+        print(key_blob_rows(table))
+        return show_blob_sizes(table, key_blobs(table))
+
+    return _interactive(
+        update,
+        net=widgets.Dropdown(options=list(nets), value=net, description="net"),
+        height=widgets.IntSlider(value=height, min=1, max=800, description="height"),
+        width=widgets.IntSlider(value=width, min=1, max=800, description="width"),
+    )
+
+
+@wraps_figure(show_channel)
+def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, channel: int = 0,
+                     index: int = 0) -> widgets.interactive:  # fmt: skip
+    """Layer dropdown, channel slider and image chooser: `show_channel`.
+
+    A new image costs one recorded forward pass; a new layer one streaming pass over the
+    set (then kept); a new channel only projections: every image's recorded pass is kept, so
+    the nine top images' projections repeat no forward pass either.
+    """
+    passes = RecordedPasses(model, images)
+    layers = passes.deconvnet(index).layers
+    top_channel = passes.deconvnet(index).channels(layer) - 1
+    channel_slider = widgets.IntSlider(value=channel, min=0, max=top_channel, description="channel")
+    layer_menu = widgets.Dropdown(options=layers, value=layer, description="layer")
+
+    def follow_layer(change):
+        channel_slider.max = passes.deconvnet(index).channels(change["new"]) - 1
+
+    layer_menu.observe(follow_layer, names="value")
+
+    return _interactive(
+        passes.show,
+        layer=layer_menu,
+        channel=channel_slider,
+        index=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
+    )
+
+
+@wraps_figure(show_saliency)
+def saliency_widget(model: LayeredModel, images: torch.Tensor, class_name: str,
+                    index: int = 0) -> widgets.interactive:  # fmt: skip
+    """Class selector (by name) and image chooser: `show_saliency`."""
+    return _interactive(
+        lambda class_name, index: show_saliency(model, images[index], class_name),
+        class_name=widgets.Dropdown(
+            options=model.class_names, value=class_name, description="class"
+        ),  # fmt: skip
+        index=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
+    )
+
+
+@wraps_figure(show_class_models)
+def class_model_widget(model: LayeredModel, class_name: str, l2: float,
+                       iterations: int) -> widgets.interactive:  # fmt: skip
+    """Class, λ and iterations: `show_class_models` for that one class."""
+    return _interactive(
+        lambda class_name, l2, iterations: show_class_models(
+            model, [class_name], l2=l2, iterations=iterations
+        ),
+        class_name=widgets.Dropdown(
+            options=model.class_names, value=class_name, description="class"
+        ),  # fmt: skip
+        l2=widgets.FloatLogSlider(value=l2, base=10, min=-4, max=0, description="λ"),
+        iterations=widgets.IntSlider(
+            value=iterations, min=10, max=1000, step=10, description="iterations"
+        ),  # fmt: skip
+    )

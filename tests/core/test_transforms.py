@@ -1,0 +1,51 @@
+"""Caffe-style and torchvision-style preprocessing, against hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from convscope.core.transforms import CaffeTransformer, Normalize
+
+
+def test_caffe_transformer_matches_a_numpy_computation():
+    rgb = torch.rand(3, 4, 5)
+    transformer = CaffeTransformer(mean=(104.0, 117.0, 123.0), raw_scale=255.0)
+    expected = rgb.numpy()[::-1] * 255.0 - np.array([104.0, 117.0, 123.0])[:, None, None]
+    np.testing.assert_allclose(transformer(rgb).numpy(), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_caffe_transformer_inverts_on_batches():
+    batch = torch.rand(2, 3, 4, 4)
+    transformer = CaffeTransformer()
+    torch.testing.assert_close(transformer.deprocess(transformer(batch)), batch)
+
+
+def test_normalize_and_inverse():
+    image = torch.rand(3, 2, 2)
+    normalize = Normalize(mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.5))
+    expected = (image - torch.tensor([0.5, 0.4, 0.3])[:, None, None]) / torch.tensor(
+        [0.2, 0.25, 0.5]
+    )[:, None, None]
+    torch.testing.assert_close(normalize(image), expected)
+    torch.testing.assert_close(normalize.deprocess(normalize(image)), image)
+
+
+def test_wrong_channel_count_is_named():
+    with pytest.raises(ValueError, match=r"C=3.*\(1, 4, 4\)"):
+        CaffeTransformer()(torch.zeros(1, 4, 4))
+
+
+def test_channel_swap_must_be_a_permutation():
+    with pytest.raises(ValueError, match="permutation"):
+        CaffeTransformer(channel_swap=(0, 0, 1))
+
+
+def test_caffe_transformer_takes_caffe_style_hwc_arrays():
+    """caffe.io.load_image gives (H, W, C) floats; the transformer transposes to (C, H, W)."""
+    hwc = np.random.rand(4, 5, 3).astype(np.float32)
+    transformer = CaffeTransformer()
+    expected = transformer(torch.from_numpy(hwc.transpose(2, 0, 1).copy()))
+    torch.testing.assert_close(transformer(hwc), expected)
+    assert transformer(hwc).shape == (3, 4, 5)

@@ -1,0 +1,189 @@
+"""Batch runs: planning and checking parameters, executing, the gallery."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from convscope.core.errors import ConvscopeError, UnknownNameError, WeightsNotFoundError
+from convscope.course.parameters import check_run, coerce
+from convscope.course.runner import (
+    Run,
+    execute_notebook,
+    plan_runs,
+    run_name,
+    run_notebooks,
+    select_notebooks,
+)
+
+
+def test_grids_make_every_combination_and_files_set_defaults(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("sigma: 2\nseed: 3\n")
+    runs = plan_runs(
+        ["01"], [("seed", "5")], [str(params)], ["new_bias=0.5,1.5", "photo=coffee,chelsea"]
+    )
+    assert len(runs) == 4
+    assert runs[0].parameters == {"sigma": 2.0, "seed": 5, "new_bias": 0.5, "photo": "coffee"}
+    assert {r.parameters["photo"] for r in runs} == {"coffee", "chelsea"}
+    assert isinstance(runs[0].parameters["sigma"], float)  # coerced to the declared type
+
+
+def test_parameters_are_checked_against_the_notebook(tmp_path):
+    with pytest.raises(UnknownNameError, match="layer='conv9' is not valid.*'conv1', 'relu1'"):
+        plan_runs(["02"], [("layer", "conv9")])
+    with pytest.raises(UnknownNameError, match="channel=99 .*0..63"):
+        plan_runs(["05"], [("layer", "conv3"), ("channel", "99")])
+    with pytest.raises(UnknownNameError, match="'tiger'.*'0', '1'"):
+        plan_runs(["06"], [("class_name", "tiger")])
+    with pytest.raises(UnknownNameError, match="fcn4s.*fcn32s, fcn16s, fcn8s"):
+        plan_runs(["04"], [], grids=["model=fcn8s,fcn4s"])
+    with pytest.raises(ConvscopeError, match="takes an int"):
+        plan_runs(["02"], [("image_index", "first")])
+    with pytest.raises(ConvscopeError, match="name=v1,v2"):
+        plan_runs(["02"], [], grids=["layer"])
+    with pytest.raises(UnknownNameError, match="layer='conv1' is not valid.*'conv1_1'"):
+        plan_runs(["02"], [("model", "vgg16"), ("weights", "random"), ("layer", "conv1")])
+    with pytest.raises(UnknownNameError, match="zeroed_filter=96 .*0..95"):
+        plan_runs(["02"], [("model", "caffenet"), ("weights", "random"), ("zeroed_filter", "96")])
+    with pytest.raises(UnknownNameError, match="unknown model 'resnet'.*vgg16"):
+        plan_runs(["01"], [("model", "resnet")])
+    assert check_run(select_notebooks(["06"])[0], {"class_name": 7}) == {"class_name": "7"}
+    assert coerce("x", 2, 0.5) == 2.0
+
+
+def test_changing_only_the_model_passes_the_checks_of_every_notebook(tmp_path):
+    """Model-dependent defaults follow the model: an empty `layer` means its suggested one."""
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(b"checked for existence only")
+    for notebook in select_notebooks([]):
+        for model in ("caffenet", "alexnet", "vgg16"):
+            for chosen in ("random", str(weights)):
+                plan_runs([notebook.stem], [("model", model), ("weights", chosen)])
+
+
+def notebook_with(folder, source: str) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell(source)
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters]
+    path = folder / "98_check.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_the_whole_parameter_set_is_checked_defaults_included(tmp_path):
+    """A default that the override makes invalid is caught before anything runs."""
+    path = notebook_with(tmp_path, 'model = "digits"\nweights = "random"\nlayer = "conv2"\n'
+                                   "channel = 5")  # fmt: skip
+    assert check_run(path, {}) == {}
+    with pytest.raises(UnknownNameError, match="layer='conv2' is not valid in 98_check.*conv1_1"):
+        check_run(path, {"model": "vgg16"})
+    path = notebook_with(tmp_path, 'model = "digits"\nweights = "random"\nlayer = ""\nchannel = 70')
+    with pytest.raises(UnknownNameError, match=r"channel=70 .*0\.\.31"):
+        check_run(path, {"layer": "conv1"})  # digits conv1 has 32 maps
+    with pytest.raises(UnknownNameError, match=r"channel=70 .*0\.\.63"):
+        check_run(path, {})  # the suggested layer, conv2, has 64
+
+
+@pytest.mark.parametrize(
+    ("notebook", "name", "value", "message"),
+    [
+        ("01", "sigma", "0", r"sigma=0.0 .* > 0 and <= 10"),
+        ("01", "sigma", ".nan", r"sigma=nan .* > 0"),
+        ("06", "iterations", "0", r"iterations=0 .* >= 1 and <= 5000"),
+        ("06", "iterations", "10000000", r"iterations=10000000 .*<= 5000"),
+        ("06", "scene_count", "-1", r"scene_count=-1 .*>= 1"),
+        ("06", "step", "0", r"step=0.0 .*> 0"),
+        ("04", "height", "0", r"height=0 .*>= 1"),
+        ("04", "upsample_factor", "100", r"upsample_factor=100 .*<= 16"),
+        ("03", "digit_count", "0", r"digit_count=0 .*>= 1"),
+        ("02", "ablated_filters", "0", r"ablated_filters=0 .*1\.\.32"),
+        ("02", "image_index", "1000", r"image_index=1000 .*0\.\.999"),
+        ("05", "seed", "-1", r"seed=-1 .*>= 0"),
+        ("02", "weights", "no/such.pth", r"weights='no/such.pth': 'no/such.pth' is not a readable"),
+        ("02", "weights", ".", r"weights='.': '.' is not a readable file"),
+        ("05", "model", "caffe:no.prototxt", r"model='caffe:no.prototxt': 'no.prototxt' is not"),
+    ],
+)
+def test_values_are_checked_before_running(notebook, name, value, message):
+    with pytest.raises(ConvscopeError, match=message):
+        plan_runs([notebook], [(name, value)])
+
+
+def test_missing_default_weights_fail_the_check_with_instructions(offline_hub):
+    with pytest.raises(WeightsNotFoundError, match="bvlc_reference_caffenet.pth.*weights='random'"):
+        plan_runs(["05"], [("model", "caffenet")])
+
+
+def test_an_input_too_small_for_the_model_is_refused_up_front():
+    too_small = r"height=100: input \(100, 100\) is too small .*199x199"
+    with pytest.raises(ConvscopeError, match=too_small):
+        plan_runs(["04"], [("model", "caffenet"), ("height", "100"), ("width", "100")])
+
+
+def test_run_names_are_file_names():
+    assert run_name({}) == "defaults"
+    assert run_name({"model": "caffe:a/b.prototxt", "seed": 1}) == "model=caffe_a_b.prototxt-seed=1"
+
+
+def failing_notebook(folder) -> Run:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}  # fmt: skip
+    parameters = nbformat.v4.new_code_cell("value = 1")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell("raise ValueError(f'bad {value}')")]
+    path = folder / "99_broken.ipynb"
+    nbformat.write(notebook, path)
+    return Run(path, {"value": 2})
+
+
+def test_a_failing_run_is_reported_and_the_others_still_run(tmp_path):
+    good = plan_runs(["01"], [("sigma", "1.5")])[0]
+    failures = run_notebooks([failing_notebook(tmp_path), good], tmp_path / "build")
+    assert len(failures) == 1
+    # execution count 3: parameters, papermill's injected parameters, then the failing cell
+    assert failures[0].startswith("99_broken: cell 3 raised ValueError: bad 2")
+    out = tmp_path / "build"
+    assert (out / "runs/01_designer_filters/sigma=1.5.html").exists()
+    assert (out / "runs/01_designer_filters/sigma=1.5.png").read_bytes()[:4] == b"\x89PNG"
+    records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*.json"))]
+    assert [(r["notebook"], r["status"]) for r in records] == [
+        ("01_designer_filters", "ok"), ("99_broken", "failed")
+    ]  # fmt: skip
+    page = (out / "index.html").read_text()
+    assert "2 runs, 1 failed" in page and "sigma=1.5" in page
+    assert 'src="runs/01_designer_filters/sigma=1.5.png"' in page
+    assert "bad 2" in page
+
+
+def test_headless_engine_does_not_mirror_output_widgets(tmp_path, monkeypatch):
+    """nbclient's mirroring of Output widgets can lose a cell's reply (jupyter/nbclient#312)."""
+    from types import SimpleNamespace
+
+    from papermill.clientwrap import PapermillNotebookClient
+
+    from convscope.course.headless import HeadlessClient
+
+    manager = SimpleNamespace(nb=nbformat.v4.new_notebook())
+    state = {
+        "_model_module": "@jupyter-widgets/output",
+        "_model_name": "OutputModel",
+        "outputs": [],
+    }
+    opened = {"content": {"comm_id": "c1", "data": {"state": state}}}
+    assert PapermillNotebookClient(manager).on_comm_open_jupyter_widget(opened) is not None
+    assert HeadlessClient(manager).on_comm_open_jupyter_widget(opened) is None
+    # and every run goes through it
+    used = []
+    monkeypatch.setattr(HeadlessClient, "execute", lambda self: used.append(self.timeout))
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}  # fmt: skip
+    nbformat.write(notebook, tmp_path / "empty.ipynb")
+    execute_notebook(tmp_path / "empty.ipynb", tmp_path / "out.ipynb", {})
+    assert used == [900]

@@ -1,0 +1,117 @@
+"""The deconvnet against an independent autograd implementation of the modified gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import convscope as cs
+from convscope.core.errors import ConvscopeError, UnknownNameError
+from convscope.explain.deconvnet import Deconvnet
+
+
+def modified_gradient(model, data, layer, signal):
+    """d(signal · activation of `layer`)/d(input) with the deconvnet's backward rules, by
+    autograd with backward hooks: every ReLU hands back ReLU(incoming gradient), every LRN
+    hands back the incoming gradient unchanged."""
+
+    def rectify(module, grad_input, grad_output):
+        return (grad_output[0].clamp(min=0),)
+
+    def pass_through(module, grad_input, grad_output):
+        return (grad_output[0],)
+
+    handles = []
+    for _, module in model.named_layers():
+        if isinstance(module, nn.ReLU):
+            handles.append(module.register_full_backward_hook(rectify))
+        elif isinstance(module, nn.LocalResponseNorm):
+            handles.append(module.register_full_backward_hook(pass_through))
+    try:
+        x = data.clone().requires_grad_(True)
+        h = x
+        for name, module in model.named_layers():
+            h = module(h)
+            if name == layer:
+                break
+        h.backward(signal)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return x.grad[0]
+
+
+def check_layers(model, data, layers, channels):
+    deconvnet = Deconvnet(model, data)
+    for layer in layers:
+        for channel in channels:
+            for mode in ("max", "map"):
+                projection = deconvnet.project(layer, channel, mode)
+                signal = deconvnet.start_signal(layer, channel, mode)
+                reference = modified_gradient(model, data, layer, signal)
+                assert (projection - reference).abs().max().item() < 1e-5, (layer, channel, mode)
+                assert projection.abs().sum() > 0 or signal.abs().sum() == 0
+
+
+def test_digits_every_layer(digits_net, heldout):
+    data = digits_net.preprocess(heldout[0][:1])
+    layers = ["conv1", "relu1", "pool1", "conv2", "pool2", "conv3", "relu3", "pool3"]
+    check_layers(digits_net, data, layers, channels=[0, 5, 31])
+
+
+@pytest.mark.parametrize("name", ["caffenet", "alexnet"])
+def test_imagenet_nets_with_lrn_groups_and_overlapping_pools(name):
+    model = cs.load_model(name, weights="random")
+    data = torch.randn(1, *model.input_size)
+    check_layers(model, data, ["pool1", "conv2", "pool5"], channels=[0, 17])
+
+
+def test_vgg16_top_layer():
+    model = cs.load_model("vgg16", weights="random")
+    check_layers(model, torch.randn(1, *model.input_size), ["pool5"], channels=[3])
+
+
+def test_strongest_activation_mode_keeps_one_unit(digits_net, heldout):
+    deconvnet = Deconvnet(digits_net, digits_net.preprocess(heldout[0][:1]))
+    signal = deconvnet.start_signal("conv2", 4, "max")
+    assert (signal != 0).sum() == 1
+    assert signal.max() == deconvnet.activations["conv2"][0, 4].max()
+
+
+def test_projection_reuses_the_forward_pass(digits_net, heldout):
+    deconvnet = Deconvnet(digits_net, digits_net.preprocess(heldout[0][:1]))
+    calls = []
+    handle = digits_net.conv1.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        for channel in range(10):
+            deconvnet.project("conv3", channel)
+    finally:
+        handle.remove()
+    assert calls == []
+
+
+def test_in_place_relus_are_handled():
+    model = cs.load_model("alexnet", weights="random")
+    for module in model.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = True
+    data = torch.randn(1, *model.input_size)
+    deconvnet = Deconvnet(model, data)
+    assert (deconvnet.activations["conv1"] < 0).any()  # conv1's output kept before its ReLU
+    for module in model.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+    check_layers(model, data, ["conv2"], channels=[1])
+
+
+def test_bad_input_names_the_valid_range(digits_net, heldout):
+    deconvnet = Deconvnet(digits_net, digits_net.preprocess(heldout[0][:1]))
+    with pytest.raises(ConvscopeError, match="valid channels are 0..63"):
+        deconvnet.project("conv2", 64)
+    with pytest.raises(UnknownNameError, match="conv1, relu1, pool1"):
+        deconvnet.project("fc6", 0)
+    with pytest.raises(ConvscopeError, match="1 channel"):
+        Deconvnet(digits_net, torch.zeros(1, 3, 28, 28))
+    with pytest.raises(UnknownNameError, match="max, map"):
+        deconvnet.project("conv1", 0, "mean")

@@ -1,0 +1,96 @@
+"""Top activations, occlusion and localisation, against brute-force computations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import convscope as cs
+from convscope.core.errors import ConvscopeError, UnknownNameError
+from convscope.core.metrics import box_iou
+from convscope.data.scenes import compose_scene
+from convscope.explain.localization import bounding_box, localize, segment_from_saliency
+from convscope.explain.occlusion import occluded_images, occlusion
+from convscope.explain.top_activations import receptive_patch, top_activations
+from convscope.fully_conv.cast import sliding_classifier
+
+
+def hook_count(net) -> int:
+    return sum(len(m._forward_hooks) for m in net.modules())
+
+
+def test_top_activations_match_a_full_pass(digits_net, heldout):
+    images = heldout[0][:300]
+    top = top_activations(digits_net, images, "conv2", k=9, batch_size=64)  # several batches
+    with cs.recording(digits_net, ["conv2"]) as blobs:
+        digits_net(digits_net.preprocess(images))
+    per_image = blobs["conv2"].flatten(2).max(dim=2)
+    for channel in (0, 13, 63):
+        values, order = per_image.values[:, channel].topk(9)
+        torch.testing.assert_close(top.values[channel], values)
+        assert top.images[channel].tolist() == order.tolist()
+        flat = per_image.indices[order, channel]
+        assert top.positions[channel].tolist() == [[int(f) // 8, int(f) % 8] for f in flat]
+    assert hook_count(digits_net) == 0
+
+
+def test_receptive_patch_is_the_window_of_the_unit(digits_net, heldout):
+    image = heldout[0][0]
+    # pool1 units: field 6, jump 2, start 2.5 -> unit (3, 4) covers rows 6..11, columns 8..13
+    patch = receptive_patch(digits_net, image, "pool1", (3, 4))
+    assert torch.equal(patch, image[:, 6:12, 8:14])
+    corner = receptive_patch(digits_net, image, "conv3", (0, 0))  # field 24 from (0, 0)
+    assert torch.equal(corner, image[:, 0:24, 0:24])
+
+
+def test_occlusion_matches_one_forward_per_square(digits_net, heldout):
+    image, label = heldout[0][250], int(heldout[1][250])
+    maps = occlusion(digits_net, image, label, "conv3", size=8, stride=4)
+    assert maps.probability.shape == (6, 6)
+    grey = digits_net.preprocess.deprocess(torch.zeros(1, 1, 1, 1)).item()
+    covered = image.clone()
+    covered[:, 8:16, 12:20] = grey  # row 2, column 3
+    scores = digits_net(digits_net.preprocess(covered[None]))
+    assert maps.probability[2, 3].item() == pytest.approx(
+        scores.softmax(1)[0, label].item(), abs=1e-6
+    )
+    assert maps.top_class[2, 3].item() == scores.argmax().item()
+    with cs.recording(digits_net, ["conv3"]) as blobs:
+        digits_net(digits_net.preprocess(covered[None]))
+    feature = blobs["conv3"][0, maps.channel].sum().item()
+    assert maps.feature[2, 3].item() == pytest.approx(feature, rel=1e-5)
+    assert hook_count(digits_net) == 0
+
+
+def test_occlusion_bad_input(digits_net):
+    with pytest.raises(ConvscopeError, match="1..28"):
+        occluded_images(torch.rand(1, 28, 28), 40, 2, torch.zeros(1))
+    with pytest.raises(UnknownNameError, match="pool3"):
+        occlusion(digits_net, torch.rand(1, 28, 28), 0, "fc7")
+
+
+def test_bounding_box_and_segmentation_of_a_clear_square():
+    image = torch.zeros(1, 40, 40)
+    image[:, 10:20, 15:30] = 1.0
+    saliency = torch.rand(40, 40) * 0.1
+    saliency[10:20, 15:30] += 0.5  # the object is somewhat salient...
+    saliency[12:18, 18:27] += 1.0  # ...its core most (the foreground seeds)
+    mask = segment_from_saliency(image, saliency)
+    assert bounding_box(mask) == (10, 15, 20, 30)
+    assert bounding_box(torch.zeros(3, 3, dtype=torch.bool)) == (0, 0, 0, 0)
+
+
+def test_localize_a_digit_in_a_scene(digits_net, heldout):
+    scorer = sliding_classifier(digits_net)
+    scene = compose_scene(*heldout, size=(56, 56), count=1, positions=[(20, 4)], sources=[5])
+    result = localize(scorer, scene.image, int(scene.classes[0]))
+    assert box_iou(result.box, scene.boxes[0]) > 0.3
+    assert result.mask.shape == (56, 56) and result.saliency.shape == (56, 56)
+
+
+def test_sliding_classifier_is_the_best_window(digits_net, heldout):
+    scorer = sliding_classifier(digits_net)
+    scene = compose_scene(*heldout, size=(44, 52), count=1, positions=[(8, 16)], sources=[700])
+    windows = cs.fully_convolutional(digits_net)(digits_net.preprocess(scene.image[None]))
+    torch.testing.assert_close(scorer(digits_net.preprocess(scene.image[None])),
+                               windows.amax(dim=(2, 3)))  # fmt: skip

@@ -1,0 +1,95 @@
+"""Saliency maps and class models against plain autograd."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import convscope as cs
+from convscope.core.errors import ConvscopeError, UnknownNameError
+from convscope.explain.saliency import (
+    all_class_saliency,
+    class_model,
+    class_saliency,
+    softmax_saliency,
+)
+
+
+def plain_saliency(model, image, index):
+    """Independent: autograd on the preprocessed image, max over channels of |gradient|."""
+    data = model.preprocess(image[None]).clone().requires_grad_(True)
+    model(data)[0, index].backward()
+    return data.grad[0].abs().max(dim=0).values
+
+
+def test_digit_saliency_is_the_score_gradient(digits_net, heldout):
+    image = heldout[0][3]
+    for index in (0, 7):
+        torch.testing.assert_close(class_saliency(digits_net, image, index),
+                                   plain_saliency(digits_net, image, index))  # fmt: skip
+
+
+def test_rgb_saliency_takes_the_max_over_channels():
+    model = cs.load_model("alexnet", weights="random")
+    image = torch.rand(3, 224, 224)
+    saliency = class_saliency(model, image, 281)
+    assert saliency.shape == (224, 224)
+    torch.testing.assert_close(saliency, plain_saliency(model, image, 281))
+
+
+def test_all_classes_in_one_pass_equal_one_backward_each(digits_net, heldout):
+    image = heldout[0][120]
+    together = all_class_saliency(digits_net, image)
+    each = torch.stack([plain_saliency(digits_net, image, c) for c in range(10)])
+    torch.testing.assert_close(together, each)
+    torch.testing.assert_close(all_class_saliency(digits_net, image, [3, 5]), each[[3, 5]])
+
+
+def test_softmax_map_follows_the_softmax_formula(digits_net, heldout):
+    image = heldout[0][500]
+    data = digits_net.preprocess(image[None]).clone().requires_grad_(True)
+    probabilities = digits_net(data).softmax(1)[0]
+    gradients = torch.stack([
+        torch.autograd.grad(digits_net(data)[0, k], data)[0][0] for k in range(10)
+    ])  # fmt: skip
+    c = 4
+    expected = probabilities[c] * (
+        gradients[c] - (probabilities[:, None, None, None] * gradients).sum(0)
+    )
+    torch.testing.assert_close(softmax_saliency(digits_net, image, c),
+                               expected.abs().amax(0).detach(), atol=1e-6, rtol=1e-4)  # fmt: skip
+
+
+def test_flip_averaging(digits_net, heldout):
+    image = heldout[0][42]
+    flipped = plain_saliency(digits_net, image.flip(-1), 4).flip(-1)
+    expected = (plain_saliency(digits_net, image, 4) + flipped) / 2
+    torch.testing.assert_close(class_saliency(digits_net, image, 4, augment="flip"), expected)
+    ten = class_saliency(digits_net, image, 4, augment="crops_and_flips")
+    assert ten.shape == (28, 28) and not torch.allclose(ten, expected)
+
+
+def test_class_model_raises_the_score(digits_net):
+    image, score = class_model(digits_net, 3, l2=0.01, step=0.2, iterations=150)
+    assert image.shape == (1, 28, 28) and image.min() >= 0 and image.max() <= 1
+    start = digits_net(torch.zeros(1, 1, 28, 28))[0, 3].item()
+    assert score > start + 10
+
+
+def test_class_model_l2_shrinks_the_image(digits_net):
+    """A larger λ gives a smaller optimum (checked on the network input, before display)."""
+    weak, _ = class_model(digits_net, 8, l2=0.01, iterations=100)
+    strong, _ = class_model(digits_net, 8, l2=1.0, iterations=100)
+    mean = digits_net.preprocess.deprocess(torch.zeros(1, 1, 28, 28))[0]
+    assert (strong - mean).abs().sum() < (weak - mean).abs().sum()
+
+
+def test_bad_inputs_name_the_valid_range(digits_net):
+    with pytest.raises(UnknownNameError, match="0..9"):
+        class_saliency(digits_net, torch.rand(1, 28, 28), 10)
+    with pytest.raises(ConvscopeError, match="exactly"):
+        class_saliency(digits_net, torch.rand(1, 30, 30), 1)
+    with pytest.raises(ConvscopeError, match="C=1"):
+        class_saliency(digits_net, torch.rand(3, 28, 28), 1)
+    with pytest.raises(UnknownNameError, match="none, flip, crops_and_flips"):
+        class_saliency(digits_net, torch.rand(1, 28, 28), 1, augment="rotate")

@@ -1,0 +1,65 @@
+"""Dense maps: windows, class maps, the window check, timing tables, figures."""
+
+from __future__ import annotations
+
+import torch
+
+import convscope as cs
+from convscope.core.plotting import show_label_maps
+from convscope.fully_conv.dense import (
+    class_maps,
+    crops,
+    show_class_maps,
+    time_dense_against_crops,
+    window_difference,
+)
+from convscope.fully_conv.shapes import show_blob_sizes
+
+
+def test_crops_are_the_windows_row_by_row():
+    image = torch.arange(2 * 10 * 12.0).view(1, 2, 10, 12)
+    windows = crops(image, (4, 4), stride=3)
+    assert windows.shape == (3 * 3, 2, 4, 4)
+    assert torch.equal(windows[0], image[0, :, 0:4, 0:4])
+    assert torch.equal(windows[1], image[0, :, 0:4, 3:7])  # next column first
+    assert torch.equal(windows[3], image[0, :, 3:7, 0:4])
+
+
+def test_class_maps_are_probabilities(digits_net):
+    cast = cs.fully_convolutional(digits_net)
+    maps = class_maps(cast, torch.rand(1, 44, 52))
+    assert maps.shape == (10, 3, 4)
+    torch.testing.assert_close(maps.sum(0), torch.ones(3, 4))
+
+
+def test_window_difference_detects_a_changed_weight():
+    model = cs.load_model("digits").double()
+    cast = cs.fully_convolutional(model)
+    image = torch.rand(1, 44, 44, dtype=torch.float64)
+    assert window_difference(model, cast, image, 8) < 1e-9
+    with torch.no_grad():
+        cast.params["fc8"][1][3] += 0.01  # one class's bias, in the cast only
+    assert abs(window_difference(model, cast, image, 8) - 0.01) < 1e-9
+
+
+def test_timing_table_rows(digits_net):
+    table = time_dense_against_crops(
+        digits_net, cs.fully_convolutional(digits_net), (44, 44), 8, repeats=1
+    )
+    assert table.column("run")[0] == "one window (classifier)"
+    assert "3, 3" in table.column("run")[1] and table.column("run")[2].startswith("9 windows")
+    assert table.column("× one window")[0] == 1.0
+
+
+def test_figures():
+    maps = torch.rand(10, 3, 4).softmax(0)
+    figure = show_class_maps(torch.rand(1, 44, 52), maps, [str(i) for i in range(10)], "7")
+    assert figure.axes[1].get_title() == "P(7) per window"
+    assert len(figure.axes[2].texts) == 12  # one label per cell
+    labels = torch.randint(0, 11, (8, 8))
+    figure = show_label_maps(
+        [("a", torch.rand(1, 8, 8)), ("b", labels)], [str(i) for i in range(11)]
+    )
+    assert [a.get_title() for a in figure.axes] == ["a", "b"]
+    table = cs.layer_table(cs.load_shapes_only("fcn32s"), (3, 100, 120))
+    assert len(show_blob_sizes(table, ["data", "pool5", "score"]).axes[0].patches) == 3

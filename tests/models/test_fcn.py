@@ -1,0 +1,69 @@
+"""The digit FCNs: net-surgery initialisation, shapes, and the shipped weights' scores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import convscope as cs
+from convscope.core.bilinear import bilinear_kernel
+from convscope.core.inspection import blobs
+from convscope.core.metrics import confusion_matrix, segmentation_scores
+from convscope.data.scenes import BACKGROUND_LABEL
+from convscope.models.fcn import init_digit_fcn
+from convscope.models.training import heldout_scenes
+
+
+def test_fcn32s_from_the_classifier_scores_a_digit_window_like_the_classifier(digits_net, heldout):
+    net = init_digit_fcn("32s", digits_net)
+    digits = heldout[0][:8]
+    data = net.preprocess(digits)  # 28x28: score_fr's cell (2, 2) sees exactly rows 0..27
+    score_fr = blobs(net, data, ["score_fr"])["score_fr"]
+    digits_rows = [c for c in range(11) if c != BACKGROUND_LABEL]
+    torch.testing.assert_close(score_fr[:, digits_rows, 2, 2], cs.predict(digits_net, digits))
+    assert torch.all(score_fr[:, BACKGROUND_LABEL] == 0)
+
+
+def test_upsampling_starts_bilinear_and_skips_start_at_zero(digits_net):
+    net = init_digit_fcn("8s", init_digit_fcn("16s", init_digit_fcn("32s", digits_net)))
+    kernel = bilinear_kernel(4)
+    assert torch.equal(net.upscore_pool2.weight[3, 3], kernel)
+    assert net.upscore_pool2.weight[3, 4].abs().sum() == 0
+    assert net.score_pool1.weight.abs().sum() == 0
+
+
+def test_finer_fcn_keeps_what_the_coarser_learned(digits_net):
+    coarse = init_digit_fcn("16s", init_digit_fcn("32s", digits_net))
+    with torch.no_grad():
+        coarse.score_pool2.weight.normal_()
+    fine = init_digit_fcn("8s", coarse)
+    for name in ("conv1", "fc7", "score_fr", "upscore2", "score_pool2"):
+        assert torch.equal(fine.params[name][0], coarse.params[name][0]), name
+
+
+@pytest.mark.parametrize("size", [(28, 28), (40, 71), (64, 64), (97, 50)])
+def test_digit_fcn_output_matches_the_input_size(size):
+    net = cs.load_model("digit-fcn8s")
+    assert net(torch.zeros(1, 1, *size)).shape == (1, 11, *size)
+
+
+def test_shipped_digit_fcns_and_the_skip_gain():
+    images, label_maps = heldout_scenes()
+    assert images.shape == (200, 1, 64, 64)
+    scores = {}
+    for variant in ("32s", "8s"):
+        net = cs.load_model(f"digit-fcn{variant}")
+        pixel_accuracy, mean_iu = segmentation_scores(net, images, label_maps)
+        # independent evaluation: per-class IU from boolean masks
+        predicted = cs.predict(net, images).argmax(1)
+        ious = []
+        for label in range(11):
+            truth, guess = label_maps == label, predicted == label
+            union = (truth | guess).sum().item()
+            if union:
+                ious.append((truth & guess).sum().item() / union)
+        assert mean_iu == pytest.approx(sum(ious) / len(ious))
+        assert pixel_accuracy == pytest.approx((predicted == label_maps).float().mean().item())
+        scores[variant] = mean_iu
+    assert scores["8s"] >= scores["32s"]
+    assert confusion_matrix(label_maps, label_maps, 11).trace() == label_maps.numel()

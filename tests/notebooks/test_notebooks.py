@@ -1,0 +1,210 @@
+"""The notebooks: their shape, and papermill runs with non-default parameters."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import convscope as cs
+from convscope.core.errors import UnknownNameError
+from convscope.core.records import read_records
+from convscope.course.runner import (
+    execute_notebook,
+    key_figure,
+    notebook_paths,
+    parse_value,
+    select_notebooks,
+)
+from convscope.ui import widgets
+
+NOTEBOOKS = notebook_paths()
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def execute(notebook: str, tmp_path: Path, **parameters) -> Path:
+    path = select_notebooks([notebook])[0]
+    return execute_notebook(path, tmp_path / path.name, parameters)
+
+
+SIX_LESSONS = ["01_designer_filters", "02_net_surgery", "03_fully_convolutional",
+               "04_fcn_shapes", "05_deconvnet", "06_saliency"]  # fmt: skip
+
+
+def test_the_six_lessons_are_present_and_every_notebook_is_numbered_in_order():
+    assert [p.stem for p in NOTEBOOKS][:6] == SIX_LESSONS
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+
+
+WIDGET_CALL = re.compile(r"\b(\w+_widget)\(")
+
+
+def test_every_widget_cell_follows_a_plain_call_of_the_figure_it_wraps():
+    """STYLE.md: papermill and nbval see the real figure first, then the widget wraps it."""
+    for path in NOTEBOOKS:
+        code = [source(c) for c in cells(path) if c["cell_type"] == "code"]
+        found = 0
+        for position, text in enumerate(code):
+            for name in WIDGET_CALL.findall(text):
+                figure = getattr(widgets, name).figure_function.__name__
+                earlier = "\n".join(code[:position])
+                assert re.search(rf"\b{figure}\(", earlier), f"{path.stem}: {name} before {figure}"
+                found += 1
+        assert found, f"{path.stem} has no widget"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_structure(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    assert "widgets" not in notebook["metadata"], "widget state is volatile: `make outputs`"
+    all_cells = notebook["cells"]
+    title = source(all_cells[0])
+    assert title.startswith(f"# {path.stem[:2]} · ") and "you will" in title
+    code = [c for c in all_cells if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", [])
+    assert sum("parameters" in c["metadata"].get("tags", []) for c in code) == 1
+    setup = source(code[1])
+    assert setup.count("cs.seed_everything(seed)") == 1
+    assert len(setup.splitlines()) <= 8, "a setup cell has at most eight lines"
+    # one namespace: `import convscope as cs`, then cs.<name> for every lesson function
+    assert all(
+        "from convscope" not in source(c) and "import convscope." not in source(c) for c in code
+    )
+    assert "import convscope as cs" in setup
+    assert all("seed_everything" not in source(c) for c in code[2:])
+    last = source(all_cells[-1])
+    assert "## Summary" in last and "## Exercises" in last
+    assert any("key-figure" in c["metadata"].get("tags", []) for c in code)
+    for cell in code:
+        assert cell["execution_count"] is not None and not any(
+            o["output_type"] == "error" for o in cell["outputs"]
+        )
+        # widget cells are volatile in nbval (the plain figure before them is compared)
+        if WIDGET_CALL.search(source(cell)):
+            assert "nbval-ignore-output" in cell["metadata"].get("tags", [])
+
+
+def test_designer_filters_with_other_parameters(tmp_path):
+    records = read_records(execute("01", tmp_path, new_bias=2.5, sigma=2.0, photo="coffee"))
+    assert records["mean_shift"] == pytest.approx(2.5, abs=1e-3)
+    assert records["sobel_y_edge_response"] == 4.0
+
+
+def test_net_surgery_with_other_parameters(tmp_path, digits_net, heldout):
+    out = execute("02", tmp_path, layer="conv2", zeroed_filter=15, scaled_layer="conv1", scale=2.0)
+    records = read_records(out)
+    images, labels = heldout
+    assert records["restored_accuracy"] == round(cs.accuracy(digits_net, images, labels), 4)
+    zeroed = cs.load_model("digits")
+    with torch.no_grad():
+        zeroed.params["conv1"][0][15] = 0
+        zeroed.params["conv1"][1][15] = 0
+    assert records["zeroed_accuracy"] == round(cs.accuracy(zeroed, images, labels), 4)
+    scaled = cs.load_model("digits")
+    with torch.no_grad():
+        for tensor in scaled.params["conv1"]:
+            tensor.mul_(2.0)
+    assert records["rescaled_accuracy"] == round(cs.accuracy(scaled, images, labels), 4)
+    assert key_figure(out) is not None
+
+
+def test_run_command_rejects_an_unknown_parameter_before_running(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convscope",
+            "run",
+            "02",
+            "-p",
+            "layr",
+            "conv2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "unknown parameter of 02_net_surgery 'layr'" in result.stderr
+    assert "model, weights, layer, image_index" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_notebook_selection_and_values():
+    assert select_notebooks(["02"]) == select_notebooks(["net_surgery"])
+    with pytest.raises(UnknownNameError, match="01_designer_filters"):
+        select_notebooks(["99"])
+    assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("conv2") == "conv2"
+
+
+def test_fully_convolutional_with_other_parameters(tmp_path):
+    out = execute("03", tmp_path, model="alexnet", digit_class="3", scene_seed=5, digit_count=3)
+    records = read_records(out)
+    assert records["exact_float64"] is True
+    alexnet = cs.load_model("alexnet", weights="random")
+    ratio = cs.total_macs(cs.fully_convolutional(alexnet), (1, 3, 451, 451)) / cs.total_macs(
+        alexnet, (1, 3, 224, 224)
+    )
+    assert records["mac_ratio"] == round(ratio, 2)
+    assert key_figure(out) is not None
+
+
+def test_fcn_shapes_with_other_parameters(tmp_path):
+    out = execute(
+        "04", tmp_path, height=300, width=401, model="fcn16s", scene_index=7, upsample_factor=3
+    )
+    records = read_records(out)
+    from convscope.core.metrics import segmentation_scores
+    from convscope.models.training import heldout_scenes
+
+    scenes, truth = heldout_scenes()
+    for variant in ("32s", "8s"):
+        expected = segmentation_scores(cs.load_model(f"digit-fcn{variant}"), scenes, truth)[1]
+        assert records[f"mean_iu_{variant}"] == round(expected, 4)
+    assert records["mean_iu_8s"] >= records["mean_iu_32s"]
+
+
+def test_deconvnet_with_other_parameters(tmp_path):
+    records = read_records(execute("05", tmp_path, image_index=321, layer="conv3", channel=7))
+    assert records["projection_equals_gradient"] is True
+
+
+def test_saliency_with_other_parameters(tmp_path, digits_net, heldout):
+    out = execute("06", tmp_path, image_index=640, l2=0.05, iterations=50, scene_count=20)
+    records = read_records(out)
+    assert records["all_classes_match"] is True
+    from convscope.core.metrics import box_iou
+    from convscope.data.scenes import compose_scenes
+    from convscope.explain.localization import localize
+    from convscope.fully_conv.cast import sliding_classifier
+
+    _, _, scenes = compose_scenes(*heldout, n=20, size=(56, 56), count=1, seed=1)
+    scorer = sliding_classifier(digits_net)
+    ious = [box_iou(localize(scorer, s.image, int(s.classes[0])).box, s.boxes[0]) for s in scenes]
+    assert records["mean_iou"] == round(sum(ious) / len(ious), 4)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(path):
+    """A comment papermill cannot parse silently drops that parameter from `run`'s checks."""
+    import ast
+
+    import papermill
+
+    cell = next(c for c in cells(path) if "parameters" in c["metadata"].get("tags", []))
+    assigned = [node.targets[0].id for node in ast.parse(source(cell)).body]
+    assert list(papermill.inspect_notebook(str(path))) == assigned

@@ -1,0 +1,185 @@
+"""Widgets, driven headlessly: each must call its plain figure function with the chosen values."""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+import convscope as cs
+from convscope.core.inspection import show_layer
+from convscope.core.meta import layer_table
+from convscope.explain.top_activations import RecordedPasses, show_channel
+from convscope.fully_conv.shapes import key_blob_rows, key_blobs
+from convscope.surgery.filters import designer_kernel, show_filter_response
+from convscope.ui.widgets import designer_filter_widget, layer_widget
+
+
+def png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def controls(widget) -> dict:
+    return {child.description: child for child in widget.children[:-1]}
+
+
+def test_designer_filter_widget_follows_its_controls():
+    image = torch.rand(1, 16, 16)
+    widget = designer_filter_widget(image)
+    first = png(widget.result)
+    assert first == png(show_filter_response(image, designer_kernel("gaussian", 1.0), 0.0))
+    controls(widget)["bias"].value = 0.5
+    assert (
+        widget.result.axes[2].get_title()
+        != show_filter_response(image, designer_kernel("gaussian", 1.0), 0.0).axes[2].get_title()
+    )
+    controls(widget)["kernel"].value = "typed"
+    controls(widget)["typed"].value = "1 0 -1; 2 0 -2; 1 0 -1"
+    expected = show_filter_response(
+        image, designer_kernel("typed", 1.0, "1 0 -1; 2 0 -2; 1 0 -1"), 0.5
+    )
+    assert png(widget.result) == png(expected)
+
+
+def test_layer_widget_follows_its_controls(digits_net, heldout):
+    images = heldout[0][:5]
+    widget = layer_widget(digits_net, images, "conv1")
+    assert png(widget.result) == png(show_layer(digits_net, images[0], "conv1"))
+    controls(widget)["layer"].value = "pool2"
+    controls(widget)["image"].value = 3
+    assert png(widget.result) == png(show_layer(digits_net, images[3], "pool2"))
+    assert controls(widget)["layer"].options[0] == "conv1"
+    assert controls(widget)["image"].max == 4
+
+
+def test_class_map_widget_follows_its_controls(digits_net, heldout):
+    from convscope.data.scenes import compose_scene
+    from convscope.fully_conv.dense import class_maps, show_class_maps
+    from convscope.ui.widgets import class_map_widget
+
+    cast = cs.fully_convolutional(digits_net)
+    images, labels = heldout
+    widget = class_map_widget(cast, images, labels, "3", scene_seed=2, count=2, size=(64, 64))
+    controls(widget)["class"].value = "5"
+    controls(widget)["scene"].value = 4
+    scene = compose_scene(images, labels, size=(64, 64), count=2,
+                          generator=torch.Generator().manual_seed(4))  # fmt: skip
+    expected = show_class_maps(scene.image, class_maps(cast, scene.image), cast.class_names, "5")
+    assert png(widget.result) == png(expected)
+
+
+def test_fcn_shape_widget_follows_net_and_size(capsys):
+    from convscope.core.meta import layer_table
+    from convscope.fully_conv.cast import fully_convolutional
+    from convscope.fully_conv.shapes import key_blobs, show_blob_sizes
+    from convscope.ui.widgets import fcn_shape_widget
+
+    with torch.device("meta"):
+        nets = {v: cs.load_model(f"fcn{v}", weights="random") for v in ("32s", "8s")}
+        nets["caffenet"] = fully_convolutional(cs.load_model("caffenet", weights="random"))
+    widget = fcn_shape_widget(nets, "32s", 200, 150)
+    controls(widget)["net"].value = "8s"
+    controls(widget)["height"].value = 321
+    table = layer_table(nets["8s"], (1, 3, 321, 150))
+    assert png(widget.result) == png(show_blob_sizes(table, key_blobs(table)))
+    printed = capsys.readouterr().out
+    assert "upscore_pool4" in printed and "score_pool4c" not in printed  # key blobs only
+    controls(widget)["net"].value = "caffenet"
+    controls(widget)["width"].value = 100  # CaffeNet needs 227 (FCN's pad of 100 takes any size)
+    assert widget.result is None
+    assert "smallest" in capsys.readouterr().out
+
+
+def test_key_blobs_of_fcn8s_and_a_cast_classifier():
+    from convscope.core.meta import layer_table
+    from convscope.fully_conv.cast import fully_convolutional
+    from convscope.fully_conv.shapes import key_blobs
+
+    fcn8s = layer_table(cs.load_shapes_only("fcn8s"), (3, 500, 334))
+    assert key_blobs(fcn8s) == ["data", "pool1", "pool2", "pool3", "pool4", "pool5", "fc7",
+                                "upscore2", "upscore_pool4", "upscore8", "score"]  # fmt: skip
+    with torch.device("meta"):
+        cast = fully_convolutional(cs.load_model("caffenet", weights="random"))
+    assert key_blobs(layer_table(cast, (3, 451, 451))) == [
+        "data", "pool1", "pool2", "pool5", "fc7", "fc8"]  # fmt: skip
+
+
+def test_deconvnet_widget_follows_its_controls(digits_net, heldout):
+    from convscope.explain.deconvnet import Deconvnet
+    from convscope.explain.top_activations import show_channel, top_activations
+    from convscope.ui.widgets import deconvnet_widget
+
+    images = heldout[0][::50]
+    widget = deconvnet_widget(digits_net, images, "conv1", channel=2, index=0)
+    controls(widget)["layer"].value = "conv3"
+    assert controls(widget)["channel"].max == 63
+    controls(widget)["channel"].value = 40
+    controls(widget)["image"].value = 7
+    deconvnet = Deconvnet(digits_net, digits_net.preprocess(images[7][None]))
+    top = top_activations(digits_net, images, "conv3")
+    expected = show_channel(digits_net, images, deconvnet, images[7], top, 40)
+    assert png(widget.result) == png(expected)
+
+
+def test_saliency_and_class_model_widgets(digits_net, heldout):
+    from convscope.explain.saliency import show_class_models, show_saliency
+    from convscope.ui.widgets import class_model_widget, saliency_widget
+
+    images = heldout[0][:20]
+    widget = saliency_widget(digits_net, images, "0", 0)
+    controls(widget)["class"].value = "6"
+    controls(widget)["image"].value = 11
+    assert png(widget.result) == png(show_saliency(digits_net, images[11], "6"))
+    widget = class_model_widget(digits_net, "2", 0.01, 30)
+    controls(widget)["iterations"].value = 20
+    expected = show_class_models(digits_net, ["2"], l2=0.01, iterations=20)
+    assert png(widget.result) == png(expected)
+
+
+def test_deconvnet_widget_channel_moves_repeat_no_forward_pass(digits_net, heldout):
+    from convscope.ui.widgets import deconvnet_widget
+
+    widget = deconvnet_widget(digits_net, heldout[0][::50], "conv2", channel=0, index=3)
+    for channel in (1, 2):  # the first visit of each channel records its top images once
+        controls(widget)["channel"].value = channel
+    calls = []
+    handle = digits_net.conv1.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        for channel in (1, 2, 1):  # revisiting: everything is recorded already
+            controls(widget)["channel"].value = channel
+    finally:
+        handle.remove()
+    assert calls == []
+
+
+def test_key_blob_rows_are_the_tables_rows_of_its_key_blobs():
+    table = layer_table(cs.load_shapes_only("fcn8s"), (3, 500, 334))
+    rows = key_blob_rows(table)
+    assert rows.columns == table.columns
+    assert [row[0] for row in rows.rows] == key_blobs(table)
+    assert all(row in table.rows for row in rows.rows)
+
+
+def test_recorded_passes_record_each_image_and_layer_once(digits_net, heldout):
+    images = heldout[0][:40]
+    passes = RecordedPasses(digits_net, images)
+    calls = []
+    handle = digits_net.conv1.register_forward_hook(lambda *args: calls.append(len(args[1][0])))
+    try:
+        passes.show("conv2", 3, 5)
+        passes.show("conv2", 4, 5)  # a new channel records only its top images not yet seen
+        seen = len(calls)
+        passes.show("conv2", 3, 5)  # revisits: everything is kept
+        passes.show("conv2", 4, 5)
+        assert len(calls) == seen
+        passes.top("conv3")  # a new layer: one streaming pass over the images
+        assert sum(calls[seen:]) == len(images)
+    finally:
+        handle.remove()
+    expected = show_channel(digits_net, images, passes.deconvnet(5), images[5],
+                            passes.top("conv2"), 3)  # fmt: skip
+    assert [a.get_title() for a in passes.show("conv2", 3, 5).axes] == [
+        a.get_title() for a in expected.axes
+    ]
