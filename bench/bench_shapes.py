@@ -27,7 +27,7 @@ def main() -> None:
         cs.layer_table(cs.load_shapes_only("fcn8s"), (1, 3, 500, 334))
         times.append(time.perf_counter() - start)
     grown = _peak_mb() - baseline
-    print(f"layer_table of FCN-8s (built on the meta device), 500x334: first call {first:.2f} s, then best {min(times):.3f} s")
+    print(f"FCN-8s layer table, 500x334: first call {first:.2f} s, then best {min(times):.3f} s")
     print(f"peak memory grew by {grown:.0f} MB over the imports (FCN-8s's weights: 538 MB)")
     print(f"target < 1 s: {'met' if max(first, *times) < 1 else 'MISSED'}")
 
