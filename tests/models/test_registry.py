@@ -14,7 +14,12 @@ from convscope.core import checkpoints
 from convscope.core.errors import CheckpointError, UnknownNameError, WeightsNotFoundError
 from convscope.core.transforms import CaffeTransformer, Normalize
 from convscope.data.datasets import DIGIT_MEAN
-from convscope.models.registry import WeightsSource, fetch_weights
+from convscope.models.registry import (
+    WeightsSource,
+    fetch_weights,
+    model_kind,
+    suggested_defaults,
+)
 
 # Published parameter counts: BVLC CaffeNet, torchvision AlexNet and VGG16.
 PARAMETER_COUNTS = {"caffenet": 60_965_224, "alexnet": 61_100_840, "vgg16": 138_357_544}
@@ -280,3 +285,11 @@ def test_model_facts_on_the_meta_device(name):
     ratio = cs.total_macs(cast, (1, 3, 451, 451)) / cs.total_macs(net, (1, 3, side, side))
     # the dense 451x451 map (8x8 windows) costs a few passes, at least the area ratio, not 64
     assert (451 / side) ** 2 * 0.95 < ratio < 12
+
+
+def test_the_registry_knows_kinds_and_suggested_defaults(digits_net):
+    assert cs.available_models("segmenter") == ["fcn32s", "fcn16s", "fcn8s", "digit-fcn32s",
+                                                "digit-fcn16s", "digit-fcn8s"]  # fmt: skip
+    assert model_kind("vgg16") == "classifier" and model_kind("caffe:x.prototxt") == "caffe"
+    assert suggested_defaults(digits_net) == {"layer": "conv2", "scaled_layer": "fc8"}
+    assert suggested_defaults(cs.load_shapes_only("vgg16"))["layer"] == "conv3_3"

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from convscope.core.errors import ConvscopeError, UnknownNameError, unknown_name
-from convscope.core.inspection import conv_layers, feature_map_layers, suggested_layer
+from convscope.core.inspection import conv_layers, feature_map_layers
 from convscope.core.meta import blob_shapes, layer_table
 from convscope.core.net import LayeredModel
 from convscope.data.datasets import digit_class_names, lesson_image_count
@@ -35,6 +35,7 @@ from convscope.models.registry import (
     fetch_weights,
     load_shapes_only,
     model_kind,
+    suggested_defaults,
 )
 
 SEEDS = range(2**32)  # what numpy and torch both accept
@@ -99,7 +100,7 @@ class Run:
     @cached_property
     def layer(self) -> str:
         """The chosen `layer`, or the model's suggested one when it is empty."""
-        return str(self.values.get("layer") or suggested_layer(self.model))
+        return str(self.values.get("layer") or suggested_defaults(self.model)["layer"])
 
     def refuse(self, name: str, valid: str) -> ConvscopeError:
         """The error for parameter `name`'s value; `valid` says what would be."""

@@ -17,6 +17,7 @@ import torch
 from convscope.caffe.net import load_caffe
 from convscope.core.checkpoints import load_weights
 from convscope.core.errors import WeightsNotFoundError, unknown_name
+from convscope.core.inspection import suggested_layer
 from convscope.core.meta import blob_shapes
 from convscope.core.net import LayeredModel, Net
 from convscope.core.paths import data_path, weights_cache_dir
@@ -144,6 +145,12 @@ def model_kind(name: str) -> str:
     if name not in MODELS:
         raise unknown_name("model", name, [*available_models(), CAFFE_SPEC])
     return MODELS[name].kind
+
+
+def suggested_defaults(model: LayeredModel) -> dict[str, str]:
+    """What a lesson shows of `model` when a parameter is left empty: `layer`, the middle
+    convolution (`suggested_layer`), and `scaled_layer`, the last layer with parameters."""
+    return {"layer": suggested_layer(model), "scaled_layer": list(model.params)[-1]}
 
 
 def default_weights_source(name: str) -> WeightsSource:
