@@ -83,7 +83,8 @@ def unpadded(model: cs.Net) -> cs.Net:
     return twin
 
 
-@pytest.mark.parametrize(("name", "stride"), [("caffenet", 32), ("alexnet", 32), ("vgg16", 32)])
+# VGG16's cast is the same code as AlexNet's (it is checked at its training size above)
+@pytest.mark.parametrize(("name", "stride"), [("caffenet", 32), ("alexnet", 32)])
 def test_imagenet_cast_slides_exactly_when_nothing_is_padded(name, stride):
     """Padding makes a window see its neighbours (the notebook measures that border effect);
     without it, every cell of the cast equals the classifier on its crop."""

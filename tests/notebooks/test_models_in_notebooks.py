@@ -1,11 +1,12 @@
-"""Smoke runs: every notebook on a model of another family than the digit net's.
+"""Smoke runs: the notebooks on the model families beside the digit net's.
 
-One run per notebook and model family: torchvision's (AlexNet, a `.pth` state dict), Caffe's
-(the CaffeNet prototxt with a binary `.caffemodel` of random blobs), and for notebook 04 the
-FCNs (an FCN-8s `.pth` and the FCN-8s prototxt). The files are written here, in the formats
-a user would bring. Each run checks what the notebook prints and records against values
-computed independently; the facts of every model (VGG16's too) are tested on the package,
-on the meta device (tests/models/test_registry.py), which takes milliseconds, not minutes.
+torchvision's family (AlexNet, a `.pth` state dict) in 02 and 06; Caffe's (the CaffeNet
+prototxt with a binary `.caffemodel` of random blobs) in 01 and 05; the FCNs (the FCN-8s
+prototxt) in 04; notebook 03 runs CaffeNet's cast by default, so nbval covers it. The files
+are written here, in the formats a user would bring. Each run checks what the notebook
+prints and records against values computed independently; the facts of every model
+(VGG16's too) are tested on the package, on the meta device (tests/models/test_registry.py),
+which takes milliseconds, not minutes.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def model_files(tmp_path_factory) -> dict[str, tuple[str, str]]:
 
     folder = tmp_path_factory.mktemp("weights")
     found = {}
-    for name in ("alexnet", "fcn8s"):
+    for name in ("alexnet",):
         path = folder / f"{name}-random.pth"
         torch.save(cs.load_model(name, weights="random").state_dict(), path)
         found[name] = (name, str(path))
@@ -103,20 +104,7 @@ def test_02_surgery_follows_the_model(tmp_path, model_files, name):
     assert f"(1000, {4096})" in text and "(5, 4096)" in text  # fc8 and the five-class refusal
 
 
-@pytest.mark.parametrize("name", ["caffe"])
-def test_03_cast_follows_the_model(tmp_path, model_files, name):
-    model, weights = model_files[name]
-    records, _ = run("03", tmp_path, model=model, weights=weights, digit_count=2)
-    assert records["exact_float64"] is True
-    side = MODELS[name][2]
-    loaded = cs.load_model(model, weights="random" if name != "caffe" else "default")
-    ratio = cs.total_macs(cs.fully_convolutional(loaded), (1, 3, 451, 451)) / cs.total_macs(
-        loaded, (1, 3, side, side)
-    )
-    assert records["mac_ratio"] == round(ratio, 2)
-
-
-@pytest.mark.parametrize("name", ["fcn8s", "caffe-fcn8s"])
+@pytest.mark.parametrize("name", ["caffe-fcn8s"])
 def test_04_shapes_follow_the_model(tmp_path, model_files, name):
     model, weights = model_files[name]
     records, _ = run("04", tmp_path, model=model, weights=weights, height=240, width=260)
@@ -128,7 +116,7 @@ def test_04_shapes_follow_the_model(tmp_path, model_files, name):
     assert records["crop_offsets"] == ([5, 9, 31] if "fcn8s" in name else [])
 
 
-@pytest.mark.parametrize("name", ["alexnet", "caffe"])
+@pytest.mark.parametrize("name", ["caffe"])
 def test_05_deconvnet_follows_the_model(tmp_path, model_files, name):
     model, weights = model_files[name]
     _, _, side, middle = MODELS[name]

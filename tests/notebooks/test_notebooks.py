@@ -1,4 +1,8 @@
-"""The notebooks: their shape, and papermill runs with non-default parameters."""
+"""The notebooks' shape, and what papermill reads of them.
+
+Notebooks execute in strict nbval (twice), in the browser test (once) and in one smoke run
+per model family (test_models_in_notebooks.py); what they compute is tested on the package.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-import convscope as cs
 from convscope.core.errors import UnknownNameError
-from convscope.core.records import read_records
 from convscope.course.runner import (
     execute_notebook,
-    key_figure,
     notebook_paths,
     parse_value,
     select_notebooks,
@@ -97,30 +97,6 @@ def test_notebook_structure(path):
             assert "nbval-ignore-output" in cell["metadata"].get("tags", [])
 
 
-def test_designer_filters_with_other_parameters(tmp_path):
-    records = read_records(execute("01", tmp_path, new_bias=2.5, sigma=2.0, photo="coffee"))
-    assert records["mean_shift"] == pytest.approx(2.5, abs=1e-3)
-    assert records["sobel_y_edge_response"] == 4.0
-
-
-def test_net_surgery_with_other_parameters(tmp_path, digits_net, heldout):
-    out = execute("02", tmp_path, layer="conv2", zeroed_filter=15, scaled_layer="conv1", scale=2.0)
-    records = read_records(out)
-    images, labels = heldout
-    assert records["restored_accuracy"] == round(cs.accuracy(digits_net, images, labels), 4)
-    zeroed = cs.load_model("digits")
-    with torch.no_grad():
-        zeroed.params["conv1"][0][15] = 0
-        zeroed.params["conv1"][1][15] = 0
-    assert records["zeroed_accuracy"] == round(cs.accuracy(zeroed, images, labels), 4)
-    scaled = cs.load_model("digits")
-    with torch.no_grad():
-        for tensor in scaled.params["conv1"]:
-            tensor.mul_(2.0)
-    assert records["rescaled_accuracy"] == round(cs.accuracy(scaled, images, labels), 4)
-    assert key_figure(out) is not None
-
-
 def test_run_command_rejects_an_unknown_parameter_before_running(tmp_path):
     result = subprocess.run(
         [
@@ -149,53 +125,6 @@ def test_notebook_selection_and_values():
     with pytest.raises(UnknownNameError, match="01_designer_filters"):
         select_notebooks(["99"])
     assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("conv2") == "conv2"
-
-
-def test_fully_convolutional_with_other_parameters(tmp_path):
-    out = execute("03", tmp_path, model="alexnet", digit_class="3", scene_seed=5, digit_count=3)
-    records = read_records(out)
-    assert records["exact_float64"] is True
-    alexnet = cs.load_model("alexnet", weights="random")
-    ratio = cs.total_macs(cs.fully_convolutional(alexnet), (1, 3, 451, 451)) / cs.total_macs(
-        alexnet, (1, 3, 224, 224)
-    )
-    assert records["mac_ratio"] == round(ratio, 2)
-    assert key_figure(out) is not None
-
-
-def test_fcn_shapes_with_other_parameters(tmp_path):
-    out = execute(
-        "04", tmp_path, height=300, width=401, model="fcn16s", scene_index=7, upsample_factor=3
-    )
-    records = read_records(out)
-    from convscope.core.metrics import segmentation_scores
-    from convscope.models.training import heldout_scenes
-
-    scenes, truth = heldout_scenes()
-    for variant in ("32s", "8s"):
-        expected = segmentation_scores(cs.load_model(f"digit-fcn{variant}"), scenes, truth)[1]
-        assert records[f"mean_iu_{variant}"] == round(expected, 4)
-    assert records["mean_iu_8s"] >= records["mean_iu_32s"]
-
-
-def test_deconvnet_with_other_parameters(tmp_path):
-    records = read_records(execute("05", tmp_path, image_index=321, layer="conv3", channel=7))
-    assert records["projection_equals_gradient"] is True
-
-
-def test_saliency_with_other_parameters(tmp_path, digits_net, heldout):
-    out = execute("06", tmp_path, image_index=640, l2=0.05, iterations=50, scene_count=20)
-    records = read_records(out)
-    assert records["all_classes_match"] is True
-    from convscope.core.metrics import box_iou
-    from convscope.data.scenes import compose_scenes
-    from convscope.explain.localization import localize
-    from convscope.fully_conv.cast import sliding_classifier
-
-    _, _, scenes = compose_scenes(*heldout, n=20, size=(56, 56), count=1, seed=1)
-    scorer = sliding_classifier(digits_net)
-    ious = [box_iou(localize(scorer, s.image, int(s.classes[0])).box, s.boxes[0]) for s in scenes]
-    assert records["mean_iou"] == round(sum(ious) / len(ious), 4)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
