@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from convscope.caffe.net import load_caffe
 from convscope.caffe.weights import convert_to
-from convscope.core.checkpoints import save_weights
+from convscope.core.checkpoints import check_state_dict_fits, save_state_dict, save_weights
+from convscope.core.errors import ConvscopeError
 from convscope.course.headless import execute_in_place
 from convscope.course.runner import plan_runs, run_notebooks, select_notebooks
 from convscope.models.registry import MODELS, load_model
@@ -42,28 +44,24 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-
     source = load_caffe(args.prototxt, args.caffemodel)
     with torch.device("meta"):
         target = load_model(args.to, weights="random")
     state = convert_to(source, target)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, out)
-    load_model(args.to, weights=out)  # proves the file loads: names and shapes all fit
+    check_state_dict_fits(target, state, str(args.caffemodel))  # every key fits, before writing
+    save_state_dict(state, out)  # atomically: a failed write keeps an existing file
     print(f"wrote {out}: {len(state)} tensors for {args.to}")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-
     runs = plan_runs(args.notebooks, args.parameters or [], args.files or [], args.grids or [])
     failures = run_notebooks(runs, Path(args.out))
     return 1 if failures else 0
 
 
 def _outputs(args: argparse.Namespace) -> int:
-
     for notebook in select_notebooks(args.notebooks):
         execute_in_place(notebook)
         print(f"refreshed {notebook.name}")
@@ -72,6 +70,7 @@ def _outputs(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m convscope")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model whose weights ship in data/")
     train.add_argument("model", choices=TRAINABLE)
@@ -123,7 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     outputs.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
     outputs.set_defaults(handler=_outputs)
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (ConvscopeError, yaml.YAMLError, OSError) as error:
+        if args.debug:
+            raise
+        # one line, as argparse reports a bad argument; exit 2 for bad input, as it does
+        detail = " ".join(str(error).split())
+        print(f"convscope: error: {detail}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

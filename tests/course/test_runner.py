@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from convscope.__main__ import main
 from convscope.core.errors import ConvscopeError, UnknownNameError, WeightsNotFoundError
 from convscope.course.parameters import check_run, coerce
 from convscope.course.runner import (
@@ -127,7 +129,12 @@ def test_an_input_too_small_for_the_model_is_refused_up_front():
 
 def test_run_names_are_file_names():
     assert run_name({}) == "defaults"
-    assert run_name({"model": "caffe:a/b.prototxt", "seed": 1}) == "model=caffe_a_b.prototxt-seed=1"
+    name = run_name({"model": "caffe:a/b.prototxt", "seed": 1})
+    assert re.fullmatch(r"model=caffe_a_b\.prototxt-seed=1-[0-9a-f]{8}", name)
+    # parameter sets that sanitise or cut alike still get names of their own
+    assert run_name({"weights": "a b.pth"}) != run_name({"weights": "a_b.pth"})
+    long = "caffe:" + "x" * 200
+    assert run_name({"model": long + "1"}) != run_name({"model": long + "2"})
 
 
 def failing_notebook(folder) -> Run:
@@ -148,16 +155,16 @@ def test_a_failing_run_is_reported_and_the_others_still_run(tmp_path):
     assert len(failures) == 1
     # execution count 3: parameters, papermill's injected parameters, then the failing cell
     assert failures[0].startswith("99_broken: cell 3 raised ValueError: bad 2")
-    out = tmp_path / "build"
-    assert (out / "runs/01_designer_filters/sigma=1.5.html").exists()
-    assert (out / "runs/01_designer_filters/sigma=1.5.png").read_bytes()[:4] == b"\x89PNG"
+    out, name = tmp_path / "build", run_name({"sigma": 1.5})
+    assert (out / f"runs/01_designer_filters/{name}.html").exists()
+    assert (out / f"runs/01_designer_filters/{name}.png").read_bytes()[:4] == b"\x89PNG"
     records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*.json"))]
     assert [(r["notebook"], r["status"]) for r in records] == [
         ("01_designer_filters", "ok"), ("99_broken", "failed")
     ]  # fmt: skip
     page = (out / "index.html").read_text()
     assert "2 runs, 1 failed" in page and "sigma=1.5" in page
-    assert 'src="runs/01_designer_filters/sigma=1.5.png"' in page
+    assert f'src="runs/01_designer_filters/{name}.png"' in page
     assert "bad 2" in page
 
 
@@ -187,3 +194,35 @@ def test_headless_engine_does_not_mirror_output_widgets(tmp_path, monkeypatch):
     nbformat.write(notebook, tmp_path / "empty.ipynb")
     execute_notebook(tmp_path / "empty.ipynb", tmp_path / "out.ipynb", {})
     assert used == [900]
+
+
+def test_a_repeated_grid_name_is_refused_and_the_same_run_is_planned_once():
+    with pytest.raises(ConvscopeError, match="--grid sigma is given twice"):
+        plan_runs(["01"], [], grids=["sigma=1,2", "sigma=3"])
+    assert len(plan_runs(["01", "01"], [], grids=["sigma=1,1,2"])) == 2
+
+
+def test_a_malformed_parameter_file_is_named(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("sigma: [1, 2\n")
+    with pytest.raises(ConvscopeError, match=f"parameter file {broken} is not valid YAML"):
+        plan_runs(["01"], [], [str(broken)])
+
+
+def test_a_corrupt_old_record_is_skipped_and_the_gallery_still_written(tmp_path, capsys):
+    out = tmp_path / "build"
+    old = out / "runs" / "01_designer_filters" / "old.json"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"notebook": "01_desi')
+    assert run_notebooks([failing_notebook(tmp_path)], out) != []
+    assert "skipped" in capsys.readouterr().out
+    assert "1 runs, 1 failed" in (out / "index.html").read_text()
+
+
+def test_the_command_line_prints_one_line_per_error_and_exits_2(tmp_path, capsys):
+    assert main(["run", "01", "-p", "sigma", "0", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("convscope: error: sigma=0.0 is not valid") and "\n" not in err
+    assert "Traceback" not in err
+    with pytest.raises(ConvscopeError):
+        main(["--debug", "run", "01", "-p", "sigma", "0", "--out", str(tmp_path)])

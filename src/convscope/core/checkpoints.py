@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -40,8 +41,33 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(loaded)
 
 
+def _tensor_problem(key: str, tensor: torch.Tensor, wanted: torch.Tensor) -> str | None:
+    """Why `tensor` cannot be copied into the model's `wanted`, or `None` when it can."""
+    if tensor.is_meta:
+        return f"{key} is a meta tensor (shapes only, no values)"
+    if tensor.layout != torch.strided:
+        return f"{key} is a {tensor.layout} tensor; dense (strided) tensors only"
+    if tensor.is_quantized:
+        return f"{key} is quantized ({tensor.dtype}); floating tensors only"
+    if wanted.is_floating_point() and not tensor.is_floating_point():
+        return f"{key} has dtype {tensor.dtype}; the model takes {wanted.dtype}"
+    if tuple(tensor.shape) != tuple(wanted.shape):
+        return (
+            f"{key} has shape {tuple(tensor.shape)} in the file, {tuple(wanted.shape)} in the model"
+        )
+    return None
+
+
 def check_state_dict_fits(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise a `CheckpointError` naming every missing, unexpected or mis-shaped entry."""
+    """Check every entry of `state` against `model` before anything is copied.
+
+    Each tensor must exist in the model, be dense and strided (not meta, sparse or
+    quantized), have a dtype the model's tensor can take and its shape. Tensors with NaN or
+    infinite values load, with a warning naming their keys.
+
+    Raises:
+        CheckpointError: naming every missing, unexpected or unusable key.
+    """
     expected = model.state_dict()
     problems = []
     missing = [key for key in expected if key not in state]
@@ -53,37 +79,64 @@ def check_state_dict_fits(model: nn.Module, state: Mapping[str, torch.Tensor], s
             "unexpected " + ", ".join(unexpected[:6]) + (" ..." if len(unexpected) > 6 else "")
         )
     for key, value in expected.items():
-        if key in state and tuple(state[key].shape) != tuple(value.shape):
-            problems.append(
-                f"{key} has shape {tuple(state[key].shape)} in the file, "
-                f"{tuple(value.shape)} in the model"
-            )
+        if key in state:
+            problem = _tensor_problem(key, state[key], value)
+            if problem:
+                problems.append(problem)
     if problems:
         raise CheckpointError(f"weights in {source} do not fit the model: " + "; ".join(problems))
+    not_finite = [
+        key
+        for key, tensor in state.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if not_finite:
+        warnings.warn(
+            f"weights in {source} hold NaN or infinite values in: " + ", ".join(not_finite[:6]),
+            stacklevel=3,
+        )
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Read `path`, check every key and shape, and only then copy the weights into `model`.
+    """Read `path`, check every tensor (key, layout, dtype, shape), and only then copy the
+    weights into `model`.
 
     Returns:
         `model`, loaded. On any error the model is untouched.
+
+    Raises:
+        CheckpointError: the file cannot be read or does not fit; the message names the keys.
     """
     state = read_state_dict(path)
     check_state_dict_fits(model, state, str(path))
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:  # checked above; kept so nothing else can escape half-done
+        raise CheckpointError(f"weights in {path} do not fit the model: {error}") from error
     return model
 
 
-def save_weights(model: nn.Module, path: str | Path) -> Path:
-    """Write `model.state_dict()` to `path` atomically (a crash never leaves half a file)."""
+def write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call `write(temporary)` to fill a temporary file beside `path`, then rename it onto
+    `path`: a failed or interrupted write leaves any existing file as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        torch.save(model.state_dict(), temporary)
+        write(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def save_weights(model: nn.Module, path: str | Path) -> Path:
+    """Write `model.state_dict()` to `path` atomically (a crash never leaves half a file)."""
+    return save_state_dict(model.state_dict(), path)
+
+
+def save_state_dict(state: Mapping[str, torch.Tensor], path: str | Path) -> Path:
+    """Write a state dict to `path` atomically (`write_atomically`)."""
+    return write_atomically(path, lambda temporary: torch.save(dict(state), temporary))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import re
@@ -80,11 +81,15 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]
 
 
 def run_name(parameters: dict[str, object]) -> str:
-    """A file name for a run: `defaults`, or `name=value-name=value` in safe characters."""
+    """A file name for a run: `defaults`, or `name=value-name=value` in safe characters, cut
+    to 100, then a short hash of all the parameters, so that two parameter sets never share
+    a name (`a b.pth` and `a_b.pth` sanitise alike; long `caffe:` paths are cut alike)."""
     if not parameters:
         return "defaults"
     text = "-".join(f"{name}={value}" for name, value in parameters.items())
-    return re.sub(r"[^A-Za-z0-9_.=,-]", "_", text)[:120]
+    readable = re.sub(r"[^A-Za-z0-9_.=,-]", "_", text)[:100]
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode())
+    return f"{readable}-{digest.hexdigest()[:8]}"
 
 
 @dataclass
@@ -114,22 +119,36 @@ def plan_runs(
     """
     base: dict[str, object] = {}
     for file in files:
-        loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+        try:
+            loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            problem = " ".join(str(error).split())
+            raise ConvscopeError(f"parameter file {file} is not valid YAML: {problem}") from error
         if not isinstance(loaded, dict):
             raise ConvscopeError(
                 f"{file} must hold name: value pairs; it holds {type(loaded).__name__}"
             )
         base.update(loaded)
     base.update({name: parse_value(value) for name, value in pairs})
-    axes = []
+    axes, named = [], set()
     for grid in grids:
         name, equals, values = grid.partition("=")
         if not equals or not name or not values:
             raise ConvscopeError(f"a grid is name=v1,v2,...; got {grid!r}")
+        if name in named:
+            raise ConvscopeError(f"--grid {name} is given twice; give its values once: {grid!r}")
+        named.add(name)
         axes.append([(name, parse_value(value)) for value in values.split(",")])
     combos = [dict(combo) for combo in itertools.product(*axes)] or [{}]
     notebooks = select_notebooks(selectors)
-    return [Run(nb, check_run(nb, {**base, **combo})) for nb in notebooks for combo in combos]
+    planned, seen = [], set()
+    for notebook in notebooks:
+        for combo in combos:
+            run = Run(notebook, check_run(notebook, {**base, **combo}))
+            if (notebook, run_name(run.parameters)) not in seen:  # the same run once
+                seen.add((notebook, run_name(run.parameters)))
+                planned.append(run)
+    return planned
 
 
 def export_html(notebook: Path) -> Path:
@@ -192,7 +211,11 @@ def run_notebooks(runs: list[Run], out: Path) -> list[str]:
         if record.error:
             failures.append(record.error)
             tqdm.write(f"       {record.error}")
-    records = [RunRecord(**json.loads(path.read_text(encoding="utf-8")))
-               for path in sorted((out / "runs").glob("*/*.json"))]  # fmt: skip
+    records = []
+    for path in sorted((out / "runs").glob("*/*.json")):
+        try:
+            records.append(RunRecord(**json.loads(path.read_text(encoding="utf-8"))))
+        except (ValueError, TypeError) as error:  # a truncated or foreign file: say so, go on
+            tqdm.write(f"skipped {path}: not a run record ({error})")
     tqdm.write(f"gallery: {write_gallery(records, out)}")
     return failures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,15 @@ from convscope.core.errors import ImageError, unknown_name
 from convscope.core.paths import data_path
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+# The largest image decoded, in pixels (50 million: a 10000x5000 photo, about 0.6 GB as the
+# float tensors here); read from the file's header before anything is decoded. Change it
+# with the environment variable CONVSCOPE_MAX_IMAGE_PIXELS.
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def max_image_pixels() -> int:
+    """The pixel limit in force: `$CONVSCOPE_MAX_IMAGE_PIXELS`, else `MAX_IMAGE_PIXELS`."""
+    return int(os.environ.get("CONVSCOPE_MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS))
 
 
 def _to_float_array(image: Image.Image, gray: bool) -> np.ndarray:
@@ -48,17 +58,26 @@ def load_image(path: str | Path, gray: bool = False) -> torch.Tensor:
         `(1, H, W)` if `gray` else `(3, H, W)`, float32 in [0, 1].
 
     Raises:
-        ImageError: the file is missing or is not a readable image; the message names the path.
+        ImageError: the file is missing, is not a readable image, or has more pixels than
+            `max_image_pixels()` (read from its header, before decoding); the message names
+            the path.
     """
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image file not found: {path}")
     try:
         with Image.open(path) as opened:
+            width, height = opened.size  # from the header: nothing decoded yet
+            if width * height > max_image_pixels():
+                raise ImageError(
+                    f"image {path} is {width}x{height} = {width * height:,} pixels, over the "
+                    f"limit of {max_image_pixels():,} (CONVSCOPE_MAX_IMAGE_PIXELS)"
+                )
             opened.load()
             upright = ImageOps.exif_transpose(opened)
             array = _to_float_array(upright, gray)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+            ValueError) as error:  # fmt: skip
         raise ImageError(f"cannot read image {path}: {error}") from error
     tensor = torch.from_numpy(array.astype(np.float32))
     return tensor.unsqueeze(0) if gray else tensor.permute(2, 0, 1).contiguous()
