@@ -101,6 +101,12 @@ class _Builder:
         node = name.replace(".", "_")
         if node in self.shapes:
             raise CaffeFormatError(f"two layers are called {name!r}")
+        if top in self.producer and self.producer[top] not in bottoms:
+            # in place (the layer reads its own top) is Caffe's idiom; anything else is not
+            raise CaffeFormatError(
+                f"layer {name!r}: top blob {top!r} is produced by multiple sources "
+                f"(layer {self.producer[top]!r} too), which Caffe refuses"
+            )
         self.nodes.append((node, module, bottoms))
         self.producer[top] = node
         self.shapes[node] = None
@@ -153,15 +159,64 @@ def _filler(tensor: torch.Tensor, filler: dict | None) -> None:
             )
 
 
+# names a layer cannot take: the model's own attributes (methods, and those set per instance)
+_MODULE_ATTRIBUTES = frozenset(
+    [*dir(Net), *dir(GraphNet), "name", "input_size", "class_names", "preprocess", "output",
+     "blob_layers", "final_softmax"]
+)  # fmt: skip
+
+
+def _check_layer(layer: dict) -> None:
+    """A layer's name, type and top, as Caffe requires them, before it is built.
+
+    Raises:
+        CaffeFormatError: naming the layer (or its position) and the missing or bad field.
+    """
+    name = layer.get("name")
+    if not isinstance(name, str) or not name:
+        raise CaffeFormatError(f"a layer of type {layer.get('type')!r} has no name")
+    if name.replace(".", "_") in _MODULE_ATTRIBUTES:
+        raise CaffeFormatError(
+            f"layer {name!r}: the name is an attribute of the PyTorch model (forward, name, "
+            "params, ...); rename the layer"
+        )
+    if not layer.get("type"):
+        raise CaffeFormatError(f"layer {name!r} has no type")
+    if not layer.get("top"):
+        raise CaffeFormatError(f"layer {name!r} has no top blob")
+
+
+def _positive(layer: dict, message: str, field: str) -> int:
+    """A required positive integer field of one of the layer's parameter messages."""
+    value = layer.get(message, {}).get(field)
+    if value is None or int(value) < 1:
+        raise CaffeFormatError(
+            f"layer {layer['name']!r}: {message} needs {field} >= 1; got {value}"
+        )
+    return int(value)
+
+
 def _convolution(layer: dict, channels: int, transposed: bool) -> nn.Module:
     param = layer.get("convolution_param", {})
     kernel = _pair(param, "kernel", 0)
     if 0 in kernel:
         raise CaffeFormatError(f"layer {layer['name']!r}: convolution_param has no kernel size")
+    outputs, group = _positive(layer, "convolution_param", "num_output"), int(param.get("group", 1))
+    stride = _pair(param, "stride", 1)
+    if min(kernel) < 1 or min(stride) < 1 or group < 1:
+        raise CaffeFormatError(
+            f"layer {layer['name']!r}: convolution_param needs kernel, stride and group >= 1; "
+            f"got kernel {kernel}, stride {stride}, group {group}"
+        )
+    if channels % group or outputs % group:
+        raise CaffeFormatError(
+            f"layer {layer['name']!r}: convolution_param group {group} must divide the "
+            f"{channels} input channels and num_output {outputs}"
+        )
     dilation = param.get("dilation", [1])
     kind = nn.ConvTranspose2d if transposed else nn.Conv2d
     module = kind(
-        channels, int(param["num_output"]), kernel, stride=_pair(param, "stride", 1),
+        channels, outputs, kernel, stride=stride,
         padding=_pair(param, "pad", 0), dilation=int(dilation[0]),
         groups=int(param.get("group", 1)), bias=bool(param.get("bias_term", True)),
     )  # fmt: skip
@@ -215,7 +270,7 @@ def _inner_product(layer: dict, shape: torch.Size) -> nn.Module:
     param = layer.get("inner_product_param", {})
     axis = int(param.get("axis", 1)) % len(shape)
     inputs = math.prod(shape[axis:])
-    module = layers.InnerProduct(inputs, int(param["num_output"]),
+    module = layers.InnerProduct(inputs, _positive(layer, "inner_product_param", "num_output"),
                                  bool(param.get("bias_term", True)), axis)  # fmt: skip
     module.caffe_transpose = bool(param.get("transpose", False))
     _filler(module.weight, param.get("weight_filler"))
@@ -310,6 +365,7 @@ def build_caffe_net(
     if layer_list and layer_list[-1].get("type") == "Softmax":
         final_softmax = _final_softmax(layer_list.pop())  # scores out, like every convscope model
     for layer in layer_list:
+        _check_layer(layer)
         if layer.get("type") == "Input":
             continue
         bottoms = builder.bottoms(layer)

@@ -25,6 +25,18 @@ def _blob_shape(blob: dict) -> tuple[int, ...]:
     return tuple(int(blob.get(k, 0)) for k in ("num", "channels", "height", "width"))
 
 
+def _shape_equals(blob: dict, wanted: tuple[int, ...]) -> bool:
+    """Caffe's `Blob::ShapeEquals`: a blob with a `shape` must have exactly the layer's; a
+    legacy blob's (num, channels, height, width) must be the layer's shape padded with
+    leading 1s to four axes. A blob that gives no dimensions at all is judged by its count."""
+    if "shape" in blob:
+        return _blob_shape(blob) == wanted
+    legacy = _blob_shape(blob)
+    if not any(legacy):
+        return True
+    return len(wanted) <= 4 and legacy == (1,) * (4 - len(wanted)) + wanted
+
+
 def load_caffe_weights(model: LayeredModel, weights: dict) -> list[str]:
     """Copy a parsed caffemodel's blobs into `model`, matched by layer name.
 
@@ -49,10 +61,11 @@ def load_caffe_weights(model: LayeredModel, weights: dict) -> list[str]:
             )
         for blob, (label, tensor, transpose) in zip(blobs, targets):
             values = _blob_array(blob)
-            if values.numel() != tensor.numel():
+            wanted = (tensor.shape[1], tensor.shape[0]) if transpose else tuple(tensor.shape)
+            if values.numel() != tensor.numel() or not _shape_equals(blob, tuple(wanted)):
                 raise CaffeFormatError(
                     f"layer {layer['name']!r}: {label} blob has {values.numel()} values, shape "
-                    f"{_blob_shape(blob)}; the layer needs {tuple(tensor.shape)}"
+                    f"{_blob_shape(blob)}; the layer needs {tuple(wanted)}"
                 )
             if transpose:
                 values = values.view(tensor.shape[1], tensor.shape[0]).T

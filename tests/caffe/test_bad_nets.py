@@ -1,0 +1,80 @@
+"""Malformed nets: each refusal is a CaffeFormatError that names the layer and the field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convscope.caffe.net import build_caffe_net
+from convscope.caffe.proto import CaffeFormatError
+from convscope.caffe.weights import load_caffe_weights
+
+
+def net_with(*layers: dict) -> dict:
+    data = {"name": "data", "type": "Input", "top": ["data"],
+            "input_param": {"shape": [{"dim": [1, 4, 8, 8]}]}}  # fmt: skip
+    return {"name": "bad", "layer": [data, *layers]}
+
+
+def conv(name="c", **param) -> dict:
+    return {"name": name, "type": "Convolution", "bottom": ["data"], "top": [name],
+            "convolution_param": {"num_output": 4, "kernel_size": [3], **param}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (
+            {"type": "ReLU", "bottom": ["data"], "top": ["data"]},
+            "a layer of type 'ReLU' has no name",
+        ),
+        ({"name": "", "type": "ReLU", "bottom": ["data"], "top": ["data"]}, "has no name"),
+        ({"name": "r", "bottom": ["data"], "top": ["data"]}, "layer 'r' has no type"),
+        ({"name": "r", "type": "ReLU", "bottom": ["data"]}, "layer 'r' has no top blob"),
+        (conv("forward"), "layer 'forward': the name is an attribute"),
+        (conv("name"), "layer 'name': the name is an attribute"),
+        (conv(num_output=0), "layer 'c': convolution_param needs num_output >= 1; got 0"),
+        ({**conv(), "convolution_param": {"kernel_size": [3]}}, "needs num_output >= 1; got None"),
+        (conv(group=3), "group 3 must divide the 4 input channels and num_output 4"),
+        (conv(stride=[0]), "needs kernel, stride and group >= 1"),
+        (
+            {
+                "name": "fc",
+                "type": "InnerProduct",
+                "bottom": ["data"],
+                "top": ["fc"],
+                "inner_product_param": {},
+            },
+            "layer 'fc': inner_product_param needs num_output >= 1",
+        ),
+    ],
+)
+def test_a_malformed_layer_is_named(layer, message):
+    with pytest.raises(CaffeFormatError, match=message):
+        build_caffe_net(net_with(layer))
+
+
+def test_two_layers_writing_the_same_top_are_refused_but_in_place_is_fine():
+    in_place = {"name": "relu", "type": "ReLU", "bottom": ["c"], "top": ["c"]}
+    build_caffe_net(net_with(conv(), in_place))
+    other = {**conv("d"), "top": ["c"]}
+    with pytest.raises(CaffeFormatError, match="top blob 'c' is produced by multiple sources"):
+        build_caffe_net(net_with(conv(), other))
+
+
+def blob(shape: tuple[int, ...], legacy: bool = False) -> dict:
+    values = np.zeros(int(np.prod(shape)), np.float32)
+    if legacy:
+        padded = (1,) * (4 - len(shape)) + shape
+        return {"num": padded[0], "channels": padded[1], "height": padded[2],
+                "width": padded[3], "data": values}  # fmt: skip
+    return {"shape": {"dim": list(shape)}, "data": values}
+
+
+def test_a_blob_of_another_shape_is_refused_even_when_its_count_agrees():
+    net = build_caffe_net(net_with(conv()))
+    wrong = {"layer": [{"name": "c", "blobs": [blob((4, 4, 9, 1)), blob((4,))]}]}
+    with pytest.raises(CaffeFormatError, match=r"layer 'c': weight blob .* needs \(4, 4, 3, 3\)"):
+        load_caffe_weights(net, wrong)
+    right = {"layer": [{"name": "c", "blobs": [blob((4, 4, 3, 3)), blob((4,), legacy=True)]}]}
+    assert load_caffe_weights(net, right) == ["c"]  # legacy (1, 1, 1, 4) bias is Caffe's too
