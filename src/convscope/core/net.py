@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError, UnknownNameError, unknown_name
 
 INPUT_BLOB = "data"
@@ -73,13 +74,9 @@ class LayeredModel(nn.Module):
 
     def class_index(self, class_name: str | int) -> int:
         """The output index of a class given by name or index; errors list the valid range."""
-        if isinstance(class_name, int) and not isinstance(class_name, bool):
-            if 0 <= class_name < len(self.class_names):
-                return class_name
-            raise UnknownNameError(
-                f"class index {class_name} is out of range; valid indices are "
-                f"0..{len(self.class_names) - 1}"
-            )
+        if not isinstance(class_name, str):
+            return integer("class index", class_name, 0, len(self.class_names) - 1,
+                           plural="indices", error=UnknownNameError)  # fmt: skip
         if class_name in self.class_names:
             return self.class_names.index(class_name)
         shown = self.class_names if len(self.class_names) <= 20 else self.class_names[:20] + ["..."]

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
@@ -108,11 +109,7 @@ class Deconvnet:
             `(1, C, h, w)`, the shape of `layer`'s output.
         """
         activation = self._activation(layer)
-        if not 0 <= channel < activation.shape[1]:
-            raise ConvscopeError(
-                f"channel {channel} is out of range for {layer}; valid channels are "
-                f"0..{activation.shape[1] - 1}"
-            )
+        channel = integer("channel", channel, 0, activation.shape[1] - 1, where=f" for {layer}")
         if mode not in MODES:
             raise unknown_name("projection mode", mode, MODES)
         signal = torch.zeros_like(activation)
@@ -141,8 +138,14 @@ class Deconvnet:
             `(C, H, W)` in the network's input space.
         """
         activation = self.activations[self._check_layer(layer)]
+        _, channels, height, width = activation.shape
+        channel = integer("channel", channel, 0, channels - 1, where=f" for {layer}")
+        if not isinstance(position, (tuple, list)) or len(position) != 2:
+            raise ConvscopeError(f"position must be (row, column); got {position!r}")
+        row = integer("row", position[0], 0, height - 1, where=f" for {layer}")
+        column = integer("column", position[1], 0, width - 1, where=f" for {layer}")
         signal = torch.zeros_like(activation)
-        signal[0, channel, position[0], position[1]] = activation[0, channel, *position]
+        signal[0, channel, row, column] = activation[0, channel, row, column]
         return self.project_signal(layer, signal)
 
     @torch.no_grad()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from matplotlib.figure import Figure
 
+from convscope.core.arguments import image_for, positive
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import check_feature_map_layer, recording
 from convscope.core.net import LayeredModel
@@ -71,6 +72,9 @@ def occlusion(
         that preprocesses to zero).
     """
     check_feature_map_layer(model, layer)
+    image_for(model, image)
+    size, stride = positive("size", size), positive("stride", stride)
+    batch_size = positive("batch_size", batch_size)
     label = model.class_index(label)
     grey = model.preprocess.deprocess(torch.zeros(1, *image.shape))[0].mean(dim=(1, 2))
     copies, grid = occluded_images(image, size, stride, grey)

@@ -11,12 +11,14 @@ the network's input space zero is the dataset mean, which is added back for disp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from convscope.core.arguments import image_for, positive
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, show_panels
@@ -26,10 +28,7 @@ AUGMENTATIONS = ("none", "flip", "crops_and_flips")
 
 def _check_image(model: LayeredModel, image: torch.Tensor) -> None:
     expected = tuple(model.input_size)
-    if image.dim() != 3 or image.shape[0] != expected[0]:
-        raise ConvscopeError(
-            f"{model.name} takes an image (C, H, W) with C={expected[0]}; got {tuple(image.shape)}"
-        )
+    image_for(model, image)
     if isinstance(model.layer(model.layer_names[-1]), nn.Linear) and tuple(image.shape) != expected:
         raise ConvscopeError(
             f"{model.name} classifies images of exactly {expected} (C, H, W); got "
@@ -179,6 +178,9 @@ def class_model(
         model's `deprocess`), and the final score S_c(I*).
     """
     index = model.class_index(class_index)
+    iterations = positive("iterations", iterations)
+    if not (l2 >= 0 and step > 0) or not math.isfinite(l2 + step):
+        raise ConvscopeError(f"class_model needs l2 >= 0 and step > 0, finite; got {l2}, {step}")
     data = torch.zeros(1, *model.input_size, requires_grad=True)
     for _ in range(iterations):
         with torch.enable_grad():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from matplotlib.figure import Figure
 
+from convscope.core.arguments import positive
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
 from convscope.core.inspection import check_feature_map_layer, recording
@@ -50,8 +51,10 @@ def top_activations(
     different images, as in the paper.
     """
     check_feature_map_layer(model, layer)
-    if k > len(images):
-        raise ConvscopeError(f"k={k} is more than the {len(images)} images")
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ConvscopeError(f"images must be a tensor (N, C, H, W); got {type(images).__name__}")
+    k = positive("k", k, high=len(images))
+    batch_size = positive("batch_size", batch_size)
     best = None
     for start in range(0, len(images), batch_size):
         batch = model.preprocess(images[start : start + batch_size])

@@ -1,0 +1,75 @@
+"""Bad arguments to the analysis functions: refused up front, by name, with the valid range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import convscope as cs
+from convscope.core.arguments import integer
+from convscope.core.errors import ConvscopeError, UnknownNameError
+
+
+@pytest.fixture(scope="module")
+def deconvnet(digits_net, heldout):
+    return cs.Deconvnet(digits_net, digits_net.preprocess(heldout[0][:1]))
+
+
+def test_integers_of_every_kind_are_accepted_and_bools_and_floats_refused():
+    assert integer("k", np.int64(3), 0, 9) == 3 and integer("k", torch.tensor(4), 0, 9) == 4
+    for bad in (True, 2.0, "3", None, torch.tensor(1.0)):
+        with pytest.raises(ConvscopeError, match=r"k must be an integer; got"):
+            integer("k", bad)
+    with pytest.raises(ConvscopeError, match="k 10 is out of range; valid ks are 0..9"):
+        integer("k", 10, 0, 9)
+
+
+def test_a_negative_position_does_not_wrap(deconvnet):
+    with pytest.raises(ConvscopeError, match="row -1 is out of range for conv2; valid rows are"):
+        deconvnet.project_unit("conv2", 0, (-1, 0))
+    with pytest.raises(ConvscopeError, match="position must be"):
+        deconvnet.project_unit("conv2", 0, 3)
+
+
+def test_true_is_not_channel_one(deconvnet):
+    with pytest.raises(ConvscopeError, match="channel must be an integer for conv1; got True"):
+        deconvnet.project("conv1", True)
+    with pytest.raises(ConvscopeError, match="channel must be an integer"):
+        deconvnet.project("conv1", 1.0)
+
+
+def test_numpy_integers_are_classes_and_bools_are_not(digits_net):
+    assert digits_net.class_index(np.int64(3)) == 3
+    with pytest.raises(UnknownNameError, match="class index must be an integer"):
+        digits_net.class_index(True)
+
+
+@pytest.mark.parametrize(("argument", "value"), [("size", 0), ("stride", -2), ("batch_size", 0)])
+def test_occlusion_sizes_and_strides_must_be_positive(digits_net, heldout, argument, value):
+    with pytest.raises(ConvscopeError, match=f"{argument} {value} is out of range"):
+        cs.occlusion(digits_net, heldout[0][0], 3, "conv2", **{argument: value})
+
+
+def test_an_image_of_the_wrong_channels_is_named(digits_net):
+    with pytest.raises(ConvscopeError, match=r"image must be \(C, H, W\) with C=1 for digits"):
+        cs.occlusion(digits_net, torch.rand(3, 28, 28), 3, "conv2")
+    with pytest.raises(ConvscopeError, match="image must be a floating tensor"):
+        cs.class_saliency(digits_net, torch.zeros(1, 28, 28, dtype=torch.uint8), 3)
+
+
+def test_top_activations_counts_must_be_positive_and_bounded(digits_net, heldout):
+    images = heldout[0][:20]
+    with pytest.raises(ConvscopeError, match="k 0 is out of range; valid ks are 1..20"):
+        cs.top_activations(digits_net, images, "conv2", k=0)
+    with pytest.raises(ConvscopeError, match="k 21 is out of range"):
+        cs.top_activations(digits_net, images, "conv2", k=21)
+    with pytest.raises(ConvscopeError, match="batch_size 0 is out of range"):
+        cs.top_activations(digits_net, images, "conv2", batch_size=0)
+
+
+def test_class_models_need_positive_iterations_and_steps(digits_net):
+    with pytest.raises(ConvscopeError, match="iterations 0 is out of range"):
+        cs.class_model(digits_net, 3, iterations=0)
+    with pytest.raises(ConvscopeError, match="step > 0"):
+        cs.class_model(digits_net, 3, step=0.0, iterations=1)
