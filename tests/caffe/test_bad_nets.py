@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convscope.caffe.net import build_caffe_net
+import convscope as cs
+from convscope.caffe.net import build_caffe_net, check_memory
 from convscope.caffe.proto import CaffeFormatError
 from convscope.caffe.weights import load_caffe_weights
+from convscope.course.runner import plan_runs
 
 
 def net_with(*layers: dict) -> dict:
@@ -78,3 +80,29 @@ def test_a_blob_of_another_shape_is_refused_even_when_its_count_agrees():
         load_caffe_weights(net, wrong)
     right = {"layer": [{"name": "c", "blobs": [blob((4, 4, 3, 3)), blob((4,), legacy=True)]}]}
     assert load_caffe_weights(net, right) == ["c"]  # legacy (1, 1, 1, 4) bias is Caffe's too
+
+
+HUGE = """name: "huge"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 224 dim: 224 } } }
+layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" inner_product_param { num_output: 50000 } }
+"""  # noqa: E501 (a whole Caffe file of a few hundred bytes asking for 30 GB)
+
+
+def test_a_small_file_asking_for_gigabytes_is_refused_before_anything_is_allocated(tmp_path):
+    path = tmp_path / "huge.prototxt"
+    path.write_text(HUGE)
+    assert path.stat().st_size < 400
+    with pytest.raises(CaffeFormatError, match=r"over the limit of .*layer 'fc' alone needs"):
+        cs.load_model(f"caffe:{path}", weights="random")
+    with pytest.raises(CaffeFormatError, match="CONVSCOPE_MAX_NET_BYTES"):
+        cs.load_shapes_only(f"caffe:{path}")  # the shapes-only parameter checks use it too
+    with pytest.raises(CaffeFormatError, match="over the limit"):
+        plan_runs(["05"], [("model", f"caffe:{path}"), ("weights", "random")])
+
+
+def test_the_memory_budget_is_configurable(monkeypatch):
+    net = net_with(conv())
+    assert check_memory(build_caffe_net(net), (1, 4, 8, 8)) is None
+    monkeypatch.setenv("CONVSCOPE_MAX_NET_BYTES", "100")
+    with pytest.raises(CaffeFormatError, match="over the limit of 100"):
+        build_caffe_net(net)

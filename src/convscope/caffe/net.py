@@ -11,6 +11,7 @@ convscope model. Without a caffemodel, parameters come from the prototxt's fille
 from __future__ import annotations
 
 import math
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,15 +348,73 @@ def _module(layer: dict, builder: _Builder, bottoms: tuple[str, ...]) -> nn.Modu
     )
 
 
+# The largest net built, parameters plus one forward pass's blobs at the prototxt's input
+# shape, in bytes (4 GiB: VGG16 needs 0.6 GB, FCN-8s at 500x500 about 2 GB); change it with
+# the environment variable CONVSCOPE_MAX_NET_BYTES.
+MAX_NET_BYTES = 4 * 1024**3
+
+
+def max_net_bytes() -> int:
+    """The memory budget in force: `$CONVSCOPE_MAX_NET_BYTES`, else `MAX_NET_BYTES`."""
+    return int(os.environ.get("CONVSCOPE_MAX_NET_BYTES", MAX_NET_BYTES))
+
+
+def net_bytes(model: LayeredModel, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """Bytes of each layer's parameters plus its output blob, for one pass of `input_shape`
+    `(N, C, H, W)`, computed on the meta device (nothing is allocated). `"data"` is the input."""
+    blobs = meta_blobs(model, input_shape)
+    found = {}
+    for blob, tensor in blobs.items():
+        module = dict(model.named_layers()).get(blob)
+        weights = [*module.parameters(), *module.buffers()] if module is not None else []
+        found[blob] = tensor.numel() * tensor.element_size() + sum(
+            p.numel() * p.element_size() for p in weights
+        )
+    return found
+
+
+def check_memory(model: LayeredModel, input_shape: tuple[int, ...]) -> None:
+    """Refuse a net whose parameters and blobs need more than `max_net_bytes()`.
+
+    Raises:
+        CaffeFormatError: naming the total, the limit and the layer that needs the most.
+    """
+    needed = net_bytes(model, input_shape)
+    total, limit = sum(needed.values()), max_net_bytes()
+    if total > limit:
+        largest = max(needed, key=needed.get)
+        raise CaffeFormatError(
+            f"the net needs {total:,} bytes for its parameters and one pass at {input_shape}, "
+            f"over the limit of {limit:,} (CONVSCOPE_MAX_NET_BYTES); layer {largest!r} alone "
+            f"needs {needed[largest]:,}"
+        )
+
+
 def build_caffe_net(
     net_param: dict, name: str = "caffe", class_names: list[str] | None = None, preprocess=None
 ) -> LayeredModel:
     """Build the model of a parsed prototxt (`caffe_proto.read_prototxt`), in eval mode.
 
+    The net is built on the meta device first and checked against the memory budget
+    (`check_memory`), so a small file that asks for gigabytes allocates nothing. Under
+    `torch.device("meta")` (shapes only) that first build is the result.
+
     Returns:
         A `Net` if the layers form a chain, else a `GraphNet`; `blob_layers` maps every Caffe
         blob name to the layer whose output it is last.
+
+    Raises:
+        CaffeFormatError: a malformed layer, or a net over the memory budget.
     """
+    with torch.device("meta"):
+        shapes_only = _build(net_param, name, class_names, preprocess)
+    check_memory(shapes_only, tuple(_input_shape(net_param)[1]))
+    if torch.empty(0).device.type == "meta":
+        return shapes_only
+    return _build(net_param, name, class_names, preprocess)
+
+
+def _build(net_param: dict, name: str, class_names: list[str] | None, preprocess) -> LayeredModel:
     input_name, input_shape = _input_shape(net_param)
     if len(input_shape) != 4:
         raise CaffeFormatError(f"the input must be (N, C, H, W); the prototxt gives {input_shape}")
