@@ -19,16 +19,22 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # notebooks, a gallery run beside a lesson), spinning threads slowed small-tensor work 10-30x.
 export OMP_WAIT_POLICY := PASSIVE
 
+# The test stages run on JOBS pytest-xdist workers, each torch on one thread: on two cores this
+# halves the suite, where two workers with two threads each fought over the cores.
+JOBS ?= 2
+unit notebooks ui: export OMP_NUM_THREADS := 1
+
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test env browser unit notebooks ui lint run gallery outputs bench clean
 CHROMIUM_FILE := $(VENV)/chromium-path
 
-# CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
+# CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build. No byte-compiling
+# at install (about 40 s here): Python compiles the modules it imports, once, on first use.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile torch==2.13.0
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (convscope)" >/dev/null
 	touch $(STAMP)
 
@@ -58,19 +64,21 @@ lint: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/browser
+	$(BIN)/python -m pytest tests --ignore=tests/browser -n $(JOBS) --dist worksteal
 
 # Every notebook in JupyterLab in headless Chromium (Debian's chromium; screenshots in build/ui).
 ui: browser
 	@start=$$(date +%s); \
-	CONVSCOPE_CHROMIUM=$$(cat $(CHROMIUM_FILE)) $(BIN)/python -m pytest tests/browser && \
+	CONVSCOPE_CHROMIUM=$$(cat $(CHROMIUM_FILE)) $(BIN)/python -m pytest tests/browser \
+	  -n $(JOBS) --dist worksteal && \
 	echo "browser tests: $$(( $$(date +%s) - start )) s for six notebooks"
 
 # Strict nbval (stored outputs compared), twice in a row: the notebooks must be deterministic.
+# Within a pass the notebooks are shared among the workers, each notebook in one kernel.
 notebooks: $(STAMP)
 	for pass in 1 2; do \
 	  $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg \
-	    -p no:cacheprovider notebooks || exit 1; \
+	    -p no:cacheprovider -n $(JOBS) --dist loadfile notebooks || exit 1; \
 	done
 
 run: $(STAMP)

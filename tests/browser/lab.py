@@ -1,10 +1,10 @@
 """A JupyterLab server and a headless Chromium for the browser tests, both kept off the network.
 
-The server listens on 127.0.0.1 only, on a fixed port with a fixed token, and every directory it
-writes to (config, runtime, data, settings, workspaces, caches, IPython, matplotlib, npm) lies
-inside the test's temporary folder, as do Chromium's home and config: nothing reaches the home
-directory. It serves copies of the
-notebooks, and autosave is off, so the committed notebooks are never touched.
+The server listens on 127.0.0.1 only, on a fixed port per test worker with a fixed token, and
+every directory it writes to (config, runtime, data, settings, workspaces, caches, IPython,
+matplotlib, npm) lies inside the test's temporary folder, as do Chromium's home and config:
+nothing reaches the home directory. It serves copies of the notebooks, and autosave is off, so
+the committed notebooks are never touched.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-PORT = 18765
+# One server per pytest-xdist worker (gw0, gw1, ...), each on its own port.
+PORT = 18765 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 TOKEN = "convscope-browser-test"
 HOST = "127.0.0.1"
 BASE_URL = f"http://{HOST}:{PORT}"
