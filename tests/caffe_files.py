@@ -15,7 +15,7 @@ import numpy as np
 
 from convscope.caffe.schema import ENUMS, MESSAGES
 
-CAFFE_FILES = Path(__file__).parent / "caffe"  # the CaffeNet and FCN-8s deploy prototxts
+CAFFE_FILES = Path(__file__).parent / "caffe"  # the CaffeNet, FCN-8s and LeNet deploy prototxts
 
 
 def _field(message: str, name: str) -> tuple[str, str, int]:

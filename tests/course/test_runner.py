@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
+from papermill.clientwrap import PapermillNotebookClient
 
 from convscope.__main__ import main
 from convscope.core.errors import ConvscopeError, UnknownNameError, WeightsNotFoundError
+from convscope.course import runner
+from convscope.course.headless import HeadlessClient
 from convscope.course.parameters import check_run, coerce
 from convscope.course.runner import (
     Run,
@@ -170,12 +174,6 @@ def test_a_failing_run_is_reported_and_the_others_still_run(tmp_path):
 
 def test_headless_engine_does_not_mirror_output_widgets(tmp_path, monkeypatch):
     """nbclient's mirroring of Output widgets can lose a cell's reply (jupyter/nbclient#312)."""
-    from types import SimpleNamespace
-
-    from papermill.clientwrap import PapermillNotebookClient
-
-    from convscope.course.headless import HeadlessClient
-
     manager = SimpleNamespace(nb=nbformat.v4.new_notebook())
     state = {
         "_model_module": "@jupyter-widgets/output",
@@ -194,6 +192,26 @@ def test_headless_engine_does_not_mirror_output_widgets(tmp_path, monkeypatch):
     nbformat.write(notebook, tmp_path / "empty.ipynb")
     execute_notebook(tmp_path / "empty.ipynb", tmp_path / "out.ipynb", {})
     assert used == [900]
+
+
+def test_a_run_that_dies_leaves_no_half_notebook_and_no_stale_result(tmp_path, monkeypatch):
+    out, run = tmp_path / "build", failing_notebook(tmp_path)
+    folder, name = out / "runs" / "99_broken", run_name(run.parameters)
+    folder.mkdir(parents=True)
+    for suffix in (".ipynb", ".html", ".png"):  # an earlier run of the same name
+        (folder / f"{name}{suffix}").write_text("from an earlier run")
+
+    def dies(notebook, output, **options):
+        with open(output, "w") as handle:
+            handle.write('{"cells": [')  # papermill had begun writing
+        raise RuntimeError("kernel died")
+
+    monkeypatch.setattr(runner.papermill, "execute_notebook", dies)
+    assert run_notebooks([run], out) == ["99_broken: RuntimeError: kernel died"]
+    assert sorted(p.name for p in folder.iterdir()) == [f"{name}.json"]
+    record = json.loads((folder / f"{name}.json").read_text())
+    assert (record["status"], record["notebook_file"], record["html_file"]) == ("failed", "", None)
+    assert "no notebook written" in (out / "index.html").read_text()
 
 
 def test_a_repeated_grid_name_is_refused_and_the_same_run_is_planned_once():

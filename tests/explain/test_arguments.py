@@ -9,6 +9,8 @@ import torch
 import convscope as cs
 from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError, UnknownNameError
+from convscope.explain.occlusion import occluded_images
+from convscope.explain.top_activations import receptive_patch, top_grids
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +75,52 @@ def test_class_models_need_positive_iterations_and_steps(digits_net):
         cs.class_model(digits_net, 3, iterations=0)
     with pytest.raises(ConvscopeError, match="step > 0"):
         cs.class_model(digits_net, 3, step=0.0, iterations=1)
+
+
+def test_occluded_images_check_the_image_size_stride_and_fill():
+    image = torch.rand(3, 8, 8)
+    copies, grid = occluded_images(image, 4, 2, torch.zeros(3))
+    assert grid == (3, 3) and copies.shape == (9, 3, 8, 8)
+    with pytest.raises(ConvscopeError, match="size 9 is out of range; valid square sizes are 1..8"):
+        occluded_images(image, 9, 2, torch.zeros(3))
+    with pytest.raises(ConvscopeError, match="stride 0 is out of range; it must be at least 1"):
+        occluded_images(image, 4, 0, torch.zeros(3))
+    with pytest.raises(ConvscopeError, match=r"fill must be a tensor \(3,\).*got \(1,\)"):
+        occluded_images(image, 4, 2, torch.zeros(1))
+    with pytest.raises(ConvscopeError, match=r"image must be \(C, H, W\); got shape \(8, 8\)"):
+        occluded_images(image[0], 4, 2, torch.zeros(3))
+
+
+def test_saliency_classes_are_checked_one_by_one(digits_net, heldout):
+    image = heldout[0][0]
+    by_name = cs.all_class_saliency(digits_net, image, ["3", 5])
+    torch.testing.assert_close(by_name, cs.all_class_saliency(digits_net, image, [3, 5]))
+    with pytest.raises(UnknownNameError, match="10"):
+        cs.all_class_saliency(digits_net, image, [3, 10])
+    with pytest.raises(ConvscopeError, match="classes must name at least one class"):
+        cs.all_class_saliency(digits_net, image, [])
+    with pytest.raises(ConvscopeError, match="classes must be a list of classes; got 3"):
+        cs.all_class_saliency(digits_net, image, 3)
+
+
+def test_receptive_patches_need_a_map_layer_and_a_position_inside(digits_net, heldout):
+    image = heldout[0][0]
+    assert receptive_patch(digits_net, image, "conv2", (0, 0)).shape[0] == 1
+    with pytest.raises(ConvscopeError, match="row -1 is out of range; it must be at least 0"):
+        receptive_patch(digits_net, image, "conv2", (-1, 0))
+    with pytest.raises(ConvscopeError, match="column must be an integer; got 1.5"):
+        receptive_patch(digits_net, image, "conv2", (0, 1.5))
+    with pytest.raises(ConvscopeError, match=r"receptive field lies outside the 28x28 image"):
+        receptive_patch(digits_net, image, "conv2", (0, 40))
+    with pytest.raises(ConvscopeError, match="fc6"):
+        receptive_patch(digits_net, image, "fc6", (0, 0))
+
+
+def test_top_grids_refuse_a_channel_the_layer_does_not_have(digits_net, heldout):
+    images = heldout[0][:12]
+    top = cs.top_activations(digits_net, images, "conv1", k=4)
+    channels = len(top.values)
+    with pytest.raises(ConvscopeError, match=f"valid channels are 0..{channels - 1}"):
+        top_grids(digits_net, images, top, channels)
+    with pytest.raises(ConvscopeError, match=r"images must be \(N, C, H, W\) with C=1 for digits"):
+        top_grids(digits_net, images[0], top, 0)

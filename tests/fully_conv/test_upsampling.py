@@ -146,7 +146,9 @@ def test_upsample_bilinear_matches_no_crop_for_odd_factors(factor):
 
 
 def test_errors_name_the_bad_value():
-    with pytest.raises(ConvscopeError, match="kernel size must be an integer >= 1; got 0"):
+    with pytest.raises(
+        ConvscopeError, match="kernel size 0 is out of range; it must be at least 1"
+    ):
         bilinear_kernel(0)
     with pytest.raises(ConvscopeError, match=r"in_channels == out_channels.*\(3, 4, 4, 4\)"):
         bilinear_diagonal_(nn.ConvTranspose2d(3, 4, 4))
@@ -156,9 +158,11 @@ def test_errors_name_the_bad_value():
         bilinear_all_pairs_(nn.ConvTranspose2d(2, 2, (4, 2)))
     with pytest.raises(ConvscopeError, match="nn.ConvTranspose2d; got Conv2d"):
         bilinear_diagonal_(nn.Conv2d(2, 2, 4))
-    with pytest.raises(ConvscopeError, match="channels must be an integer >= 1; got 0"):
+    with pytest.raises(ConvscopeError, match="channels 0 is out of range; it must be at least 1"):
         bilinear_grouped(0, 4, 2)
-    with pytest.raises(ConvscopeError, match="upsampling factor must be .* got 0"):
+    with pytest.raises(
+        ConvscopeError, match="upsampling factor 0 is out of range; it must be at least 1"
+    ):
         upsample_bilinear(torch.rand(1, 1, 3, 3), 0)
     with pytest.raises(ConvscopeError, match=r"\(N, C, H, W\) tensor; got shape \(1, 3, 3\)"):
         interpolate_equivalent(torch.rand(1, 3, 3), 2)

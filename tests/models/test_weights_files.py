@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import convscope as cs
-from convscope.core import checkpoints
 from convscope.core.errors import CheckpointError, ConvscopeError
 
 
@@ -60,21 +59,6 @@ def test_clean_weights_load_without_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cs.load_weights(model, path)
-
-
-def test_a_failed_write_keeps_the_existing_file(tmp_path):
-    path = tmp_path / "weights.pth"
-    path.write_bytes(b"the old checkpoint")
-
-    def fails(temporary: str) -> None:
-        with open(temporary, "wb") as handle:
-            handle.write(b"half a file")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        checkpoints.write_atomically(path, fails)
-    assert path.read_bytes() == b"the old checkpoint"
-    assert [p.name for p in tmp_path.iterdir()] == ["weights.pth"]
 
 
 def test_every_checkpoint_error_is_a_convscope_error():

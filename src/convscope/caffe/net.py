@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from convscope.caffe import layers
 from convscope.caffe.proto import layers_of
@@ -56,8 +57,13 @@ def _input_shape(net_param: dict) -> tuple[str, list[int]]:
     """The input blob's name and shape, from `input`/`input_shape`/`input_dim` or an Input layer."""
     for layer in layers_of(net_param):
         if layer.get("type") == "Input":
-            shape = layer.get("input_param", {}).get("shape", [{}])[0].get("dim", [])
-            return layer["top"][0], [int(d) for d in shape]
+            tops, shapes = layer.get("top", []), layer.get("input_param", {}).get("shape", [])
+            if len(tops) != 1 or len(shapes) != 1:
+                raise CaffeFormatError(
+                    f"the Input layer {layer.get('name')!r} needs one top and one "
+                    f"input_param shape; it has tops {tops} and {len(shapes)} shape(s)"
+                )
+            return tops[0], [int(d) for d in shapes[0].get("dim", [])]
     names = net_param.get("input", [])
     if len(names) != 1:
         raise CaffeFormatError(f"the net must have exactly one input blob; it has {names}")
@@ -80,13 +86,33 @@ class FinalSoftmax:
     axis: int
 
 
+# How many bottoms each layer type takes, (fewest, most), as Caffe's layers declare them
+# (ExactNumBottomBlobs, MinBottomBlobs); every other type takes exactly one.
+_BOTTOMS = {"Crop": (2, 2), "Eltwise": (2, None), "Concat": (1, None), "Scale": (1, 2)}
+# what torch raises for an input a module cannot take (a kernel larger than the blob, ...)
+_TORCH_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError)
+
+
+def _check_bottoms(layer: dict, bottoms: tuple[str, ...]) -> None:
+    fewest, most = _BOTTOMS.get(layer["type"], (1, 1))
+    if len(bottoms) < fewest or (most is not None and len(bottoms) > most):
+        wanted = f"{fewest}" if fewest == most else f"{fewest} or more"
+        wanted = f"{fewest} or {most}" if most not in (None, fewest) else wanted
+        raise CaffeFormatError(
+            f"layer {layer['name']!r} ({layer['type']}) takes {wanted} bottom blob(s); "
+            f"it has {list(layer.get('bottom', []))}"
+        )
+
+
 class _Builder:
-    """Walks the layers in order, keeping every blob's shape (meta device) and producer."""
+    """Walks the layers in order, keeping every blob's producer and shape: each layer's output
+    is computed on the meta device as the layer is added, so a layer that cannot take its
+    input is refused by name, at once."""
 
     def __init__(self, input_name: str, input_shape: list[int]) -> None:
         self.nodes: list[tuple[str, nn.Module, tuple[str, ...]]] = []
         self.producer = {input_name: INPUT_BLOB}
-        self.shapes = {INPUT_BLOB: torch.Size(input_shape)}
+        self.blobs = {INPUT_BLOB: torch.empty(input_shape, device="meta")}
 
     def bottoms(self, layer: dict) -> tuple[str, ...]:
         found = []
@@ -100,7 +126,7 @@ class _Builder:
 
     def add(self, name: str, module: nn.Module, bottoms: tuple[str, ...], top: str) -> None:
         node = name.replace(".", "_")
-        if node in self.shapes:
+        if node in self.blobs:
             raise CaffeFormatError(f"two layers are called {name!r}")
         if top in self.producer and self.producer[top] not in bottoms:
             # in place (the layer reads its own top) is Caffe's idiom; anything else is not
@@ -108,21 +134,28 @@ class _Builder:
                 f"layer {name!r}: top blob {top!r} is produced by multiple sources "
                 f"(layer {self.producer[top]!r} too), which Caffe refuses"
             )
+        inputs = [self.blobs[bottom] for bottom in bottoms]
+        state = {
+            key: torch.empty_like(value, device="meta")
+            for key, value in [*module.named_parameters(), *module.named_buffers()]
+        }
+        try:
+            output = functional_call(module, state, tuple(inputs))
+        except _TORCH_ERRORS as error:
+            shapes = ", ".join(str(tuple(blob.shape)) for blob in inputs)
+            problem = " ".join(str(error).split())
+            raise CaffeFormatError(
+                f"layer {name!r} cannot take its input {shapes}: {problem}"
+            ) from error
         self.nodes.append((node, module, bottoms))
         self.producer[top] = node
-        self.shapes[node] = None
+        self.blobs[node] = output
 
     def channels(self, bottom: str) -> int:
         return self.shape(bottom)[1]
 
     def shape(self, node: str) -> torch.Size:
-        if self.shapes.get(node) is None:
-            graph = GraphNet(self.nodes, output=node, name="partial", input_size=(1, 1, 1),
-                             class_names=[], preprocess=None)  # fmt: skip
-            blobs = meta_blobs(graph, self.shapes[INPUT_BLOB])
-            for name, blob in blobs.items():
-                self.shapes[name] = blob.shape
-        return self.shapes[node]
+        return self.blobs[node].shape
 
 
 def _filler(tensor: torch.Tensor, filler: dict | None) -> None:
@@ -136,9 +169,15 @@ def _filler(tensor: torch.Tensor, filler: dict | None) -> None:
         if kind == "constant":
             tensor.fill_(filler.get("value", 0.0))
         elif kind == "uniform":
-            tensor.uniform_(filler.get("min", 0.0), filler.get("max", 1.0))
+            low, high = filler.get("min", 0.0), filler.get("max", 1.0)
+            if not low <= high or not math.isfinite(high - low):  # Caffe: CHECK_LE(a, b)
+                raise CaffeFormatError(f"the uniform filler needs min <= max; got {low}, {high}")
+            tensor.uniform_(low, high)
         elif kind == "gaussian":
-            tensor.normal_(filler.get("mean", 0.0), filler.get("std", 1.0))
+            mean, std = filler.get("mean", 0.0), filler.get("std", 1.0)
+            if not std > 0 or not math.isfinite(mean + std):  # Caffe: CHECK_GT(sigma, 0)
+                raise CaffeFormatError(f"the gaussian filler needs std > 0; got {std}")
+            tensor.normal_(mean, std)
         elif kind in ("xavier", "msra"):
             norm = filler.get("variance_norm", "FAN_IN")
             n = {"FAN_IN": fan_in, "FAN_OUT": fan_out}.get(norm, (fan_in + fan_out) / 2)
@@ -416,8 +455,10 @@ def build_caffe_net(
 
 def _build(net_param: dict, name: str, class_names: list[str] | None, preprocess) -> LayeredModel:
     input_name, input_shape = _input_shape(net_param)
-    if len(input_shape) != 4:
-        raise CaffeFormatError(f"the input must be (N, C, H, W); the prototxt gives {input_shape}")
+    if len(input_shape) != 4 or min(input_shape) < 1:
+        raise CaffeFormatError(
+            f"the input must be (N, C, H, W), each at least 1; the prototxt gives {input_shape}"
+        )
     builder = _Builder(input_name, input_shape)
     layer_list = [layer for layer in layers_of(net_param) if _in_test_phase(layer)]
     final_softmax = None
@@ -428,6 +469,7 @@ def _build(net_param: dict, name: str, class_names: list[str] | None, preprocess
         if layer.get("type") == "Input":
             continue
         bottoms = builder.bottoms(layer)
+        _check_bottoms(layer, bottoms)
         tops = layer.get("top", [])
         if layer.get("type") == "Split":
             for top in tops:
@@ -435,7 +477,14 @@ def _build(net_param: dict, name: str, class_names: list[str] | None, preprocess
             continue
         if len(tops) != 1:
             raise CaffeFormatError(f"layer {layer['name']!r} must have one top; it has {tops}")
-        builder.add(layer["name"], _module(layer, builder, bottoms), bottoms, tops[0])
+        try:
+            module = _module(layer, builder, bottoms)
+        except _TORCH_ERRORS as error:  # a value torch refuses while building the module
+            problem = " ".join(str(error).split())
+            raise CaffeFormatError(
+                f"layer {layer['name']!r} ({layer['type']}): {problem}"
+            ) from error
+        builder.add(layer["name"], module, bottoms, tops[0])
     classes = class_names or []
     model = _assemble(builder, name, input_shape, classes, preprocess)
     model.blob_layers = dict(builder.producer)

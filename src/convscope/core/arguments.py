@@ -28,7 +28,8 @@ def integer(
 
     Accepts Python, NumPy and 0-d torch integers; refuses bools, floats and everything else.
     The message reads `channel 64 is out of range for conv2; valid channels are 0..63`
-    (`plural` names the valid values, `where` says whose they are).
+    (`plural` names the valid values, `where` says whose they are), or, with one side open,
+    `stride 0 is out of range; it must be at least 1`.
 
     Raises:
         `error` (a `ConvscopeError`): naming the argument, the value and the valid range.
@@ -40,10 +41,11 @@ def integer(
         raise error(f"{name} must be an integer{where}; got {value!r} ({kind})")
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
-        span = f"{'' if low is None else low}..{'' if high is None else high}"
-        raise error(
-            f"{name} {value} is out of range{where}; valid {plural or name + 's'} are {span}"
-        )
+        if low is None or high is None:
+            bound = f"at least {low}" if high is None else f"at most {high}"
+            raise error(f"{name} {value} is out of range{where}; it must be {bound}")
+        valid = f"valid {plural or name + 's'} are {low}..{high}"
+        raise error(f"{name} {value} is out of range{where}; {valid}")
     return value
 
 
@@ -52,19 +54,60 @@ def positive(name: str, value: object, high: int | None = None) -> int:
     return integer(name, value, 1, high)
 
 
-def image_for(model, image: object, name: str = "image") -> torch.Tensor:
-    """`image`, if it is one floating `(C, H, W)` tensor with the model's channel count.
+def image_tensor(
+    name: str,
+    value: object,
+    channels: int | None = None,
+    *,
+    batched: bool = False,
+    where: str = "",
+) -> torch.Tensor:
+    """`value`, if it is a floating tensor `(C, H, W)` (`(N, C, H, W)` when `batched`) with
+    `channels` channels (any count when `None`) and no empty side; `where` names whose
+    channels they are (` for digits`).
+
+    Raises:
+        ConvscopeError: naming the argument, its shape or type and the shape wanted.
+    """
+    wanted = "(N, C, H, W)" if batched else "(C, H, W)"
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        kind = getattr(value, "dtype", type(value).__name__)
+        raise ConvscopeError(f"{name} must be a floating tensor {wanted}; got {kind}")
+    channel_axis = 1 if batched else 0
+    if (
+        value.dim() != 3 + batched
+        or 0 in value.shape
+        or (channels is not None and value.shape[channel_axis] != channels)
+    ):
+        count = "" if channels is None else f" with C={channels}{where}"
+        raise ConvscopeError(f"{name} must be {wanted}{count}; got shape {tuple(value.shape)}")
+    return value
+
+
+def image_for(model, image: object, name: str = "image", *, batched: bool = False) -> torch.Tensor:
+    """`image`, if it is one floating `(C, H, W)` tensor (a batch `(N, C, H, W)` when
+    `batched`) with the model's channel count.
 
     Raises:
         ConvscopeError: naming the argument, its shape or type and the model's channels.
     """
     channels = model.input_size[0]
-    if not isinstance(image, torch.Tensor) or not image.is_floating_point():
-        kind = getattr(image, "dtype", type(image).__name__)
-        raise ConvscopeError(f"{name} must be a floating tensor (C, H, W); got {kind}")
-    if image.dim() != 3 or image.shape[0] != channels:
-        raise ConvscopeError(
-            f"{name} must be (C, H, W) with C={channels} for {model.name}; got shape "
-            f"{tuple(image.shape)}"
-        )
-    return image
+    return image_tensor(name, image, channels, batched=batched, where=f" for {model.name}")
+
+
+def grid_position(
+    name: str, value: object, size: tuple[int, int] | None = None, where: str = ""
+) -> tuple[int, int]:
+    """`value` as a `(row, column)` pair of integers >= 0 (a negative one would wrap), below
+    `size` `(height, width)` when given; `where` says whose map it is (` for conv2`).
+
+    Raises:
+        ConvscopeError: naming the argument or the row or column, and the valid range.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ConvscopeError(f"{name} must be a (row, column) pair; got {value!r}")
+    height, width = (None, None) if size is None else (size[0] - 1, size[1] - 1)
+    row = integer("row", value[0], 0, height, where=where)
+    return row, integer("column", value[1], 0, width, where=where)

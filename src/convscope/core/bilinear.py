@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from convscope.core.arguments import positive
 from convscope.core.errors import ConvscopeError
 
 
@@ -29,8 +30,7 @@ def bilinear_kernel(size: int, dtype: torch.dtype = torch.float32) -> torch.Tens
     Raises:
         ConvscopeError: `size` is not an integer >= 1.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConvscopeError(f"kernel size must be an integer >= 1; got {size!r}")
+    size = positive("kernel size", size)
     factor = (size + 1) // 2  # ceil(size / 2)
     center = (size - 1) / 2
     tent = 1 - (torch.arange(size, dtype=torch.float64) - center).abs() / factor

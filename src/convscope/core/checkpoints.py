@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from convscope.core.errors import CheckpointError
+from convscope.core.files import write_atomically
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -114,22 +113,6 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     except RuntimeError as error:  # checked above; kept so nothing else can escape half-done
         raise CheckpointError(f"weights in {path} do not fit the model: {error}") from error
     return model
-
-
-def write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call `write(temporary)` to fill a temporary file beside `path`, then rename it onto
-    `path`: a failed or interrupted write leaves any existing file as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path
 
 
 def save_weights(model: nn.Module, path: str | Path) -> Path:

@@ -6,6 +6,8 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convscope.core.files import write_text_atomically
+
 
 @dataclass
 class RunRecord:
@@ -30,12 +32,12 @@ def _card(record: RunRecord) -> str:
         else "<p>(no figure)</p>"
     )
     link = record.html_file or record.notebook_file
+    opened = f'<a href="{html.escape(link)}">open the run</a>' if link else "no notebook written"
     error = f'<p class="error">{html.escape(record.error)}</p>' if record.error else ""
     return (
         f'<div class="card {record.status}"><h2>{html.escape(record.notebook)}</h2>'
         f"<p>{html.escape(shown)}</p>{figure}"
-        f'<p>{record.status}, {record.seconds:.1f} s · <a href="{html.escape(link)}">'
-        f"open the run</a></p>{error}</div>"
+        f"<p>{record.status}, {record.seconds:.1f} s · {opened}</p>{error}</div>"
     )
 
 
@@ -58,6 +60,4 @@ body {{ font-family: sans-serif; margin: 1em; }}
 {cards}
 </div></body></html>
 """
-    path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text_atomically(out / "index.html", page)

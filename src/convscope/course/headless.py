@@ -19,6 +19,8 @@ from nbclient import NotebookClient
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 
+from convscope.core.files import write_atomically
+
 ENGINE_NAME = "convscope-headless"
 CELL_TIMEOUT = 900  # seconds; the slowest lesson cell (VGG16 top-9 over 24 crops) takes ~2 min
 
@@ -81,4 +83,4 @@ def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
     client.widget_registry = {}
     client.execute()
     notebook.metadata.pop("widgets", None)
-    nbformat.write(notebook, path)
+    write_atomically(path, lambda temporary: nbformat.write(notebook, temporary))

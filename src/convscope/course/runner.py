@@ -17,6 +17,7 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 
 from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.core.files import write_atomically, write_bytes_atomically, write_text_atomically
 from convscope.course.gallery import RunRecord, write_gallery
 from convscope.course.headless import ENGINE_NAME
 from convscope.course.parameters import check_run
@@ -66,17 +67,31 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]
     """Run one notebook with papermill, in its own folder, writing the result to `target`.
 
     It runs on the `headless` engine: widgets are not mirrored (see `convscope.headless`).
-    """
+    papermill writes into a temporary file that becomes `target` once it is complete, a failed
+    run's notebook (stopped at its failing cell) included: `target` is never half-written.
 
-    papermill.execute_notebook(
-        str(notebook),
-        str(target),
-        parameters=parameters,
-        cwd=str(notebook.parent),
-        kernel_name="python3",
-        progress_bar=False,
-        engine_name=ENGINE_NAME,
-    )
+    Raises:
+        papermill.PapermillExecutionError: a cell raised; `target` holds the stopped notebook.
+    """
+    failures: list[papermill.PapermillExecutionError] = []
+
+    def execute(temporary: str) -> None:
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                temporary,
+                parameters=parameters,
+                cwd=str(notebook.parent),
+                kernel_name="python3",
+                progress_bar=False,
+                engine_name=ENGINE_NAME,
+            )
+        except papermill.PapermillExecutionError as failure:  # the notebook is written whole
+            failures.append(failure)
+
+    write_atomically(target, execute)
+    if failures:
+        raise failures[0]
     return target
 
 
@@ -154,22 +169,23 @@ def plan_runs(
 def export_html(notebook: Path) -> Path:
     """The executed notebook as a stand-alone HTML page beside it."""
     body, _ = HTMLExporter().from_filename(str(notebook))
-    target = notebook.with_suffix(".html")
-    target.write_text(body, encoding="utf-8")
-    return target
+    return write_text_atomically(notebook.with_suffix(".html"), body)
 
 
 def _execute(run: Run, out: Path) -> RunRecord:
-
+    """Execute one run; its notebook, page, key figure and record are each written atomically,
+    and the files of an earlier run of the same name that this run did not produce are removed,
+    so the gallery never shows an old result under a new record."""
     folder = out / "runs" / run.notebook.stem
-    folder.mkdir(parents=True, exist_ok=True)
     name = run_name(run.parameters)
     target = folder / f"{name}.ipynb"
     start = time.perf_counter()
-    error = ""
+    error, produced = "", False
     try:
         execute_notebook(run.notebook, target, run.parameters)
+        produced = True
     except papermill.PapermillExecutionError as failure:
+        produced = True
         error = (
             f"{run.notebook.stem}: cell {failure.exec_count} raised "
             f"{failure.ename}: {failure.evalue}"
@@ -178,18 +194,21 @@ def _execute(run: Run, out: Path) -> RunRecord:
         error = f"{run.notebook.stem}: {type(failure).__name__}: {failure}"
     record = RunRecord(
         run.notebook.stem, run.parameters, "failed" if error else "ok",
-        time.perf_counter() - start, str(target.relative_to(out)), error=error,
+        time.perf_counter() - start, str(target.relative_to(out)) if produced else "",
+        error=error,
     )  # fmt: skip
-    if target.exists():
+    figure = key_figure(target) if produced else None
+    if produced:
         record.html_file = str(export_html(target).relative_to(out))
-        figure = key_figure(target)
-        if figure:
-            (folder / f"{name}.png").write_bytes(figure)
-            record.figure_file = str((folder / f"{name}.png").relative_to(out))
-            if not run.parameters and not error:
-                FIGURE_DIR.mkdir(parents=True, exist_ok=True)
-                (FIGURE_DIR / f"{run.notebook.stem}.png").write_bytes(figure)
-    (folder / f"{name}.json").write_text(json.dumps(asdict(record), default=str), encoding="utf-8")
+    if figure:
+        png = write_bytes_atomically(folder / f"{name}.png", figure)
+        record.figure_file = str(png.relative_to(out))
+        if not run.parameters and not error:
+            write_bytes_atomically(FIGURE_DIR / f"{run.notebook.stem}.png", figure)
+    for suffix, kept in ((".ipynb", produced), (".html", produced), (".png", figure)):
+        if not kept:
+            (folder / f"{name}{suffix}").unlink(missing_ok=True)
+    write_text_atomically(folder / f"{name}.json", json.dumps(asdict(record), default=str))
     return record
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from convscope.core.arguments import integer
+from convscope.core.arguments import grid_position, integer
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
@@ -140,10 +140,7 @@ class Deconvnet:
         activation = self.activations[self._check_layer(layer)]
         _, channels, height, width = activation.shape
         channel = integer("channel", channel, 0, channels - 1, where=f" for {layer}")
-        if not isinstance(position, (tuple, list)) or len(position) != 2:
-            raise ConvscopeError(f"position must be (row, column); got {position!r}")
-        row = integer("row", position[0], 0, height - 1, where=f" for {layer}")
-        column = integer("column", position[1], 0, width - 1, where=f" for {layer}")
+        row, column = grid_position("position", position, (height, width), where=f" for {layer}")
         signal = torch.zeros_like(activation)
         signal[0, channel, row, column] = activation[0, channel, row, column]
         return self.project_signal(layer, signal)

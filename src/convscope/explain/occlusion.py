@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from matplotlib.figure import Figure
 
-from convscope.core.arguments import image_for, positive
+from convscope.core.arguments import image_for, image_tensor, integer, positive
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import check_feature_map_layer, recording
 from convscope.core.net import LayeredModel
@@ -36,10 +36,20 @@ def occluded_images(
     image: torch.Tensor, size: int, stride: int, fill: torch.Tensor
 ) -> tuple[torch.Tensor, tuple[int, int]]:
     """Copies of `image` `(C, H, W)` with a `size`×`size` square of `fill` `(C,)` at every
-    position `stride` apart, row by row: `(rows * columns, C, H, W)`, and `(rows, columns)`."""
-    channels, height, width = image.shape
-    if not 1 <= size <= min(height, width):
-        raise ConvscopeError(f"the square's size must be 1..{min(height, width)}; got {size}")
+    position `stride` apart, row by row: `(rows * columns, C, H, W)`, and `(rows, columns)`.
+
+    Raises:
+        ConvscopeError: naming the argument: an image that is not `(C, H, W)`, a size that is
+            not 1..min(H, W), a stride below 1, a fill that is not `(C,)`.
+    """
+    channels, height, width = image_tensor("image", image).shape
+    size = integer("size", size, 1, min(height, width), plural="square sizes")
+    stride = positive("stride", stride)
+    if not isinstance(fill, torch.Tensor) or tuple(fill.shape) != (channels,):
+        got = tuple(fill.shape) if isinstance(fill, torch.Tensor) else type(fill).__name__
+        raise ConvscopeError(
+            f"fill must be a tensor ({channels},), one value per channel; got {got}"
+        )
     tops = range(0, height - size + 1, stride)
     lefts = range(0, width - size + 1, stride)
     copies = image.expand(len(tops) * len(lefts), -1, -1, -1).clone()
@@ -73,7 +83,8 @@ def occlusion(
     """
     check_feature_map_layer(model, layer)
     image_for(model, image)
-    size, stride = positive("size", size), positive("stride", stride)
+    size = integer("size", size, 1, min(image.shape[1:]), plural="square sizes")
+    stride = positive("stride", stride)
     batch_size = positive("batch_size", batch_size)
     label = model.class_index(label)
     grey = model.preprocess.deprocess(torch.zeros(1, *image.shape))[0].mean(dim=(1, 2))

@@ -124,13 +124,24 @@ def all_class_saliency(
     """Several classes' saliency maps for one image, from one vectorised backward pass.
 
     Args:
-        classes: class indices (default all).
+        classes: class indices or names (default all); each is checked by `class_index`.
 
     Returns:
         `(len(classes), H, W)`; row i equals `class_saliency(model, image, classes[i])`.
+
+    Raises:
+        ConvscopeError: the image does not fit the model, `classes` is empty or not a list, or
+            one class is not the model's (named with the valid choices).
     """
     _check_image(model, image)
-    chosen = list(range(len(model.class_names))) if classes is None else list(classes)
+    if classes is None:
+        chosen = list(range(len(model.class_names)))
+    elif isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
+        raise ConvscopeError(f"classes must be a list of classes; got {classes!r}")
+    else:
+        chosen = [model.class_index(each) for each in classes]
+    if not chosen:
+        raise ConvscopeError("classes must name at least one class; got an empty list")
     data = model.preprocess(image[None]).detach().requires_grad_(True)
     selectors = torch.eye(len(model.class_names))[chosen][:, None, :]
     with torch.enable_grad():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from matplotlib.figure import Figure
 
-from convscope.core.arguments import positive
+from convscope.core.arguments import grid_position, image_for, image_tensor, integer, positive
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
 from convscope.core.inspection import check_feature_map_layer, recording
@@ -51,8 +51,7 @@ def top_activations(
     different images, as in the paper.
     """
     check_feature_map_layer(model, layer)
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise ConvscopeError(f"images must be a tensor (N, C, H, W); got {type(images).__name__}")
+    image_for(model, images, "images", batched=True)
     k = positive("k", k, high=len(images))
     batch_size = positive("batch_size", batch_size)
     best = None
@@ -81,14 +80,29 @@ def receptive_patch(model: LayeredModel, image: torch.Tensor, layer: str,
                     position: tuple[int, int]) -> torch.Tensor:  # fmt: skip
     """The input pixels under one unit's receptive field, zero where it leaves the image.
 
+    Args:
+        image: `(C, H, W)`; position: `(row, column)` of the unit in `layer`'s map.
+
     Returns:
         `(C, field, field)` (each side the layer's receptive field along that axis).
+
+    Raises:
+        ConvscopeError: a layer without a feature map, an image that is not `(C, H, W)`, a
+            position that is not two integers >= 0 or whose field misses the image.
     """
+    check_feature_map_layer(model, layer)
+    image = image_tensor("image", image)
+    position = grid_position("position", position)
     sides = []
     for axis in (0, 1):
         geometry = geometries(model, axis)[layer]
         centre = geometry.start + geometry.jump * position[axis]
         first = math.floor(centre - (geometry.field - 1) / 2 + 0.5)
+        if first >= image.shape[1 + axis]:
+            raise ConvscopeError(
+                f"position {position} in {layer}: the unit's receptive field lies outside the "
+                f"{image.shape[1]}x{image.shape[2]} image"
+            )
         sides.append((first, int(geometry.field)))
     (top, height), (left, width) = sides
     padded = torch.zeros(image.shape[0], height, width)
@@ -113,7 +127,13 @@ def top_grids(
     Args:
         deconvnet_for: image index -> its recorded `Deconvnet` (pass a cache, as the widget
             does, so that moving between channels repeats no forward pass).
+
+    Raises:
+        ConvscopeError: `images` is not `(N, C, H, W)` for the model, or `channel` is not one
+            of `top`'s channels.
     """
+    image_for(model, images, "images", batched=True)
+    channel = integer("channel", channel, 0, len(top.values) - 1, where=f" for {top.layer}")
     deconvnet_for = deconvnet_for or (lambda i: Deconvnet(model, model.preprocess(images[i][None])))
     projections, patches = [], []
     for image_index, position in zip(top.images[channel].tolist(), top.positions[channel].tolist()):

@@ -13,15 +13,10 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from convscope.core.arguments import positive
 from convscope.core.bilinear import bilinear_all_pairs_, bilinear_diagonal_, bilinear_kernel
 from convscope.core.errors import ConvscopeError
 from convscope.core.plotting import show_panels
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    """Raise a `ConvscopeError` unless `value` is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConvscopeError(f"{name} must be an integer >= 1; got {value!r}")
 
 
 def bilinear_grouped(
@@ -37,8 +32,7 @@ def bilinear_grouped(
         An `nn.ConvTranspose2d` without bias mapping `(N, C, H, W)` to
         `(N, C, (H - 1) * s + k - 2p, (W - 1) * s + k - 2p)`; equal to `bilinear_diagonal_`.
     """
-    for name, value in (("channels", channels), ("stride", stride)):
-        _check_positive_int(name, value)
+    channels, stride = positive("channels", channels), positive("stride", stride)
     kernel = bilinear_kernel(kernel_size)
     layer = nn.ConvTranspose2d(
         channels, channels, kernel_size, stride, padding, groups=channels, bias=False
@@ -69,7 +63,7 @@ def upsample_bilinear(x: torch.Tensor, factor: int) -> torch.Tensor:
         `s`, cropping `s // 2` from each side gives the values of `interpolate_equivalent(x, s)`;
         for odd `s` the grid is half a pixel off and no crop matches `F.interpolate`.
     """
-    _check_positive_int("upsampling factor", factor)
+    positive("upsampling factor", factor)
     return _grouped_upsample(x, factor, 2 * factor, padding=0)
 
 
@@ -91,7 +85,7 @@ def interpolate_equivalent(x: torch.Tensor, factor: int) -> torch.Tensor:
     Returns:
         `(N, C, H * s, W * s)`.
     """
-    _check_positive_int("upsampling factor", factor)
+    positive("upsampling factor", factor)
     return _grouped_upsample(x, factor, 2 * factor - factor % 2, padding=factor // 2)
 
 
