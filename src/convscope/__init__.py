@@ -22,6 +22,7 @@ those below it (a test over the import graph checks it):
 
 from convscope.core.bilinear import bilinear_kernel
 from convscope.core.checkpoints import load_weights, save_weights
+from convscope.core.devices import available_devices, resolve_device
 from convscope.core.errors import ConvscopeError, UnknownNameError
 from convscope.core.geometry import (
     conv_output_size,
@@ -99,6 +100,8 @@ from convscope.ui.widgets import (
 __all__ = [
     "accuracy",
     "all_class_saliency",
+    "available_devices",
+    "resolve_device",
     "answer_key",
     "available_models",
     "bilinear_kernel",

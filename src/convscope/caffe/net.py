@@ -27,6 +27,7 @@ from convscope.caffe.text import read_prototxt
 from convscope.caffe.weights import load_caffe_weights
 from convscope.caffe.wire import read_caffemodel
 from convscope.core.bilinear import bilinear_kernel
+from convscope.core.devices import to_cpu, to_model
 from convscope.core.inspection import recording
 from convscope.core.meta import meta_blobs
 from convscope.core.net import INPUT_BLOB, Crop, GraphNet, LayeredModel, Net, Sum
@@ -541,9 +542,11 @@ def caffe_blobs(model: LayeredModel, data: torch.Tensor) -> dict[str, torch.Tens
         Blob name -> tensor, in forward order: `data` `(N, C, H, W)` first, e.g. `prob`
         `(N, classes)` last.
     """
+    data = to_model(model, data)
     with recording(model) as outputs:
         model(data)
-    outputs[INPUT_BLOB] = data
+    outputs = {name: to_cpu(blob) for name, blob in outputs.items()}
+    outputs[INPUT_BLOB] = to_cpu(data)
     found = {blob: outputs[layer] for blob, layer in model.blob_layers.items() if layer in outputs}
     softmax = model.final_softmax
     if softmax is not None:

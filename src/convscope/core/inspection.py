@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import torch
 from matplotlib.figure import Figure
 
+from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels, tile
@@ -58,10 +59,11 @@ def recording(
 
 @torch.no_grad()
 def blobs(model: LayeredModel, data: torch.Tensor, layers: Iterable[str] | None = None):
-    """One forward pass of preprocessed `data` `(N, C, H, W)`; returns layer name -> blob."""
+    """One forward pass of preprocessed `data` `(N, C, H, W)` on the model's device; returns
+    layer name -> blob, on the CPU."""
     with recording(model, layers) as recorded:
-        model(data)
-    return recorded
+        model(to_model(model, data))
+    return {name: to_cpu(blob) for name, blob in recorded.items()}
 
 
 def blob_table(model: LayeredModel, data: torch.Tensor) -> Table:

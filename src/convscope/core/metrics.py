@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 
 
@@ -22,7 +23,7 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> to
         Unnormalised scores `(N, num_classes)`.
     """
     batches = [
-        model(model.preprocess(images[start : start + batch_size]))
+        to_cpu(model(to_model(model, model.preprocess(images[start : start + batch_size]))))
         for start in range(0, len(images), batch_size)
     ]
     return torch.cat(batches)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from convscope.core.devices import resolve_device
 from convscope.core.errors import ConvscopeError, UnknownNameError, unknown_name
 from convscope.core.inspection import conv_layers, feature_map_layers
 from convscope.core.meta import blob_shapes, layer_table
@@ -216,8 +217,16 @@ def _check_input_size(run: Run, name: str) -> None:
         raise ConvscopeError(f"{name}={run.values[name]!r}: {error}") from error
 
 
+def _check_device(run: Run, name: str) -> None:
+    try:
+        resolve_device(run.values[name])
+    except ConvscopeError as error:
+        raise run.refuse(name, str(error)) from error
+
+
 RULES: dict[str, Callable[[Run, str], None]] = {
     "model": _check_model,
+    "device": _check_device,
     "weights": _check_weights,
     "layer": _check_layer,
     "scaled_layer": _check_scaled_layer,

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from convscope.core.arguments import grid_position, integer
+from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
@@ -65,6 +66,7 @@ class Deconvnet:
                 f"the image has {data.shape[1]}"
             )
         self.model = model
+        data = to_model(model, data)  # the pass and its switches stay on the model's device
         self._chain = _check_chain(model)
         self.layers = [name for name, _ in self._chain]
         self.activations: dict[str, torch.Tensor] = {}
@@ -85,6 +87,7 @@ class Deconvnet:
                     x = module(x)
                 self.activations[name] = x
         self.input_shape = data.shape
+        self.input_device = data.device
 
     def channels(self, layer: str) -> int:
         """How many feature maps `layer` has."""
@@ -150,9 +153,10 @@ class Deconvnet:
         """Walk any signal shaped like `layer`'s output `(1, C, h, w)` back to `(C, H, W)`."""
         self._check_layer(layer)
         names = [name for name, _ in self._chain]
+        signal = signal.to(self.input_device)
         for name, module in reversed(self._chain[: names.index(layer) + 1]):
             signal = self._backward(name, module, signal)
-        return signal[0]
+        return to_cpu(signal[0])
 
     def _backward(self, name: str, module: nn.Module, signal: torch.Tensor) -> torch.Tensor:
         if isinstance(module, nn.MaxPool2d):
@@ -187,7 +191,9 @@ def unpool(signal: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> tor
         overlapping windows share a switch; summing is what the gradient does.)
     """
     batch, channels = signal.shape[:2]
-    out = torch.zeros(batch, channels, size[-2] * size[-1], dtype=signal.dtype)
+    out = torch.zeros(
+        batch, channels, size[-2] * size[-1], dtype=signal.dtype, device=signal.device
+    )
     out.scatter_add_(2, indices.flatten(2), signal.flatten(2))
     return out.view(batch, channels, size[-2], size[-1])
 
@@ -237,7 +243,8 @@ def rectified_gradient(
     Returns:
         `(C, H, W)`.
     """
-    x = data.detach().clone().requires_grad_(True)
+    x = to_model(model, data).detach().clone().requires_grad_(True)
+    signal = to_model(model, signal)
     with torch.enable_grad():
         h = x
         for name, module in _check_chain(model):
@@ -250,7 +257,7 @@ def rectified_gradient(
             if name == layer:
                 break
         (gradient,) = torch.autograd.grad(h, x, grad_outputs=signal)
-    return gradient[0]
+    return to_cpu(gradient[0])
 
 
 def as_picture(model: LayeredModel, signal: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from convscope.core.arguments import image_for, image_tensor, integer, positive
+from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import check_feature_map_layer, recording
 from convscope.core.net import LayeredModel
@@ -90,15 +91,15 @@ def occlusion(
     grey = model.preprocess.deprocess(torch.zeros(1, *image.shape))[0].mean(dim=(1, 2))
     copies, grid = occluded_images(image, size, stride, grey)
     with recording(model, [layer]) as blobs:
-        model(model.preprocess(image[None]))
+        model(to_model(model, model.preprocess(image[None])))
     channel = int(blobs[layer][0].flatten(1).max(dim=1).values.argmax())
     features, probabilities, winners = [], [], []
-    for start in range(0, len(copies), batch_size):
+    for start in range(0, len(copies), batch_size):  # each batch moved to the model once
         with recording(model, [layer]) as blobs:
-            scores = model(model.preprocess(copies[start : start + batch_size]))
-        features.append(blobs[layer][:, channel].sum(dim=(1, 2)))
-        probabilities.append(scores.softmax(dim=1)[:, label])
-        winners.append(scores.argmax(dim=1))
+            scores = model(to_model(model, model.preprocess(copies[start : start + batch_size])))
+        features.append(to_cpu(blobs[layer][:, channel].sum(dim=(1, 2))))
+        probabilities.append(to_cpu(scores.softmax(dim=1)[:, label]))
+        winners.append(to_cpu(scores.argmax(dim=1)))
     return OcclusionMaps(
         torch.cat(features).view(grid),
         torch.cat(probabilities).view(grid),

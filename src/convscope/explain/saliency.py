@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from convscope.core.arguments import image_for, positive
+from convscope.core.devices import device_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, show_panels
@@ -43,11 +44,11 @@ def _input_gradients(
 
     Only the input needs a gradient, so autograd skips every weight gradient.
     """
-    data = data.detach().requires_grad_(True)
+    data = to_model(model, data).detach().requires_grad_(True)
     with torch.enable_grad():
         scores = model(data)
-        (gradient,) = torch.autograd.grad(scores, data, grad_outputs=weights)
-    return gradient
+        (gradient,) = torch.autograd.grad(scores, data, grad_outputs=weights.to(data.device))
+    return to_cpu(gradient)
 
 
 def _maps(gradient: torch.Tensor) -> torch.Tensor:
@@ -142,14 +143,14 @@ def all_class_saliency(
         chosen = [model.class_index(each) for each in classes]
     if not chosen:
         raise ConvscopeError("classes must name at least one class; got an empty list")
-    data = model.preprocess(image[None]).detach().requires_grad_(True)
-    selectors = torch.eye(len(model.class_names))[chosen][:, None, :]
+    data = to_model(model, model.preprocess(image[None])).detach().requires_grad_(True)
+    selectors = torch.eye(len(model.class_names), device=data.device)[chosen][:, None, :]
     with torch.enable_grad():
         scores = model(data)
         (gradients,) = torch.autograd.grad(
             scores, data, grad_outputs=selectors, is_grads_batched=True
         )
-    return _maps(gradients[:, 0])
+    return to_cpu(_maps(gradients[:, 0]))
 
 
 def softmax_saliency(model: LayeredModel, image: torch.Tensor, class_index: int) -> torch.Tensor:
@@ -161,11 +162,11 @@ def softmax_saliency(model: LayeredModel, image: torch.Tensor, class_index: int)
         `(H, W)`: max over channels of |∂P_c/∂I|.
     """
     _check_image(model, image)
-    data = model.preprocess(image[None]).detach().requires_grad_(True)
+    data = to_model(model, model.preprocess(image[None])).detach().requires_grad_(True)
     with torch.enable_grad():
         probability = model(data).softmax(dim=1)[0, model.class_index(class_index)]
         (gradient,) = torch.autograd.grad(probability, data)
-    return _maps(gradient[0])
+    return to_cpu(_maps(gradient[0]))
 
 
 def class_model(
@@ -192,7 +193,7 @@ def class_model(
     iterations = positive("iterations", iterations)
     if not (l2 >= 0 and step > 0) or not math.isfinite(l2 + step):
         raise ConvscopeError(f"class_model needs l2 >= 0 and step > 0, finite; got {l2}, {step}")
-    data = torch.zeros(1, *model.input_size, requires_grad=True)
+    data = torch.zeros(1, *model.input_size, device=device_of(model), requires_grad=True)
     for _ in range(iterations):
         with torch.enable_grad():
             objective = model(data)[0, index] - l2 * data.pow(2).sum()
@@ -201,7 +202,7 @@ def class_model(
             data += step * gradient
     with torch.no_grad():
         score = model(data)[0, index].item()
-    return model.preprocess.deprocess(data.detach())[0], score
+    return model.preprocess.deprocess(to_cpu(data))[0], score
 
 
 def show_saliency(model: LayeredModel, image: torch.Tensor, class_name: str | int) -> Figure:

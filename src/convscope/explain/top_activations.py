@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from convscope.core.arguments import grid_position, image_for, image_tensor, integer, positive
+from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
 from convscope.core.inspection import check_feature_map_layer, recording
@@ -56,10 +57,10 @@ def top_activations(
     batch_size = positive("batch_size", batch_size)
     best = None
     for start in range(0, len(images), batch_size):
-        batch = model.preprocess(images[start : start + batch_size])
+        batch = to_model(model, model.preprocess(images[start : start + batch_size]))
         with recording(model, [layer]) as blobs:
             model(batch)
-        maps = blobs[layer].flatten(2)  # (B, C, h*w)
+        maps = to_cpu(blobs[layer]).flatten(2)  # (B, C, h*w)
         width = blobs[layer].shape[-1]
         values, where = maps.max(dim=2)  # (B, C)
         candidates = (

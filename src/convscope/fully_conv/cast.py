@@ -111,7 +111,8 @@ def fully_convolutional(model: Net) -> Net:
         caffe_names=model._caffe_names,
     )
     transplant(model, cast)
-    return cast.to(next(model.parameters()).dtype).train(model.training)
+    weight = next(model.parameters())  # the cast lives where the model does, in its dtype
+    return cast.to(device=weight.device, dtype=weight.dtype).train(model.training)
 
 
 def sliding_classifier(model: Net) -> Net:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 from matplotlib.figure import Figure
 
+from convscope.core.devices import device_of, synchronize, to_cpu, to_model
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, show_panels
 from convscope.core.tables import Table
@@ -24,7 +25,7 @@ def class_maps(cast: LayeredModel, image: torch.Tensor) -> torch.Tensor:
     Returns:
         `(classes, H', W')`: softmax over classes at each cell.
     """
-    return cast(cast.preprocess(image.unsqueeze(0)))[0].softmax(dim=0)
+    return to_cpu(cast(to_model(cast, cast.preprocess(image.unsqueeze(0))))[0].softmax(dim=0))
 
 
 def show_class_maps(image: torch.Tensor, maps: torch.Tensor, class_names: list[str],
@@ -67,11 +68,13 @@ def crops(image: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tens
     return windows[0].permute(1, 2, 0, 3, 4).reshape(-1, channels, *size)
 
 
-def _seconds(action: Callable[[], object], repeats: int) -> float:
+def _seconds(action: Callable[[], object], repeats: int, device: torch.device) -> float:
     best = float("inf")
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         action()
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -92,16 +95,17 @@ def time_dense_against_crops(
         A `Table`: what was run, seconds, and the time relative to one classifier pass.
     """
     channels, height, width = model.input_size
-    data = torch.randn(1, channels, *large)
+    device = device_of(model)
+    data = torch.randn(1, channels, *large, device=device)
     windows = crops(data, (height, width), stride)
-    single = _seconds(lambda: model(windows[:1]), repeats)
+    single = _seconds(lambda: model(windows[:1]), repeats, device)
     rows = [
         ("one window (classifier)", single),
         (f"dense map, {tuple(cast(data).shape[2:])} cells (cast)", _seconds(lambda: cast(data),
-                                                                              repeats)),
+                                                                              repeats, device)),
         (f"{len(windows)} windows, one by one", _seconds(
-            lambda: [model(w[None]) for w in windows], 1)),
-        (f"{len(windows)} windows, one batch", _seconds(lambda: model(windows), 1)),
+            lambda: [model(w[None]) for w in windows], 1, device)),
+        (f"{len(windows)} windows, one batch", _seconds(lambda: model(windows), 1, device)),
     ]  # fmt: skip
     return Table(["run", "seconds", "× one window"],
                  [(name, round(s, 4), round(s / single, 1)) for name, s in rows])  # fmt: skip
@@ -118,7 +122,7 @@ def window_difference(
         image: `(C, H, W)` in [0, 1], larger than the training size.
         stride: the net's total stride.
     """
-    data = model.preprocess(image.unsqueeze(0))
+    data = to_model(model, model.preprocess(image.unsqueeze(0)))
     dense = cast(data)
     windows = crops(data, model.input_size[1:], stride)
     one_by_one = model(windows).T.reshape(dense.shape)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import nn
@@ -75,15 +76,20 @@ def crop_table(model: LayeredModel) -> Table:
     return Table(["crop", "cropped", "reference", "derived offset", "layer offset"], rows)
 
 
-def model_for_shapes(name: str, weights: str = "random") -> LayeredModel:
+def model_for_shapes(
+    name: str, weights: str = "random", device: str | torch.device = "auto"
+) -> LayeredModel:
     """A model whose sizes the shape lessons tabulate, fully convolutional.
 
     FCNs and Caffe files come as they are; a classifier (`caffenet`, `alexnet`, `vgg16`,
     `digits`) is cast fully convolutional, so it too accepts any input size. With
     `weights="random"` it is `load_shapes_only` (meta device: no memory, nothing read). A
-    weights file (or `"default"`) is loaded, and checked, for real.
+    weights file (or `"default"`) is loaded, and checked, for real, onto `device`.
     """
-    model = load_shapes_only(name) if weights == "random" else load_model(name, weights=weights)
+    if weights == "random":
+        model = load_shapes_only(name)
+    else:
+        model = load_model(name, weights=weights, device=device)
     if not any(isinstance(module, Crop) for _, module, _ in model.layer_graph()):
         if any(isinstance(module, nn.Linear) for _, module, _ in model.layer_graph()):
             model = fully_convolutional(model)

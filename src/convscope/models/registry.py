@@ -16,6 +16,7 @@ import torch
 
 from convscope.caffe.net import load_caffe
 from convscope.core.checkpoints import load_weights
+from convscope.core.devices import device_of, resolve_device
 from convscope.core.errors import WeightsNotFoundError, unknown_name
 from convscope.core.inspection import suggested_layer
 from convscope.core.meta import blob_shapes
@@ -223,7 +224,12 @@ def load_shapes_only(name: str) -> LayeredModel:
         return load_model(name, weights="random")
 
 
-def load_model(name: str, weights: str | Path = "default", download: bool = True) -> LayeredModel:
+def load_model(
+    name: str,
+    weights: str | Path = "default",
+    download: bool = True,
+    device: str | torch.device = "auto",
+) -> LayeredModel:
     """Build a model of the lessons by name and load its weights.
 
     Args:
@@ -233,12 +239,16 @@ def load_model(name: str, weights: str | Path = "default", download: bool = True
         weights: `"default"` (shipped file or torch hub cache), `"random"` (untrained, drawn
             from the torch generator), or a path to a state dict with the model's names.
         download: allow a missing default file to be downloaded.
+        device: `"auto"` (CUDA when available, else MPS, else the CPU), `"cpu"`, `"cuda"`,
+            `"cuda:N"` or `"mps"` (`resolve_device`); checked before anything is built.
 
     Returns:
-        The `Net` or `GraphNet` in eval mode, with `class_names`, `preprocess`, `input_size`.
+        The `Net` or `GraphNet` in eval mode on `device`, with `class_names`, `preprocess`,
+        `input_size`. The analysis functions follow its device.
     """
+    target = resolve_device(device)
     if name.startswith("caffe:"):
-        return load_caffe_model(name, weights).eval()
+        return _placed(load_caffe_model(name, weights).eval(), target)
     model_kind(name)
     entry = MODELS[name]
     model = entry.build()
@@ -246,4 +256,9 @@ def load_model(name: str, weights: str | Path = "default", download: bool = True
         load_weights(model, fetch_weights(entry.weights, download))
     elif weights != "random":
         load_weights(model, weights)
-    return model.eval()
+    return _placed(model.eval(), target)
+
+
+def _placed(model: LayeredModel, device: torch.device) -> LayeredModel:
+    """`model` on `device`; a model built for its shapes only (meta device) stays there."""
+    return model if device_of(model).type == "meta" else model.to(device)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import torch
 
+from convscope.core.devices import device_of
 from convscope.core.errors import SurgeryError, unknown_name
 from convscope.core.inspection import conv_layers
 from convscope.core.metrics import accuracy
@@ -70,6 +71,6 @@ def with_outputs(model: LayeredModel, count: int) -> LayeredModel:
                            "not a Linear or Conv2d layer")  # fmt: skip
     path = next(path for path, module in edited.named_modules() if module is last)
     parent, _, attribute = path.rpartition(".")
-    setattr(edited.get_submodule(parent), attribute, new)
+    setattr(edited.get_submodule(parent), attribute, new.to(device_of(model)))
     edited.class_names = list(model.class_names[:count])
     return edited

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import conv_layers
 from convscope.core.net import LayeredModel, Net
@@ -177,7 +178,7 @@ def first_layer_maps(model: LayeredModel, image: torch.Tensor, count: int = 3) -
     Returns `(count, H', W')`.
     """
     conv = model.layer(conv_layers(model)[0])
-    return conv(model.preprocess(image[None]))[0, :count]
+    return to_cpu(conv(to_model(model, model.preprocess(image[None])))[0, :count])
 
 
 def show_first_layer(

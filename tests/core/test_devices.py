@@ -1,0 +1,107 @@
+"""Devices: `auto` picks CUDA, then MPS, then the CPU; the analysis functions follow the model.
+
+The GPU tests run each analysis function on the GPU and compare it with the CPU; on a machine
+without one they are skipped, and pytest prints the reason (`-rs` in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import convscope as cs
+from convscope.core.devices import available_devices, device_of, resolve_device, to_model
+from convscope.core.errors import ConvscopeError
+from convscope.core.inspection import blobs
+from convscope.course.parameters import check_run
+from convscope.course.runner import select_notebooks
+
+HAS_CUDA = torch.cuda.is_available()
+HAS_MPS = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def test_auto_prefers_cuda_then_mps_then_the_cpu():
+    expected = "cuda" if HAS_CUDA else "mps" if HAS_MPS else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device(" CPU ") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert available_devices()[0] == "cpu"
+
+
+@pytest.mark.parametrize("bad", ["gpu", "tpu", "", "cuda:x"])
+def test_an_unknown_device_lists_the_choices(bad):
+    with pytest.raises(ConvscopeError, match=r"not one of auto, cpu, cuda, cuda:N, mps"):
+        resolve_device(bad)
+
+
+def test_a_device_this_machine_lacks_is_named_with_what_it_has():
+    missing = "cuda:99"
+    with pytest.raises(ConvscopeError, match=rf"device '{missing}' is not available.*cpu"):
+        resolve_device(missing)
+    if not HAS_MPS:
+        with pytest.raises(ConvscopeError, match="device 'mps' is not available"):
+            resolve_device("mps")
+    with pytest.raises(ConvscopeError, match="device must be a string"):
+        resolve_device(3)
+
+
+def test_load_model_puts_the_model_on_the_device_and_checks_it_first(tmp_path):
+    net = cs.load_model("digits", device="cpu")
+    assert {p.device.type for p in net.parameters()} == {"cpu"}
+    assert device_of(net) == torch.device("cpu")
+    # the device is checked before the weights file is even looked for
+    with pytest.raises(ConvscopeError, match="'gpu' is not one of"):
+        cs.load_model("digits", weights=str(tmp_path / "missing.pth"), device="gpu")
+
+
+def test_the_device_parameter_is_checked_in_every_notebook():
+    for notebook in select_notebooks([]):
+        assert check_run(notebook, {"device": "cpu"})["device"] == "cpu"
+        with pytest.raises(ConvscopeError, match=r"device='tpu' is not valid.*cuda:N"):
+            check_run(notebook, {"device": "tpu"})
+
+
+def test_to_model_moves_nothing_that_is_already_there(digits_net):
+    x = torch.rand(1, 1, 28, 28)
+    assert to_model(digits_net, x) is x
+
+
+def _each_analysis(net: cs.Net, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every analysis function of lessons 05 and 06 on `net`, results on the CPU."""
+    image = images[0]
+    deconvnet = cs.Deconvnet(net, net.preprocess(image[None]))
+    return {
+        "predict": cs.predict(net, images),
+        "saliency": cs.class_saliency(net, image, 3),
+        "all classes": cs.all_class_saliency(net, image, [1, 3]),
+        "softmax saliency": cs.softmax_saliency(net, image, 3),
+        "projection": deconvnet.project("conv2", 4),
+        "unit": deconvnet.project_unit("conv2", 4, (2, 3)),
+        "occlusion": cs.occlusion(net, image, 3, "conv2", size=8, stride=4).probability,
+        "top": cs.top_activations(net, images, "conv2", k=3).values,
+        "class model": cs.class_model(net, 3, iterations=5)[0],
+        "blobs": blobs(net, net.preprocess(images[:2]))["pool2"],
+    }
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        pytest.param("cuda", marks=pytest.mark.skipif(
+            not HAS_CUDA, reason="needs a CUDA GPU; this machine has none")),
+        pytest.param("mps", marks=pytest.mark.skipif(
+            not HAS_MPS, reason="needs Apple's MPS; this machine has none")),
+    ],
+)  # fmt: skip
+def test_every_analysis_function_follows_the_model_to_the_gpu(heldout, device):
+    images = heldout[0][:16]
+    on_cpu = _each_analysis(cs.load_model("digits", device="cpu"), images)
+    on_gpu = _each_analysis(cs.load_model("digits", device=device), images)
+    for name, expected in on_cpu.items():
+        assert on_gpu[name].device.type == "cpu", name  # results come back for the figures
+        torch.testing.assert_close(on_gpu[name], expected, atol=1e-4, rtol=1e-3, msg=name)
+
+
+def test_the_analysis_functions_run_on_the_cpu_model(heldout):
+    results = _each_analysis(cs.load_model("digits", device="cpu"), heldout[0][:16])
+    assert all(result.device.type == "cpu" for result in results.values())
