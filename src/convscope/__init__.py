@@ -51,6 +51,7 @@ from convscope.core.transplant import transplant
 from convscope.data.datasets import answer_key, lesson_images, load_digits
 from convscope.data.images import load_image, load_photo
 from convscope.data.scenes import SEGMENT_CLASS_NAMES, compose_scene, compose_scenes
+from convscope.explain.class_models import ClassModels, show_class_models, suggested_iterations
 from convscope.explain.deconvnet import Deconvnet, rectified_gradient, show_projections, unpool
 from convscope.explain.localization import localize, show_localization
 from convscope.explain.occlusion import occlusion, show_occlusion
@@ -58,7 +59,6 @@ from convscope.explain.saliency import (
     all_class_saliency,
     class_model,
     class_saliency,
-    show_class_models,
     show_saliency,
     softmax_saliency,
 )
@@ -111,6 +111,8 @@ __all__ = [
     "class_map_widget",
     "class_maps",
     "class_model",
+    "ClassModels",
+    "suggested_iterations",
     "class_model_widget",
     "class_saliency",
     "compose_scene",

@@ -100,7 +100,7 @@ def test_the_whole_parameter_set_is_checked_defaults_included(tmp_path):
     [
         ("01", "sigma", "0", r"sigma=0.0 .* > 0 and <= 10"),
         ("01", "sigma", ".nan", r"sigma=nan .* > 0"),
-        ("06", "iterations", "0", r"iterations=0 .* >= 1 and <= 5000"),
+        ("06", "iterations", "-1", r"iterations=-1 .* >= 0 and <= 5000"),
         ("06", "iterations", "10000000", r"iterations=10000000 .*<= 5000"),
         ("06", "scene_count", "-1", r"scene_count=-1 .*>= 1"),
         ("06", "step", "0", r"step=0.0 .*> 0"),

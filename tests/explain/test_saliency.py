@@ -7,6 +7,7 @@ import torch
 
 import convscope as cs
 from convscope.core.errors import ConvscopeError, UnknownNameError
+from convscope.explain.class_models import ClassModels, suggested_iterations
 from convscope.explain.saliency import (
     all_class_saliency,
     class_model,
@@ -93,3 +94,27 @@ def test_bad_inputs_name_the_valid_range(digits_net):
         class_saliency(digits_net, torch.rand(3, 28, 28), 1)
     with pytest.raises(UnknownNameError, match="none, flip, crops_and_flips"):
         class_saliency(digits_net, torch.rand(1, 28, 28), 1, augment="rotate")
+
+
+def test_class_models_are_computed_once_per_parameter_set_and_bounded(digits_net):
+    cache = ClassModels(digits_net, keep=2)
+    first = cache.get("3", 0.01, 0.2, 15)
+    again = cache.get(3, 0.01, 0.2, 15)  # a name or an index: the same key
+    assert cache.computed == 1 and again[0] is first[0]
+    direct = class_model(digits_net, 3, l2=0.01, step=0.2, iterations=15)
+    torch.testing.assert_close(first[0], direct[0])
+    cache.get("4", 0.01, 0.2, 15)
+    cache.get("5", 0.01, 0.2, 15)  # the third pushes out the oldest
+    assert cache.cached("3", 0.01, 0.2, 15) is None and cache.computed == 3
+    assert cache.cached("5", 0.01, 0.2, 15) is not None
+
+
+def test_the_class_model_reports_each_step(digits_net):
+    seen = []
+    class_model(digits_net, 2, iterations=7, progress=seen.append)
+    assert seen == list(range(1, 8))
+
+
+def test_the_lesson_suggests_fewer_steps_for_imagenet_size_nets(digits_net):
+    assert suggested_iterations(digits_net) == 400
+    assert suggested_iterations(cs.load_shapes_only("vgg16")) == 80

@@ -9,10 +9,17 @@ import torch
 import convscope as cs
 from convscope.core.inspection import show_layer
 from convscope.core.meta import layer_table
+from convscope.explain.class_models import ClassModels, show_class_models
+from convscope.explain.saliency import show_saliency
 from convscope.explain.top_activations import RecordedPasses, show_channel
 from convscope.fully_conv.shapes import key_blob_rows, key_blobs
 from convscope.surgery.filters import designer_kernel, show_filter_response
-from convscope.ui.widgets import designer_filter_widget, layer_widget
+from convscope.ui.widgets import (
+    class_model_widget,
+    designer_filter_widget,
+    layer_widget,
+    saliency_widget,
+)
 
 
 def png(figure) -> bytes:
@@ -123,19 +130,37 @@ def test_deconvnet_widget_follows_its_controls(digits_net, heldout):
     assert png(widget.result) == png(expected)
 
 
-def test_saliency_and_class_model_widgets(digits_net, heldout):
-    from convscope.explain.saliency import show_class_models, show_saliency
-    from convscope.ui.widgets import class_model_widget, saliency_widget
-
+def test_saliency_widget(digits_net, heldout):
     images = heldout[0][:20]
     widget = saliency_widget(digits_net, images, "0", 0)
     controls(widget)["class"].value = "6"
     controls(widget)["image"].value = 11
     assert png(widget.result) == png(show_saliency(digits_net, images[11], "6"))
-    widget = class_model_widget(digits_net, "2", 0.01, 30)
-    controls(widget)["iterations"].value = 20
+
+
+def test_the_class_model_widget_computes_only_when_its_button_is_pressed(digits_net):
+    cache = ClassModels(digits_net)
+    widget = class_model_widget(digits_net, "2", 0.01, 30, cache=cache)
+    assert widget.result is None and cache.computed == 0
+    widget.controls["iterations"].value = 20
+    widget.controls["λ"].value = 0.1
+    widget.controls["λ"].value = 0.01
+    assert widget.result is None and cache.computed == 0  # moving sliders started nothing
+    widget.compute()
+    assert cache.computed == 1 and widget.progress.value == widget.progress.max == 20
     expected = show_class_models(digits_net, ["2"], l2=0.01, iterations=20)
     assert png(widget.result) == png(expected)
+    widget.controls["iterations"].value = 30
+    assert widget.result is None
+    widget.controls["iterations"].value = 20  # back: the kept result, at once
+    assert png(widget.result) == png(expected) and cache.computed == 1
+
+
+def test_the_class_model_widget_shows_what_the_lesson_computed(digits_net):
+    cache = ClassModels(digits_net)
+    image, score = cache.get("4", 0.01, 0.2, 20)
+    widget = class_model_widget(digits_net, "4", 0.01, 20, cache=cache)
+    assert widget.result is not None and cache.computed == 1
 
 
 def test_deconvnet_widget_channel_moves_repeat_no_forward_pass(digits_net, heldout):

@@ -141,7 +141,7 @@ BOUNDS: dict[str, Bounds] = {
     "upsample_factor": Bounds(1, 16),
     "l2": Bounds(0, 10),
     "step": Bounds(0, 100, above=True),
-    "iterations": Bounds(1, 5000),
+    "iterations": Bounds(0, 5000),  # 0: the suggested count (`suggested_iterations`)
     "scene_count": Bounds(1, 1000),
 }
 

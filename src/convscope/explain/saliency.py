@@ -175,6 +175,7 @@ def class_model(
     l2: float = 1e-2,
     step: float = 0.2,
     iterations: int = 400,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, float]:
     """The paper's class model: gradient ascent on S_c(I) − λ‖I‖² from I = 0.
 
@@ -184,6 +185,7 @@ def class_model(
         l2: λ, the weight of the L2 penalty.
         step: the gradient-ascent step size.
         iterations: how many steps.
+        progress: called with the number of steps done after each one (a progress bar).
 
     Returns:
         The image for display `(C, H, W)` in [0, 1] (the dataset mean added back by the
@@ -194,12 +196,14 @@ def class_model(
     if not (l2 >= 0 and step > 0) or not math.isfinite(l2 + step):
         raise ConvscopeError(f"class_model needs l2 >= 0 and step > 0, finite; got {l2}, {step}")
     data = torch.zeros(1, *model.input_size, device=device_of(model), requires_grad=True)
-    for _ in range(iterations):
+    for done in range(1, iterations + 1):
         with torch.enable_grad():
             objective = model(data)[0, index] - l2 * data.pow(2).sum()
             (gradient,) = torch.autograd.grad(objective, data)
         with torch.no_grad():
             data += step * gradient
+        if progress is not None:
+            progress(done)
     with torch.no_grad():
         score = model(data)[0, index].item()
     return model.preprocess.deprocess(to_cpu(data))[0], score
@@ -217,21 +221,3 @@ def show_saliency(model: LayeredModel, image: torch.Tensor, class_name: str | in
         ],
         size=2.6,
     )
-
-
-def show_class_models(
-    model: LayeredModel,
-    classes: list[str | int],
-    l2: float = 1e-2,
-    step: float = 0.2,
-    iterations: int = 400,
-) -> Figure:
-    """Each class's model image (`class_model`), titled with its class and final score."""
-    panels = []
-    for name in classes:
-        index = model.class_index(name)
-        image, score = class_model(model, index, l2, step, iterations)
-        panels.append((f"{model.class_names[index]} ({score:.0f})", image))
-    figure = show_panels(panels, size=1.6, columns=min(len(panels), 10))
-    figure.suptitle(f"λ = {l2}, step {step}, {iterations} iterations", fontsize=10)
-    return figure

@@ -10,13 +10,15 @@ from collections.abc import Callable, Mapping
 
 import ipywidgets as widgets
 import torch
+from IPython.display import display as display_figure
 
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import feature_map_layers, show_layer
 from convscope.core.meta import layer_table
 from convscope.core.net import LayeredModel, Net
 from convscope.data.scenes import scene_of_seed
-from convscope.explain.saliency import show_class_models, show_saliency
+from convscope.explain.class_models import ClassModels, show_class_models
+from convscope.explain.saliency import show_saliency
 from convscope.explain.top_activations import RecordedPasses, show_channel
 from convscope.fully_conv.dense import class_maps, show_class_maps
 from convscope.fully_conv.shapes import key_blob_rows, key_blobs, show_blob_sizes
@@ -191,18 +193,61 @@ def saliency_widget(model: LayeredModel, images: torch.Tensor, class_name: str,
 
 
 @wraps_figure(show_class_models)
-def class_model_widget(model: LayeredModel, class_name: str, l2: float,
-                       iterations: int) -> widgets.interactive:  # fmt: skip
-    """Class, λ and iterations: `show_class_models` for that one class."""
-    return _interactive(
-        lambda class_name, l2, iterations: show_class_models(
-            model, [class_name], l2=l2, iterations=iterations
-        ),
-        class_name=widgets.Dropdown(
-            options=model.class_names, value=class_name, description="class"
-        ),  # fmt: skip
-        l2=widgets.FloatLogSlider(value=l2, base=10, min=-4, max=0, description="λ"),
-        iterations=widgets.IntSlider(
-            value=iterations, min=10, max=1000, step=10, description="iterations"
-        ),  # fmt: skip
-    )
+def class_model_widget(
+    model: LayeredModel,
+    class_name: str,
+    l2: float,
+    iterations: int,
+    step: float = 0.2,
+    cache: ClassModels | None = None,
+) -> widgets.VBox:
+    """Class, λ and iterations, a button and a progress bar: `show_class_models` for one class.
+
+    Moving a control only shows a kept result (`cache.cached`) or says that none is kept;
+    the optimisation runs when the button is pressed, with the progress bar following it,
+    and its result is kept for those parameters. Pass the `ClassModels` the lesson's cells
+    used, so that their results show at once. `result` is the figure shown (None while
+    nothing is kept for the controls' values).
+    """
+    cache = cache or ClassModels(model)
+    menu = widgets.Dropdown(options=model.class_names, value=class_name, description="class")
+    strength = widgets.FloatLogSlider(value=l2, base=10, min=-4, max=0, description="λ")
+    steps = widgets.IntSlider(value=iterations, min=10, max=1000, step=10, description="iterations")
+    button = widgets.Button(description="compute", tooltip="run the gradient ascent")
+    bar = widgets.IntProgress(value=0, min=0, max=iterations, description="steps")
+    output = widgets.Output()
+
+    def choice() -> tuple:
+        return menu.value, strength.value, step, steps.value
+
+    def draw(change=None) -> None:
+        kept = cache.cached(*choice())
+        box.result = (
+            None
+            if kept is None
+            else show_class_models(model, [menu.value], strength.value, step, steps.value, cache)
+        )
+        output.clear_output(wait=True)
+        with output:
+            if box.result is None:
+                print(f"not computed yet for these values: press 'compute' ({steps.value} steps)")
+            else:
+                display_figure(box.result)
+        bar.max, bar.value = steps.value, steps.value if kept is not None else 0
+
+    def compute(clicked=None) -> None:
+        button.disabled = True
+        try:
+            cache.get(*choice(), progress=lambda done: setattr(bar, "value", done))
+        finally:
+            button.disabled = False
+        draw()
+
+    for control in (menu, strength, steps):
+        control.observe(draw, names="value")
+    button.on_click(compute)
+    box = widgets.VBox([menu, strength, steps, widgets.HBox([button, bar]), output])
+    box.compute, box.button, box.progress = compute, button, bar
+    box.controls = {"class": menu, "λ": strength, "iterations": steps}
+    draw()
+    return box
