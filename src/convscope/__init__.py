@@ -62,7 +62,12 @@ from convscope.explain.saliency import (
     show_saliency,
     softmax_saliency,
 )
-from convscope.explain.top_activations import show_channel, show_top_activations, top_activations
+from convscope.explain.top_activations import (
+    show_channel,
+    show_top_activations,
+    top_activations,
+    top_activations_of_layers,
+)
 from convscope.fully_conv.cast import fully_convolutional, sliding_classifier
 from convscope.fully_conv.dense import (
     class_maps,
@@ -188,6 +193,7 @@ __all__ = [
     "Table",
     "time_dense_against_crops",
     "top_activations",
+    "top_activations_of_layers",
     "total_macs",
     "transplant",
     "transposed_output_size",

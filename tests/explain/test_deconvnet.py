@@ -8,7 +8,8 @@ from torch import nn
 
 import convscope as cs
 from convscope.core.errors import ConvscopeError, UnknownNameError
-from convscope.explain.deconvnet import Deconvnet
+from convscope.explain.deconvnet import Deconvnet, project_units
+from convscope.explain.top_activations import top_activations, top_activations_of_layers
 
 
 def modified_gradient(model, data, layer, signal):
@@ -115,3 +116,36 @@ def test_bad_input_names_the_valid_range(digits_net, heldout):
         Deconvnet(digits_net, torch.zeros(1, 3, 28, 28))
     with pytest.raises(UnknownNameError, match="max, map"):
         deconvnet.project("conv1", 0, "mean")
+
+
+def test_units_of_many_passes_walk_back_together_as_one_by_one(digits_net, heldout):
+    images = heldout[0][:5]
+    passes = [cs.Deconvnet(digits_net, digits_net.preprocess(image[None])) for image in images]
+    positions = [(0, 0), (1, 2), (3, 3), (2, 0), (1, 1)]
+    together = project_units(passes, "pool2", 7, positions)
+    for unit, (recorded, position) in enumerate(zip(passes, positions)):
+        torch.testing.assert_close(together[unit], recorded.project_unit("pool2", 7, position))
+    with pytest.raises(ConvscopeError, match="one position per pass"):
+        project_units(passes, "pool2", 7, positions[:2])
+    with pytest.raises(ConvscopeError, match="row 4 is out of range for pool2"):
+        project_units(passes[:1], "pool2", 7, [(4, 0)])
+
+
+def test_every_layers_top_activations_from_one_pass_equal_each_layers_own(digits_net, heldout):
+    images = heldout[0][:60]
+    layers = ["conv1", "pool2", "conv3"]
+    together = top_activations_of_layers(digits_net, images, layers, k=5, batch_size=60)
+    for layer in layers:
+        alone = top_activations(digits_net, images, layer, k=5, batch_size=60)
+        torch.testing.assert_close(together[layer].values, alone.values)
+        assert torch.equal(together[layer].images, alone.images)
+        assert torch.equal(together[layer].positions, alone.positions)
+        # streamed in batches of 7, the same values (equal values may swap places)
+        streamed = top_activations_of_layers(digits_net, images, [layer], k=5, batch_size=7)
+        torch.testing.assert_close(streamed[layer].values, alone.values)
+    # independently: the strongest activation of conv1's channel 0 over the set, by hand
+    with torch.no_grad():
+        maps = digits_net.conv1(digits_net.preprocess(images))[:, 0]
+    best = maps.flatten(1).max(dim=1).values
+    assert together["conv1"].values[0, 0].item() == pytest.approx(best.max().item(), rel=1e-6)
+    assert int(together["conv1"].images[0, 0]) == int(best.argmax())

@@ -13,6 +13,8 @@ backward pass is replaced by a ReLU of the incoming gradient (tests check it wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
@@ -151,17 +153,26 @@ class Deconvnet:
     @torch.no_grad()
     def project_signal(self, layer: str, signal: torch.Tensor) -> torch.Tensor:
         """Walk any signal shaped like `layer`'s output `(1, C, h, w)` back to `(C, H, W)`."""
+        switches = {name: indices for name, (indices, _) in self._switches.items()}
+        return self._walk_back(layer, signal, switches)[0]
+
+    def _walk_back(
+        self, layer: str, signal: torch.Tensor, switches: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Walk signals `(U, C, h, w)` of `layer` back to `(U, C, H, W)` (on the CPU), with
+        `switches[pool]` the pooling indices of each signal's own image `(U, C, h', w')`."""
         self._check_layer(layer)
         names = [name for name, _ in self._chain]
         signal = signal.to(self.input_device)
         for name, module in reversed(self._chain[: names.index(layer) + 1]):
-            signal = self._backward(name, module, signal)
-        return to_cpu(signal[0])
+            signal = self._backward(name, module, signal, switches)
+        return to_cpu(signal)
 
-    def _backward(self, name: str, module: nn.Module, signal: torch.Tensor) -> torch.Tensor:
+    def _backward(
+        self, name: str, module: nn.Module, signal: torch.Tensor, switches: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         if isinstance(module, nn.MaxPool2d):
-            indices, size = self._switches[name]
-            return unpool(signal, indices, size)
+            return unpool(signal, switches[name], self._switches[name][1])
         if isinstance(module, nn.ReLU):
             return F.relu(signal)
         if isinstance(module, nn.Conv2d):
@@ -176,6 +187,43 @@ class Deconvnet:
         names = [name for name, _ in self._chain]
         index = names.index(layer)
         return self.input_shape if index == 0 else self.activations[names[index - 1]].shape
+
+
+@torch.no_grad()
+def project_units(
+    passes: Sequence[Deconvnet], layer: str, channel: int, positions: Sequence[tuple[int, int]]
+) -> torch.Tensor:
+    """One unit of `layer`'s map `channel` from each recorded pass, all walked back together.
+
+    Args:
+        passes: recorded passes of the same model on images of one size (one per unit).
+        positions: `(row, column)` of the unit in each pass's map.
+
+    Returns:
+        `(U, C, H, W)` on the CPU; row i equals `passes[i].project_unit(layer, channel,
+        positions[i])`, for one batched walk instead of U.
+
+    Raises:
+        ConvscopeError: no passes, a count of positions that differs, passes of different
+            models or image sizes, or a channel or position outside the map.
+    """
+    if not passes or len(passes) != len(positions):
+        raise ConvscopeError(
+            f"project_units needs one position per pass; got {len(passes)} passes and "
+            f"{len(positions)} positions"
+        )
+    first = passes[0]
+    if any(p.model is not first.model or p.input_shape != first.input_shape for p in passes):
+        raise ConvscopeError("project_units needs passes of one model on images of one size")
+    activation = first._activation(layer)
+    _, channels, height, width = activation.shape
+    channel = integer("channel", channel, 0, channels - 1, where=f" for {layer}")
+    signals = torch.zeros(len(passes), *activation.shape[1:], device=activation.device)
+    for unit, (recorded, position) in enumerate(zip(passes, positions)):
+        row, column = grid_position("position", position, (height, width), where=f" for {layer}")
+        signals[unit, channel, row, column] = recorded.activations[layer][0, channel, row, column]
+    switches = {name: torch.cat([p._switches[name][0] for p in passes]) for name in first._switches}
+    return first._walk_back(layer, signals, switches)
 
 
 def unpool(signal: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:

@@ -19,10 +19,11 @@ from convscope.core.arguments import grid_position, image_for, image_tensor, int
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
-from convscope.core.inspection import check_feature_map_layer, recording
+from convscope.core.inspection import check_feature_map_layer, feature_map_layers
+from convscope.core.meta import blob_shapes
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels, tile
-from convscope.explain.deconvnet import Deconvnet, as_picture
+from convscope.explain.deconvnet import Deconvnet, as_picture, project_units
 
 
 @dataclass
@@ -42,39 +43,83 @@ class TopActivations:
     positions: torch.Tensor
 
 
+# The images of one streaming batch: as many as fit this many bytes of the largest blob three
+# times over (a forward pass holds a layer's input and output, and a ReLU's copy).
+STREAM_BYTES = 256 * 2**20
+
+
+def _stream_batch(model: LayeredModel, image_shape: tuple[int, ...], batch_size: int) -> int:
+    largest = max(math.prod(shape[1:]) for shape in blob_shapes(model, (1, *image_shape)).values())
+    return max(1, min(batch_size, STREAM_BYTES // (3 * 4 * largest)))
+
+
 @torch.no_grad()
+def top_activations_of_layers(
+    model: LayeredModel,
+    images: torch.Tensor,
+    layers: list[str],
+    k: int = 9,
+    batch_size: int = 250,
+) -> dict[str, TopActivations]:
+    """Stream `images` `(N, C, H, W)` in [0, 1] through `model` once, keeping each channel's
+    top `k` of every layer in `layers` at the same time.
+
+    Each image contributes at most its strongest unit per channel, so the `k` come from `k`
+    different images, as in the paper. A hook reduces each blob to its per-channel maxima as
+    it is made, and batches hold at most `STREAM_BYTES` of the largest blob, so memory stays
+    bounded for any set and any net.
+
+    Returns:
+        Layer name -> `TopActivations`, in the order of `layers`.
+    """
+    layers = [check_feature_map_layer(model, layer) for layer in layers]
+    if not layers:
+        raise ConvscopeError("layers must name at least one layer with feature maps")
+    image_for(model, images, "images", batched=True)
+    k = positive("k", k, high=len(images))
+    batch = _stream_batch(model, tuple(images.shape[1:]), positive("batch_size", batch_size))
+    best: dict[str, tuple[torch.Tensor, ...]] = {}
+    start = 0
+
+    def keeper(layer: str):
+        def hook(module, inputs, output):
+            maps = output.detach().flatten(2)  # (B, C, h*w)
+            values, where = (to_cpu(t) for t in maps.max(dim=2))  # (B, C)
+            count, width = values.shape[0], output.shape[-1]
+            candidates = (
+                values.T,
+                torch.arange(start, start + count).expand(values.shape[1], -1),
+                where.T,
+                torch.full_like(where.T, width),
+            )
+            if layer in best:
+                candidates = tuple(torch.cat(pair, dim=1) for pair in zip(best[layer], candidates))
+            order = candidates[0].topk(min(k, candidates[0].shape[1]), dim=1).indices
+            best[layer] = tuple(c.gather(1, order) for c in candidates)
+
+        return hook
+
+    handles = [model.layer(layer).register_forward_hook(keeper(layer)) for layer in layers]
+    try:
+        for start in range(0, len(images), batch):
+            model(to_model(model, model.preprocess(images[start : start + batch])))
+    finally:
+        for handle in handles:
+            handle.remove()
+    found = {}
+    for layer in layers:
+        values, indices, flat, width = best[layer]
+        positions = torch.stack([flat // width, flat % width], dim=-1)
+        found[layer] = TopActivations(layer, values, indices, positions)
+    return found
+
+
 def top_activations(
     model: LayeredModel, images: torch.Tensor, layer: str, k: int = 9, batch_size: int = 250
 ) -> TopActivations:
-    """Stream `images` `(N, C, H, W)` in [0, 1] through `model`; keep each channel's top `k`.
-
-    Each image contributes at most its strongest unit per channel, so the `k` come from `k`
-    different images, as in the paper.
-    """
-    check_feature_map_layer(model, layer)
-    image_for(model, images, "images", batched=True)
-    k = positive("k", k, high=len(images))
-    batch_size = positive("batch_size", batch_size)
-    best = None
-    for start in range(0, len(images), batch_size):
-        batch = to_model(model, model.preprocess(images[start : start + batch_size]))
-        with recording(model, [layer]) as blobs:
-            model(batch)
-        maps = to_cpu(blobs[layer]).flatten(2)  # (B, C, h*w)
-        width = blobs[layer].shape[-1]
-        values, where = maps.max(dim=2)  # (B, C)
-        candidates = (
-            values.T,
-            torch.arange(start, start + len(batch)).expand(values.shape[1], -1),
-            where.T,
-        )
-        if best is not None:
-            candidates = tuple(torch.cat(pair, dim=1) for pair in zip(best, candidates))
-        order = candidates[0].topk(min(k, candidates[0].shape[1]), dim=1).indices
-        best = tuple(c.gather(1, order) for c in candidates)
-    values, indices, flat = best
-    positions = torch.stack([flat // width, flat % width], dim=-1)
-    return TopActivations(layer, values, indices, positions)
+    """One layer's `top_activations_of_layers`: each channel's top `k` over `images`
+    `(N, C, H, W)` in [0, 1], from one streaming pass."""
+    return top_activations_of_layers(model, images, [layer], k, batch_size)[layer]
 
 
 def receptive_patch(model: LayeredModel, image: torch.Tensor, layer: str,
@@ -136,23 +181,37 @@ def top_grids(
     image_for(model, images, "images", batched=True)
     channel = integer("channel", channel, 0, len(top.values) - 1, where=f" for {top.layer}")
     deconvnet_for = deconvnet_for or (lambda i: Deconvnet(model, model.preprocess(images[i][None])))
+    indices = top.images[channel].tolist()
+    positions = [tuple(position) for position in top.positions[channel].tolist()]
+    walked = project_units([deconvnet_for(i) for i in indices], top.layer, channel, positions)
     projections, patches = [], []
-    for image_index, position in zip(top.images[channel].tolist(), top.positions[channel].tolist()):
-        image = images[image_index]
-        deconvnet = deconvnet_for(image_index)
-        projection = as_picture(model, deconvnet.project_unit(top.layer, channel, tuple(position)))
-        projections.append(receptive_patch(model, projection, top.layer, tuple(position)))
-        patches.append(receptive_patch(model, image, top.layer, tuple(position)))
+    for image_index, position, signal in zip(indices, positions, walked):
+        picture = as_picture(model, signal)
+        projections.append(receptive_patch(model, picture, top.layer, position))
+        patches.append(receptive_patch(model, images[image_index], top.layer, position))
     columns = math.ceil(math.sqrt(len(patches)))
     return _tile_maps(projections, columns), _tile_maps(patches, columns)
 
 
-def show_top_activations(model: LayeredModel, images: torch.Tensor, top: TopActivations,
-                         channels: list[int]) -> Figure:  # fmt: skip
-    """For each channel, a row: its top activations' projections beside their input patches."""
+def show_top_activations(
+    model: LayeredModel,
+    images: torch.Tensor,
+    top: TopActivations,
+    channels: list[int],
+    deconvnet_for: Callable[[int], Deconvnet] | None = None,
+) -> Figure:
+    """For each channel, a row: its top activations' projections beside their input patches.
+
+    Each image's pass is recorded once for all the channels shown (or taken from
+    `deconvnet_for`, a widget's cache), and each channel's units walk back together.
+    """
+    if deconvnet_for is None:
+        deconvnet_for = functools.lru_cache(maxsize=None)(
+            lambda i: Deconvnet(model, model.preprocess(images[i][None]))
+        )
     panels = []
     for channel in channels:
-        projections, patches = top_grids(model, images, top, channel)
+        projections, patches = top_grids(model, images, top, channel, deconvnet_for)
         panels += [(f"{top.layer} map {channel}: projections", projections),
                    ("input patches", patches)]  # fmt: skip
     return show_panels(panels, columns=2, size=3.0)
@@ -179,27 +238,43 @@ def show_channel(model: LayeredModel, images: torch.Tensor, deconvnet: Deconvnet
     )  # fmt: skip
 
 
+# The recorded passes a widget keeps, in bytes of activations and switches (about 17 VGG16
+# passes at 224 x 224; thousands of digit passes).
+KEPT_PASS_BYTES = 1024**3
+
+
 class RecordedPasses:
     """Every image's recorded deconvnet pass and every layer's top activations, each computed
     once and then kept: what the deconvnet widget needs so that moving a slider repeats no
-    forward pass it has done before.
+    forward pass it has done before. The first layer asked for streams the set once for every
+    layer with feature maps (`top_activations_of_layers`), so a new layer costs nothing more.
 
     Args:
         model: a `Net` of conv, ReLU and max-pool layers.
         images: `(N, C, H, W)` in [0, 1].
-        keep: how many images' passes to keep (the oldest goes first), bounding the memory.
+        keep: at most how many images' passes to keep (the oldest goes first); fewer when
+            `KEPT_PASS_BYTES` holds fewer of this model's passes.
     """
 
     def __init__(self, model: LayeredModel, images: torch.Tensor, keep: int = 256) -> None:
-        self.model, self.images = model, images
-        self.deconvnet = functools.lru_cache(maxsize=keep)(self._record)
-        self.top = functools.lru_cache(maxsize=None)(self._top)
+        self.model, self.images = model, image_for(model, images, "images", batched=True)
+        shapes = blob_shapes(model, (1, *images.shape[1:]))
+        per_pass = 8 * sum(math.prod(shapes[layer]) for layer in feature_map_layers(model))
+        self.keep = max(1, min(positive("keep", keep), KEPT_PASS_BYTES // per_pass))
+        self.deconvnet = functools.lru_cache(maxsize=self.keep)(self._record)
+        self._tops: dict[str, TopActivations] = {}
 
     def _record(self, index: int) -> Deconvnet:
         return Deconvnet(self.model, self.model.preprocess(self.images[index][None]))
 
-    def _top(self, layer: str) -> TopActivations:
-        return top_activations(self.model, self.images, layer)
+    def top(self, layer: str) -> TopActivations:
+        """`layer`'s top activations; the first call streams the set for every layer."""
+        check_feature_map_layer(self.model, layer)
+        if not self._tops:
+            self._tops = top_activations_of_layers(
+                self.model, self.images, feature_map_layers(self.model)
+            )
+        return self._tops[layer]
 
     def show(self, layer: str, channel: int, index: int) -> Figure:
         """`show_channel` for image `index`, from the kept passes."""
