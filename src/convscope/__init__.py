@@ -52,7 +52,13 @@ from convscope.data.datasets import answer_key, lesson_images, load_digits
 from convscope.data.images import load_image, load_photo
 from convscope.data.scenes import SEGMENT_CLASS_NAMES, compose_scene, compose_scenes
 from convscope.explain.class_models import ClassModels, show_class_models, suggested_iterations
-from convscope.explain.deconvnet import Deconvnet, rectified_gradient, show_projections, unpool
+from convscope.explain.deconvnet import (
+    Deconvnet,
+    project_units,
+    rectified_gradient,
+    show_projections,
+    unpool,
+)
 from convscope.explain.localization import localize, show_localization
 from convscope.explain.occlusion import occlusion, show_occlusion
 from convscope.explain.saliency import (
@@ -160,6 +166,7 @@ __all__ = [
     "occlusion",
     "param_table",
     "predict",
+    "project_units",
     "record",
     "recording",
     "rectified_gradient",

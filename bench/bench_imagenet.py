@@ -1,0 +1,193 @@
+"""Real models in class: the same work done the old way and the new way, side by side.
+
+Run: `.venv/bin/python bench/bench_imagenet.py` (about 20 minutes on two CPU cores), or with
+`--quick` for the side-by-side part only. Random weights of the real size; the 24 photo crops
+of lessons 05 and 06.
+
+1. Side by side in one run (interleaved where repeated), each gain a ratio:
+   - top activations of every conv layer: one streaming pass per layer (old) against one pass
+     for all layers (`top_activations_of_layers`);
+   - one channel's nine top units: nine projections one at a time (old) against one batched
+     walk (`project_units`), from the same recorded passes;
+   - the class models of notebook 06: the old notebook optimised each one three times (its
+     two cells and its widget, 400 steps each at 224 x 224); now once, kept, 80 steps. The old
+     way is extrapolated from the measured time per step (1,200 steps would take 10 minutes);
+   - widget updates: the deconvnet widget's channel move, the saliency widget's move, the
+     class-model widget's slider move (which no longer computes anything).
+2. Every notebook end to end with papermill, its defaults for the model, `weights=random`:
+   wall time and the peak memory of the run (papermill and its kernel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from timing import median_seconds
+
+import convscope as cs
+from convscope.explain.top_activations import RecordedPasses, top_activations
+from convscope.ui.widgets import class_model_widget, deconvnet_widget, saliency_widget
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ["01", "02", "03", "04", "05", "06"]
+BUDGET_SECONDS = {"alexnet": 60, "vgg16": 180}
+MEMORY_LIMIT_GB = 4.0
+
+
+def quietly(action):
+    """`action` with its stdout swallowed: outside a kernel a widget's Output prints its
+    figures' reprs, which are noise here."""
+
+    def run():
+        with contextlib.redirect_stdout(io.StringIO()):
+            return action()
+
+    return run
+
+
+def seconds(action) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def side_by_side(name: str) -> None:
+    cs.seed_everything(0)
+    net = cs.load_model(name, weights="random", device="cpu")
+    images, _ = cs.lesson_images(net)
+    convs = [layer for layer in cs.feature_map_layers(net) if layer.startswith("conv")]
+    print(f"\n{name}: {len(images)} images of {tuple(images.shape[1:])}, {len(convs)} conv layers")
+
+    old = seconds(lambda: [top_activations(net, images, layer) for layer in convs])
+    new = seconds(lambda: cs.top_activations_of_layers(net, images, convs))
+    print(f"  top activations, every conv layer: {old:6.1f} s one pass per layer, "
+          f"{new:6.1f} s one pass for all  ({old / new:4.1f}x)")  # fmt: skip
+
+    layer = cs.suggested_layer(net)
+    top = top_activations(net, images, layer)
+    passes = RecordedPasses(net, images)
+    units = list(zip(top.images[0].tolist(), top.positions[0].tolist()))
+    recorded = [passes.deconvnet(index) for index, _ in units]
+    one_by_one = median_seconds(
+        lambda: [p.project_unit(layer, 0, tuple(pos)) for p, (_, pos) in zip(recorded, units)], 3
+    )
+    batched = median_seconds(
+        lambda: cs.project_units(recorded, layer, 0, [tuple(pos) for _, pos in units]), 3
+    )
+    print(f"  nine projections from {layer}: {one_by_one:6.2f} s one at a time, "
+          f"{batched:6.2f} s walked together  ({one_by_one / batched:4.1f}x)")  # fmt: skip
+
+    per_step = seconds(lambda: cs.class_model(net, 3, iterations=5)) / 5
+    steps = cs.suggested_iterations(net)
+    old_total = 3 * 400 * per_step
+    measured = seconds(lambda: cs.class_model(net, 3, iterations=steps))
+    print(f"  class models of notebook 06: {old_total:6.1f} s then (3 x 400 steps, "
+          f"extrapolated from {per_step:.2f} s per step), {measured:6.1f} s now (once, "
+          f"{steps} steps, measured)  ({old_total / measured:4.1f}x)")  # fmt: skip
+
+    widget = quietly(lambda: deconvnet_widget(net, images, layer, channel=0, index=0))()
+    slider = next(c for c in widget.children if getattr(c, "description", "") == "channel")
+    for channel in (1, 2):  # the first visit of a channel records its top images' passes
+        quietly(lambda value=channel: setattr(slider, "value", value))()
+    move = median_seconds(quietly(lambda: setattr(slider, "value", 3 - slider.value)), 5)
+    print(f"  deconvnet widget, channel move (passes kept): {move * 1000:7.0f} ms")
+    widget = quietly(lambda: saliency_widget(net, images, net.class_names[3], 0))()
+    slider = next(c for c in widget.children if getattr(c, "description", "") == "image")
+    move = median_seconds(quietly(lambda: setattr(slider, "value", 1 - slider.value)), 5)
+    print(f"  saliency widget, image move: {move * 1000:7.0f} ms")
+    widget = quietly(lambda: class_model_widget(net, net.class_names[3], 0.01, steps))()
+    slider = widget.controls["iterations"]
+    move = median_seconds(
+        quietly(lambda: setattr(slider, "value", 30 if slider.value != 30 else 40)), 5
+    )
+    print(f"  class-model widget, slider move (computes nothing): {move * 1000:7.1f} ms")
+
+
+def digit_widgets() -> None:
+    cs.seed_everything(0)
+    net = cs.load_model("digits", device="cpu")
+    images, _ = cs.lesson_images(net)
+    print("\ndigits: widget updates (median of 5)")
+    widget = quietly(lambda: deconvnet_widget(net, images, "conv2", channel=0, index=0))()
+    slider = next(c for c in widget.children if getattr(c, "description", "") == "channel")
+    for channel in (1, 2):
+        quietly(lambda value=channel: setattr(slider, "value", value))()
+    move = median_seconds(quietly(lambda: setattr(slider, "value", 3 - slider.value)), 5)
+    print(f"  deconvnet widget, channel move: {move * 1000:6.1f} ms")
+    widget = quietly(lambda: saliency_widget(net, images, "3", 0))()
+    slider = next(c for c in widget.children if getattr(c, "description", "") == "image")
+    move = median_seconds(quietly(lambda: setattr(slider, "value", 1 - slider.value)), 5)
+    print(f"  saliency widget, image move: {move * 1000:6.1f} ms")
+    widget = quietly(lambda: class_model_widget(net, "3", 0.01, 400))()
+    slider = widget.controls["iterations"]
+    move = median_seconds(
+        quietly(lambda: setattr(slider, "value", 30 if slider.value != 30 else 40)), 5
+    )
+    print(f"  class-model widget, slider move: {move * 1000:6.1f} ms")
+
+
+RUN_ONE = """
+import resource, subprocess, sys
+result = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, the largest process
+print(peak, result.returncode)
+sys.stderr.write(result.stderr[-2000:] if result.returncode else "")
+"""
+
+
+def notebook_runs(models: list[str]) -> list[dict]:
+    rows = []
+    for name in models:
+        for notebook in NOTEBOOKS:
+            overrides = ["-p", "model", name, "-p", "weights", "random"]
+            out = ROOT / "build" / "bench" / name
+            command = [sys.executable, "-m", "convscope", "run", notebook, *overrides,
+                       "--out", str(out)]  # fmt: skip
+            start = time.perf_counter()
+            wrapped = subprocess.run([sys.executable, "-c", RUN_ONE, *command],
+                                     capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+            wall = time.perf_counter() - start
+            peak_kib, code = (int(v) for v in wrapped.stdout.split()[-2:])
+            status = "ok" if code == 0 else "FAILED"
+            peak = peak_kib / 2**20
+            within = wall <= BUDGET_SECONDS[name] and peak <= MEMORY_LIMIT_GB
+            print(f"  {name:8s} {notebook}: {wall:6.1f} s, peak {peak:4.2f} GB  {status}"
+                  f"  {'within' if within else 'OVER'} budget ({BUDGET_SECONDS[name]} s, "
+                  f"{MEMORY_LIMIT_GB:g} GB)", flush=True)  # fmt: skip
+            if code:
+                print(wrapped.stderr[-1500:])
+            rows.append({"model": name, "notebook": notebook, "seconds": round(wall, 1),
+                         "peak_gb": round(peak, 2), "status": status})  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the side-by-side part only")
+    parser.add_argument("--models", default="alexnet,vgg16")
+    arguments = parser.parse_args()
+    models = arguments.models.split(",")
+    print(f"torch threads: {torch.get_num_threads()}")
+    digit_widgets()
+    for name in models:
+        side_by_side(name)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"peak memory of this process: {peak:.2f} GB")
+    if not arguments.quick:
+        print("\nnotebooks end to end (papermill, weights=random, defaults for the model)")
+        rows = notebook_runs(models)
+        target = ROOT / "build" / "bench" / "notebooks.json"
+        target.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
