@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import convscope as cs
 from convscope.core.errors import ConvscopeError, UnknownNameError
-from convscope.explain.deconvnet import Deconvnet, project_units
+from convscope.explain.deconvnet import Deconvnet, project_units, transposed_conv_where_nonzero
 from convscope.explain.top_activations import top_activations, top_activations_of_layers
 
 
@@ -125,10 +126,20 @@ def test_units_of_many_passes_walk_back_together_as_one_by_one(digits_net, heldo
     together = project_units(passes, "pool2", 7, positions)
     for unit, (recorded, position) in enumerate(zip(passes, positions)):
         torch.testing.assert_close(together[unit], recorded.project_unit("pool2", 7, position))
-    with pytest.raises(ConvscopeError, match="one position per pass"):
+    with pytest.raises(ConvscopeError, match=r"one position \(and value\) per pass"):
         project_units(passes, "pool2", 7, positions[:2])
     with pytest.raises(ConvscopeError, match="row 4 is out of range for pool2"):
         project_units(passes[:1], "pool2", 7, [(4, 0)])
+    # passes that kept only their switches, given the units' values, project the same
+    light = [
+        cs.Deconvnet(digits_net, digits_net.preprocess(image[None]), switches_only=True)
+        for image in images
+    ]
+    values = [p.activations["pool2"][0, 7, r, c] for p, (r, c) in zip(passes, positions)]
+    torch.testing.assert_close(project_units(light, "pool2", 7, positions, values), together)
+    assert light[0].activations["pool2"].device.type == "meta"
+    with pytest.raises(ConvscopeError, match="kept only its switches"):
+        light[0].project("pool2", 7)
 
 
 def test_every_layers_top_activations_from_one_pass_equal_each_layers_own(digits_net, heldout):
@@ -149,3 +160,27 @@ def test_every_layers_top_activations_from_one_pass_equal_each_layers_own(digits
     best = maps.flatten(1).max(dim=1).values
     assert together["conv1"].values[0, 0].item() == pytest.approx(best.max().item(), rel=1e-6)
     assert int(together["conv1"].images[0, 0]) == int(best.argmax())
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "dilation", "groups", "size"),
+    [(3, 1, 1, 1, 1, 12), (5, 2, 2, 1, 2, 13), (11, 4, 0, 1, 1, 35), (3, 2, 1, 2, 1, 16),
+     (4, 3, 1, 1, 4, 17)],
+)  # fmt: skip
+def test_the_transposed_conv_on_the_nonzero_box_equals_the_full_one(
+    kernel, stride, padding, dilation, groups, size
+):
+    conv = nn.Conv2d(4, 8, kernel, stride, padding, dilation, groups=groups)
+    x = torch.zeros(2, 4, size, size)
+    out_shape = conv(x).shape
+    signal = torch.zeros(out_shape)
+    signal[0, 3, 1, out_shape[-1] - 1] = 1.5  # a unit at the right edge
+    signal[1, :, 0:2, 0:1] = torch.randn(8, 2, 1)  # and a block at the top left
+    for sparse in (signal, torch.randn(out_shape), torch.zeros(out_shape)):
+        full = F.conv_transpose2d(
+            sparse, conv.weight, stride=conv.stride, padding=conv.padding, groups=groups,
+            dilation=conv.dilation, output_padding=tuple(
+                size - ((sparse.shape[2 + a] - 1) * stride - 2 * padding
+                        + dilation * (kernel - 1) + 1) for a in (0, 1)),
+        )  # fmt: skip
+        torch.testing.assert_close(transposed_conv_where_nonzero(conv, sparse, x.shape), full)

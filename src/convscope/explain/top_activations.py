@@ -180,10 +180,13 @@ def top_grids(
     """
     image_for(model, images, "images", batched=True)
     channel = integer("channel", channel, 0, len(top.values) - 1, where=f" for {top.layer}")
-    deconvnet_for = deconvnet_for or (lambda i: Deconvnet(model, model.preprocess(images[i][None])))
+    deconvnet_for = deconvnet_for or (
+        lambda i: Deconvnet(model, model.preprocess(images[i][None]), switches_only=True)
+    )
     indices = top.images[channel].tolist()
     positions = [tuple(position) for position in top.positions[channel].tolist()]
-    walked = project_units([deconvnet_for(i) for i in indices], top.layer, channel, positions)
+    passes = [deconvnet_for(i) for i in indices]
+    walked = project_units(passes, top.layer, channel, positions, top.values[channel])
     projections, patches = [], []
     for image_index, position, signal in zip(indices, positions, walked):
         picture = as_picture(model, signal)
@@ -207,7 +210,7 @@ def show_top_activations(
     """
     if deconvnet_for is None:
         deconvnet_for = functools.lru_cache(maxsize=None)(
-            lambda i: Deconvnet(model, model.preprocess(images[i][None]))
+            lambda i: Deconvnet(model, model.preprocess(images[i][None]), switches_only=True)
         )
     panels = []
     for channel in channels:
@@ -238,9 +241,10 @@ def show_channel(model: LayeredModel, images: torch.Tensor, deconvnet: Deconvnet
     )  # fmt: skip
 
 
-# The recorded passes a widget keeps, in bytes of activations and switches (about 17 VGG16
-# passes at 224 x 224; thousands of digit passes).
-KEPT_PASS_BYTES = 1024**3
+# The recorded passes a widget keeps of the top images, in bytes of switches (VGG16 at
+# 224 x 224: 6 MB a pass), and how many passes with activations it keeps (the chosen image's).
+KEPT_PASS_BYTES = 512 * 2**20
+KEPT_FULL_PASSES = 4
 
 
 class RecordedPasses:
@@ -249,23 +253,34 @@ class RecordedPasses:
     forward pass it has done before. The first layer asked for streams the set once for every
     layer with feature maps (`top_activations_of_layers`), so a new layer costs nothing more.
 
+    The top images' passes keep only their switches (`switches_only`; the units' values come
+    from the top activations), so the kept passes fit `KEPT_PASS_BYTES`; the chosen image's
+    pass keeps its activations too (the last `KEPT_FULL_PASSES` images).
+
     Args:
         model: a `Net` of conv, ReLU and max-pool layers.
         images: `(N, C, H, W)` in [0, 1].
-        keep: at most how many images' passes to keep (the oldest goes first); fewer when
-            `KEPT_PASS_BYTES` holds fewer of this model's passes.
+        keep: at most how many top images' passes to keep (the oldest goes first); fewer
+            when `KEPT_PASS_BYTES` holds fewer of this model's passes.
     """
 
     def __init__(self, model: LayeredModel, images: torch.Tensor, keep: int = 256) -> None:
         self.model, self.images = model, image_for(model, images, "images", batched=True)
         shapes = blob_shapes(model, (1, *images.shape[1:]))
-        per_pass = 8 * sum(math.prod(shapes[layer]) for layer in feature_map_layers(model))
+        pools = [layer for layer in feature_map_layers(model)
+                 if isinstance(model.layer(layer), torch.nn.MaxPool2d)]  # fmt: skip
+        per_pass = max(1, 4 * sum(math.prod(shapes[layer]) for layer in pools))
         self.keep = max(1, min(positive("keep", keep), KEPT_PASS_BYTES // per_pass))
-        self.deconvnet = functools.lru_cache(maxsize=self.keep)(self._record)
+        self.switches = functools.lru_cache(maxsize=self.keep)(self._switches)
+        self.deconvnet = functools.lru_cache(maxsize=KEPT_FULL_PASSES)(self._record)
         self._tops: dict[str, TopActivations] = {}
 
     def _record(self, index: int) -> Deconvnet:
         return Deconvnet(self.model, self.model.preprocess(self.images[index][None]))
+
+    def _switches(self, index: int) -> Deconvnet:
+        data = self.model.preprocess(self.images[index][None])
+        return Deconvnet(self.model, data, switches_only=True)
 
     def top(self, layer: str) -> TopActivations:
         """`layer`'s top activations; the first call streams the set for every layer."""
@@ -279,4 +294,4 @@ class RecordedPasses:
     def show(self, layer: str, channel: int, index: int) -> Figure:
         """`show_channel` for image `index`, from the kept passes."""
         return show_channel(self.model, self.images, self.deconvnet(index), self.images[index],
-                            self.top(layer), channel, self.deconvnet)  # fmt: skip
+                            self.top(layer), channel, self.switches)  # fmt: skip
