@@ -86,7 +86,7 @@ from convscope.fully_conv.upsampling import interpolate_equivalent, show_upsampl
 from convscope.models.fcn import vgg16_fcn
 from convscope.models.registry import available_models, load_model, load_shapes_only
 from convscope.models.training import heldout_scenes
-from convscope.surgery.ablation import filter_ablation, with_outputs
+from convscope.surgery.ablation import filter_ablation, suggested_trials, with_outputs
 from convscope.surgery.filters import (
     designer_kernel,
     designer_net,
@@ -197,6 +197,7 @@ __all__ = [
     "sobel_kernel",
     "softmax_saliency",
     "suggested_layer",
+    "suggested_trials",
     "Table",
     "time_dense_against_crops",
     "top_activations",

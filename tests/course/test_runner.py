@@ -107,7 +107,7 @@ def test_the_whole_parameter_set_is_checked_defaults_included(tmp_path):
         ("04", "height", "0", r"height=0 .*>= 1"),
         ("04", "upsample_factor", "100", r"upsample_factor=100 .*<= 16"),
         ("03", "digit_count", "0", r"digit_count=0 .*>= 1"),
-        ("02", "ablated_filters", "0", r"ablated_filters=0 .*1\.\.32"),
+        ("02", "ablated_filters", "33", r"ablated_filters=33 .*0\.\.32"),
         ("02", "image_index", "1000", r"image_index=1000 .*0\.\.999"),
         ("05", "seed", "-1", r"seed=-1 .*>= 0"),
         ("02", "weights", "no/such.pth", r"weights='no/such.pth': 'no/such.pth' is not a readable"),

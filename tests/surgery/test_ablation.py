@@ -89,3 +89,8 @@ def test_answer_key_is_labels_or_the_nets_own_answers(digits_net, heldout):
     own, meaning = answer_key(digits_net, images, None)
     assert meaning == "agreement with the unedited net"
     assert torch.equal(own, digits_net(digits_net.preprocess(images)).argmax(1))
+
+
+def test_the_lesson_suggests_fewer_trials_for_imagenet_size_nets(digits_net):
+    assert cs.suggested_trials(digits_net) == 32
+    assert cs.suggested_trials(cs.load_shapes_only("vgg16")) == 8

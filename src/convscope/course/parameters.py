@@ -233,7 +233,8 @@ RULES: dict[str, Callable[[Run, str], None]] = {
     "channel": _check_channel,
     "image_index": lambda run, n: _one_of(run, n, range(lesson_image_count(run.model))),
     "zeroed_filter": lambda run, n: _one_of(run, n, range(_first_filters(run))),
-    "ablated_filters": lambda run, n: _one_of(run, n, range(1, _first_filters(run) + 1)),
+    # ablated_filters 0: the suggested count (`suggested_trials`)
+    "ablated_filters": lambda run, n: _one_of(run, n, range(_first_filters(run) + 1)),
     "class_name": lambda run, n: _one_of(run, n, ["", *run.model.class_names]),
     "digit_class": lambda run, n: _one_of(run, n, digit_class_names()),
     "photo": lambda run, n: _one_of(run, n, photo_names()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -9,6 +10,7 @@ import torch
 from matplotlib.figure import Figure
 
 from convscope.core.devices import device_of, synchronize, to_cpu, to_model
+from convscope.core.meta import blob_shapes
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, show_panels
 from convscope.core.tables import Table
@@ -79,6 +81,9 @@ def _seconds(action: Callable[[], object], repeats: int, device: torch.device) -
     return best
 
 
+BATCH_BYTES = 512 * 2**20
+
+
 @torch.no_grad()
 def time_dense_against_crops(
     model: LayeredModel, cast: LayeredModel, large: tuple[int, int], stride: int, repeats: int = 3
@@ -99,13 +104,20 @@ def time_dense_against_crops(
     data = torch.randn(1, channels, *large, device=device)
     windows = crops(data, (height, width), stride)
     single = _seconds(lambda: model(windows[:1]), repeats, device)
+    # as many windows at once as keep the largest blob within BATCH_BYTES (64 VGG16 windows
+    # in one batch would hold 2.5 GB of activations)
+    largest = max(math.prod(shape[1:]) for shape in blob_shapes(model, windows[:1].shape).values())
+    batch = max(1, min(len(windows), BATCH_BYTES // (3 * 4 * largest)))
+    batched = "one batch" if batch == len(windows) else f"batches of {batch}"
     rows = [
         ("one window (classifier)", single),
         (f"dense map, {tuple(cast(data).shape[2:])} cells (cast)", _seconds(lambda: cast(data),
                                                                               repeats, device)),
         (f"{len(windows)} windows, one by one", _seconds(
             lambda: [model(w[None]) for w in windows], 1, device)),
-        (f"{len(windows)} windows, one batch", _seconds(lambda: model(windows), 1, device)),
+        (f"{len(windows)} windows, {batched}", _seconds(
+            lambda: [model(windows[i : i + batch]) for i in range(0, len(windows), batch)],
+            1, device)),
     ]  # fmt: skip
     return Table(["run", "seconds", "× one window"],
                  [(name, round(s, 4), round(s / single, 1)) for name, s in rows])  # fmt: skip
