@@ -7,8 +7,9 @@ of lessons 05 and 06.
 1. Side by side in one run (interleaved where repeated), each gain a ratio:
    - top activations of every conv layer: one streaming pass per layer (old) against one pass
      for all layers (`top_activations_of_layers`);
-   - one channel's nine top units: nine projections one at a time (old) against one batched
-     walk (`project_units`), from the same recorded passes;
+   - one channel's nine top units from the same recorded passes: each walked back over the
+     whole image (old) against `project_units` (on the CPU each unit walks back on its
+     receptive field only; on a GPU the units walk back together in one batch);
    - the class models of notebook 06: the old notebook optimised each one three times (its
      two cells and its widget, 400 steps each at 224 x 224); now once, kept, 80 steps. The old
      way is extrapolated from the measured time per step (1,200 steps would take 10 minutes);
@@ -77,14 +78,16 @@ def side_by_side(name: str) -> None:
     passes = RecordedPasses(net, images)
     units = list(zip(top.images[0].tolist(), top.positions[0].tolist()))
     recorded = [passes.deconvnet(index) for index, _ in units]
-    one_by_one = median_seconds(
-        lambda: [p.project_unit(layer, 0, tuple(pos)) for p, (_, pos) in zip(recorded, units)], 3
-    )
-    batched = median_seconds(
+    whole = median_seconds(
+        lambda: [p.project_unit(layer, 0, tuple(pos), crop=False)
+                 for p, (_, pos) in zip(recorded, units)], 3,
+    )  # fmt: skip
+    together = median_seconds(
         lambda: cs.project_units(recorded, layer, 0, [tuple(pos) for _, pos in units]), 3
     )
-    print(f"  nine projections from {layer}: {one_by_one:6.2f} s one at a time, "
-          f"{batched:6.2f} s walked together  ({one_by_one / batched:4.1f}x)")  # fmt: skip
+    print(f"  nine projections from {layer}: {whole:6.2f} s walking the whole image each, "
+          f"{together:6.2f} s with project_units (receptive fields)  "
+          f"({whole / together:4.1f}x)")  # fmt: skip
 
     per_step = seconds(lambda: cs.class_model(net, 3, iterations=5)) / 5
     steps = cs.suggested_iterations(net)
@@ -144,10 +147,10 @@ sys.stderr.write(result.stderr[-2000:] if result.returncode else "")
 """
 
 
-def notebook_runs(models: list[str]) -> list[dict]:
+def notebook_runs(models: list[str], notebooks: list[str]) -> list[dict]:
     rows = []
     for name in models:
-        for notebook in NOTEBOOKS:
+        for notebook in notebooks:
             overrides = ["-p", "model", name, "-p", "weights", "random"]
             out = ROOT / "build" / "bench" / name
             command = [sys.executable, "-m", "convscope", "run", notebook, *overrides,
@@ -174,17 +177,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the side-by-side part only")
     parser.add_argument("--models", default="alexnet,vgg16")
+    parser.add_argument("--notebooks", default=",".join(NOTEBOOKS), help="e.g. 02,05")
+    parser.add_argument("--no-side-by-side", action="store_true", help="the notebooks only")
     arguments = parser.parse_args()
     models = arguments.models.split(",")
     print(f"torch threads: {torch.get_num_threads()}")
-    digit_widgets()
-    for name in models:
-        side_by_side(name)
+    if not arguments.no_side_by_side:
+        digit_widgets()
+        for name in models:
+            side_by_side(name)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak memory of this process: {peak:.2f} GB")
     if not arguments.quick:
         print("\nnotebooks end to end (papermill, weights=random, defaults for the model)")
-        rows = notebook_runs(models)
+        rows = notebook_runs(models, arguments.notebooks.split(","))
         target = ROOT / "build" / "bench" / "notebooks.json"
         target.write_text(json.dumps(rows, indent=1))
 

@@ -69,6 +69,7 @@ from convscope.explain.saliency import (
     softmax_saliency,
 )
 from convscope.explain.top_activations import (
+    RecordedPasses,
     show_channel,
     show_top_activations,
     top_activations,
@@ -163,6 +164,7 @@ __all__ = [
     "localize",
     "model_for_shapes",
     "Net",
+    "RecordedPasses",
     "occlusion",
     "param_table",
     "predict",

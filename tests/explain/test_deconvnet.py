@@ -126,6 +126,8 @@ def test_units_of_many_passes_walk_back_together_as_one_by_one(digits_net, heldo
     together = project_units(passes, "pool2", 7, positions)
     for unit, (recorded, position) in enumerate(zip(passes, positions)):
         torch.testing.assert_close(together[unit], recorded.project_unit("pool2", 7, position))
+        whole = recorded.project_unit("pool2", 7, position, crop=False)  # the whole-image walk
+        torch.testing.assert_close(together[unit], whole)
     with pytest.raises(ConvscopeError, match=r"one position \(and value\) per pass"):
         project_units(passes, "pool2", 7, positions[:2])
     with pytest.raises(ConvscopeError, match="row 4 is out of range for pool2"):

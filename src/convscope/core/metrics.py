@@ -9,6 +9,7 @@ from torch import nn
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
+from convscope.core.meta import images_per_batch
 
 
 @torch.no_grad()
@@ -22,6 +23,7 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> to
     Returns:
         Unnormalised scores `(N, num_classes)`.
     """
+    batch_size = images_per_batch(model, images.shape[1:], batch_size)  # bounded by memory
     batches = [
         to_cpu(model(to_model(model, model.preprocess(images[start : start + batch_size]))))
         for start in range(0, len(images), batch_size)

@@ -150,8 +150,14 @@ class Deconvnet:
         return self.project_signal(layer, self.start_signal(layer, channel, mode))
 
     @torch.no_grad()
-    def project_unit(self, layer: str, channel: int, position: tuple[int, int]) -> torch.Tensor:
+    def project_unit(
+        self, layer: str, channel: int, position: tuple[int, int], crop: bool = True
+    ) -> torch.Tensor:
         """Project the single activation at `position` (row, column) of one map.
+
+        Args:
+            crop: walk back on the unit's receptive field only (the same result, faster);
+                `False` walks the whole image, as the deconvnet is usually written.
 
         Returns:
             `(C, H, W)` in the network's input space.
@@ -162,16 +168,17 @@ class Deconvnet:
         row, column = grid_position("position", position, (height, width), where=f" for {layer}")
         signal = torch.zeros_like(activation)
         signal[0, channel, row, column] = activation[0, channel, row, column]
-        return self.project_signal(layer, signal)
+        return self.project_signal(layer, signal, crop)
 
     @torch.no_grad()
-    def project_signal(self, layer: str, signal: torch.Tensor) -> torch.Tensor:
-        """Walk any signal shaped like `layer`'s output `(1, C, h, w)` back to `(C, H, W)`."""
+    def project_signal(self, layer: str, signal: torch.Tensor, crop: bool = True) -> torch.Tensor:
+        """Walk any signal shaped like `layer`'s output `(1, C, h, w)` back to `(C, H, W)`
+        (`crop`: each transposed convolution on the box where the signal is nonzero)."""
         switches = {name: indices for name, (indices, _) in self._switches.items()}
-        return self._walk_back(layer, signal, switches)[0]
+        return self._walk_back(layer, signal, switches, crop)[0]
 
     def _walk_back(
-        self, layer: str, signal: torch.Tensor, switches: dict[str, torch.Tensor]
+        self, layer: str, signal: torch.Tensor, switches: dict[str, torch.Tensor], crop=True
     ) -> torch.Tensor:
         """Walk signals `(U, C, h, w)` of `layer` back to `(U, C, H, W)` (on the CPU), with
         `switches[pool]` the pooling indices of each signal's own image `(U, C, h', w')`."""
@@ -179,18 +186,24 @@ class Deconvnet:
         names = [name for name, _ in self._chain]
         signal = signal.to(self.input_device)
         for name, module in reversed(self._chain[: names.index(layer) + 1]):
-            signal = self._backward(name, module, signal, switches)
+            signal = self._backward(name, module, signal, switches, crop)
         return to_cpu(signal)
 
     def _backward(
-        self, name: str, module: nn.Module, signal: torch.Tensor, switches: dict[str, torch.Tensor]
+        self, name: str, module: nn.Module, signal: torch.Tensor, switches: dict, crop: bool
     ) -> torch.Tensor:
         if isinstance(module, nn.MaxPool2d):
             return unpool(signal, switches[name], self._switches[name][1])
         if isinstance(module, nn.ReLU):
             return F.relu(signal)
         if isinstance(module, nn.Conv2d):
-            return transposed_conv_where_nonzero(module, signal, self._input_of(name))
+            if crop:
+                return transposed_conv_where_nonzero(module, signal, self._input_of(name))
+            return F.conv_transpose2d(
+                signal, module.weight, stride=module.stride, padding=module.padding,
+                groups=module.groups, dilation=module.dilation,
+                output_padding=_output_padding(module, signal, self._input_of(name)),
+            )  # fmt: skip
         return signal  # dropout, normalisation: passed through
 
     def _input_of(self, layer: str) -> torch.Size:
@@ -255,6 +268,17 @@ def project_units(
         for unit, recorded in enumerate(passes)
     ]
     return torch.cat(walked)
+
+
+def _output_padding(conv: nn.Conv2d, signal: torch.Tensor, input_shape: torch.Size) -> tuple:
+    """Rows and columns a strided convolution dropped, restored by its transpose."""
+    padding = []
+    for axis in (0, 1):
+        stride, pad = conv.stride[axis], conv.padding[axis]
+        span = conv.dilation[axis] * (conv.kernel_size[axis] - 1) + 1
+        covered = (signal.shape[2 + axis] - 1) * stride - 2 * pad + span
+        padding.append(input_shape[2 + axis] - covered)
+    return tuple(padding)
 
 
 def unpool(signal: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:

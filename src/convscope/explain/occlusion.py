@@ -17,6 +17,7 @@ from convscope.core.arguments import image_for, image_tensor, integer, positive
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import check_feature_map_layer, recording
+from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, show_panels
 
@@ -94,6 +95,7 @@ def occlusion(
         model(to_model(model, model.preprocess(image[None])))
     channel = int(blobs[layer][0].flatten(1).max(dim=1).values.argmax())
     features, probabilities, winners = [], [], []
+    batch_size = images_per_batch(model, image.shape, batch_size)  # bounded by memory
     for start in range(0, len(copies), batch_size):  # each batch moved to the model once
         with recording(model, [layer]) as blobs:
             scores = model(to_model(model, model.preprocess(copies[start : start + batch_size])))

@@ -20,7 +20,7 @@ from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
-from convscope.core.meta import blob_shapes
+from convscope.core.meta import blob_shapes, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels, tile
 from convscope.explain.deconvnet import Deconvnet, as_picture, project_units
@@ -43,16 +43,6 @@ class TopActivations:
     positions: torch.Tensor
 
 
-# The images of one streaming batch: as many as fit this many bytes of the largest blob three
-# times over (a forward pass holds a layer's input and output, and a ReLU's copy).
-STREAM_BYTES = 256 * 2**20
-
-
-def _stream_batch(model: LayeredModel, image_shape: tuple[int, ...], batch_size: int) -> int:
-    largest = max(math.prod(shape[1:]) for shape in blob_shapes(model, (1, *image_shape)).values())
-    return max(1, min(batch_size, STREAM_BYTES // (3 * 4 * largest)))
-
-
 @torch.no_grad()
 def top_activations_of_layers(
     model: LayeredModel,
@@ -66,7 +56,7 @@ def top_activations_of_layers(
 
     Each image contributes at most its strongest unit per channel, so the `k` come from `k`
     different images, as in the paper. A hook reduces each blob to its per-channel maxima as
-    it is made, and batches hold at most `STREAM_BYTES` of the largest blob, so memory stays
+    it is made, and batches are bounded by memory (`images_per_batch`), so memory stays
     bounded for any set and any net.
 
     Returns:
@@ -77,7 +67,7 @@ def top_activations_of_layers(
         raise ConvscopeError("layers must name at least one layer with feature maps")
     image_for(model, images, "images", batched=True)
     k = positive("k", k, high=len(images))
-    batch = _stream_batch(model, tuple(images.shape[1:]), positive("batch_size", batch_size))
+    batch = images_per_batch(model, images.shape[1:], positive("batch_size", batch_size))
     best: dict[str, tuple[torch.Tensor, ...]] = {}
     start = 0
 

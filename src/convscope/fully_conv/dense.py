@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
@@ -10,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 
 from convscope.core.devices import device_of, synchronize, to_cpu, to_model
-from convscope.core.meta import blob_shapes
+from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, show_panels
 from convscope.core.tables import Table
@@ -81,9 +80,6 @@ def _seconds(action: Callable[[], object], repeats: int, device: torch.device) -
     return best
 
 
-BATCH_BYTES = 512 * 2**20
-
-
 @torch.no_grad()
 def time_dense_against_crops(
     model: LayeredModel, cast: LayeredModel, large: tuple[int, int], stride: int, repeats: int = 3
@@ -104,10 +100,8 @@ def time_dense_against_crops(
     data = torch.randn(1, channels, *large, device=device)
     windows = crops(data, (height, width), stride)
     single = _seconds(lambda: model(windows[:1]), repeats, device)
-    # as many windows at once as keep the largest blob within BATCH_BYTES (64 VGG16 windows
-    # in one batch would hold 2.5 GB of activations)
-    largest = max(math.prod(shape[1:]) for shape in blob_shapes(model, windows[:1].shape).values())
-    batch = max(1, min(len(windows), BATCH_BYTES // (3 * 4 * largest)))
+    # 64 VGG16 windows in one batch would hold 2.5 GB of activations
+    batch = images_per_batch(model, windows.shape[1:], len(windows))
     batched = "one batch" if batch == len(windows) else f"batches of {batch}"
     rows = [
         ("one window (classifier)", single),

@@ -153,14 +153,16 @@ def fcn_shape_widget(
 
 @wraps_figure(show_channel)
 def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, channel: int = 0,
-                     index: int = 0) -> widgets.interactive:  # fmt: skip
+                     index: int = 0, passes: RecordedPasses | None = None,
+                     ) -> widgets.interactive:  # fmt: skip
     """Layer dropdown, channel slider and image chooser: `show_channel`.
 
-    A new image costs one recorded forward pass; a new layer one streaming pass over the
-    set (then kept); a new channel only projections: every image's recorded pass is kept, so
-    the nine top images' projections repeat no forward pass either.
+    A new image costs one recorded forward pass; the first layer one streaming pass over the
+    set for every layer; a new channel only projections: every image's recorded pass is kept,
+    so the nine top images' projections repeat no forward pass either. Pass the lesson's
+    `RecordedPasses` (`passes`) to start from what its cells recorded.
     """
-    passes = RecordedPasses(model, images)
+    passes = passes or RecordedPasses(model, images)
     layers = passes.deconvnet(index).layers
     top_channel = passes.deconvnet(index).channels(layer) - 1
     channel_slider = widgets.IntSlider(value=channel, min=0, max=top_channel, description="channel")
