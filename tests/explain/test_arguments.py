@@ -9,8 +9,10 @@ import torch
 import convscope as cs
 from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError, UnknownNameError
+from convscope.explain.localization import segment_from_saliency
 from convscope.explain.occlusion import occluded_images
 from convscope.explain.top_activations import receptive_patch, top_grids
+from convscope.surgery.filters import first_layer_maps
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +126,15 @@ def test_top_grids_refuse_a_channel_the_layer_does_not_have(digits_net, heldout)
         top_grids(digits_net, images, top, channels)
     with pytest.raises(ConvscopeError, match=r"images must be \(N, C, H, W\) with C=1 for digits"):
         top_grids(digits_net, images[0], top, 0)
+
+
+def test_the_lessons_other_functions_check_their_images_and_counts(digits_net, heldout):
+    image = heldout[0][0]
+    with pytest.raises(ConvscopeError, match=r"saliency must be \(H, W\) = \(28, 28\)"):
+        segment_from_saliency(image, torch.rand(14, 14))
+    with pytest.raises(ConvscopeError, match="iterations 0 is out of range"):
+        segment_from_saliency(image, torch.rand(28, 28), iterations=0)
+    with pytest.raises(ConvscopeError, match=r"image must be \(C, H, W\) with C=1 for digits"):
+        cs.class_maps(cs.fully_convolutional(digits_net), torch.rand(3, 40, 40))
+    with pytest.raises(ConvscopeError, match="count 0 is out of range; valid filter counts"):
+        first_layer_maps(digits_net, image, count=0)

@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from convscope.core.arguments import image_tensor, positive
 from convscope.core.errors import ConvscopeError
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
@@ -66,11 +67,18 @@ def segment_from_saliency(
     Returns:
         `(H, W)` bool mask.
     """
+    image = image_tensor("image", image)
+    if image.shape[0] not in (1, 3):
+        raise ConvscopeError(f"image must have 1 or 3 channels; got {image.shape[0]}")
+    if not isinstance(saliency, torch.Tensor) or tuple(saliency.shape) != tuple(image.shape[1:]):
+        got = tuple(saliency.shape) if isinstance(saliency, torch.Tensor) else type(saliency)
+        raise ConvscopeError(f"saliency must be (H, W) = {tuple(image.shape[1:])}; got {got}")
     if not 0 <= background < foreground <= 1:
         raise ConvscopeError(
             f"need 0 <= background < foreground <= 1; got {background} and {foreground}"
         )
-    values = saliency.detach().numpy()
+    iterations = positive("iterations", iterations)
+    values = saliency.detach().cpu().numpy()
     high, low = np.quantile(values, foreground), np.quantile(values, background)
     mask = np.full(values.shape, cv2.GC_PR_BGD, dtype=np.uint8)
     mask[values >= high] = cv2.GC_FGD

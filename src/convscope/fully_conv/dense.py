@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 from matplotlib.figure import Figure
 
+from convscope.core.arguments import image_for, positive
 from convscope.core.devices import device_of, synchronize, to_cpu, to_model
 from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
@@ -26,6 +27,7 @@ def class_maps(cast: LayeredModel, image: torch.Tensor) -> torch.Tensor:
     Returns:
         `(classes, H', W')`: softmax over classes at each cell.
     """
+    image_for(cast, image)
     return to_cpu(cast(to_model(cast, cast.preprocess(image.unsqueeze(0))))[0].softmax(dim=0))
 
 
@@ -128,6 +130,8 @@ def window_difference(
         image: `(C, H, W)` in [0, 1], larger than the training size.
         stride: the net's total stride.
     """
+    image_for(model, image)
+    stride = positive("stride", stride)
     data = to_model(model, model.preprocess(image.unsqueeze(0)))
     dense = cast(data)
     windows = crops(data, model.input_size[1:], stride)

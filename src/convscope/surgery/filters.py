@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from convscope.core.arguments import image_for, integer
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import conv_layers
@@ -177,7 +178,9 @@ def first_layer_maps(model: LayeredModel, image: torch.Tensor, count: int = 3) -
     (it reads the input directly, so the rest of the net need not fit the photo's size).
     Returns `(count, H', W')`.
     """
+    image_for(model, image)
     conv = model.layer(conv_layers(model)[0])
+    count = integer("count", count, 1, conv.out_channels, plural="filter counts")
     return to_cpu(conv(to_model(model, model.preprocess(image[None])))[0, :count])
 
 
