@@ -100,6 +100,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_shapes.py
 	$(BIN)/python bench/bench_fully_convolutional.py
 	$(BIN)/python bench/bench_saliency.py
+	$(BIN)/python bench/bench_imagenet.py
 
 clean:
 	rm -rf build
