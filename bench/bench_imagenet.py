@@ -97,12 +97,15 @@ def side_by_side(name: str) -> None:
           f"extrapolated from {per_step:.2f} s per step), {measured:6.1f} s now (once, "
           f"{steps} steps, measured)  ({old_total / measured:4.1f}x)")  # fmt: skip
 
+    created = seconds(
+        quietly(lambda: deconvnet_widget(net, images, layer, channel=0, index=0))
+    )  # the streaming pass, and every named image's switches in batches
     widget = quietly(lambda: deconvnet_widget(net, images, layer, channel=0, index=0))()
     slider = next(c for c in widget.children if getattr(c, "description", "") == "channel")
-    for channel in (1, 2):  # the first visit of a channel records its top images' passes
-        quietly(lambda value=channel: setattr(slider, "value", value))()
+    first = seconds(quietly(lambda: setattr(slider, "value", 1)))
     move = median_seconds(quietly(lambda: setattr(slider, "value", 3 - slider.value)), 5)
-    print(f"  deconvnet widget, channel move (passes kept): {move * 1000:7.0f} ms")
+    print(f"  deconvnet widget: created in {created:5.1f} s; channel move {first * 1000:5.0f} ms "
+          f"(first visit), {move * 1000:5.0f} ms (median of 5)")  # fmt: skip
     widget = quietly(lambda: saliency_widget(net, images, net.class_names[3], 0))()
     slider = next(c for c in widget.children if getattr(c, "description", "") == "image")
     move = median_seconds(quietly(lambda: setattr(slider, "value", 1 - slider.value)), 5)

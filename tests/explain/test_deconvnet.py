@@ -186,3 +186,20 @@ def test_the_transposed_conv_on_the_nonzero_box_equals_the_full_one(
                         + dilation * (kernel - 1) + 1) for a in (0, 1)),
         )  # fmt: skip
         torch.testing.assert_close(transposed_conv_where_nonzero(conv, sparse, x.shape), full)
+
+
+def test_passes_recorded_in_one_batch_equal_passes_recorded_alone(digits_net, heldout):
+    images = heldout[0][:6]
+    together = cs.Deconvnet.record_many(digits_net, digits_net.preprocess(images))
+    for image, recorded in zip(images, together):
+        alone = cs.Deconvnet(digits_net, digits_net.preprocess(image[None]), switches_only=True)
+        for layer in ("pool1", "conv3"):
+            assert recorded.activations[layer].shape == alone.activations[layer].shape
+        full = cs.Deconvnet(digits_net, digits_net.preprocess(image[None]))
+        value = full.activations["pool2"][0, 3, 1, 2]
+        expected = full.project_unit("pool2", 3, (1, 2))
+        for light in (alone, recorded):
+            projected = project_units([light], "pool2", 3, [(1, 2)], [value])[0]
+            torch.testing.assert_close(projected, expected)
+    with pytest.raises(ConvscopeError, match="record_many takes preprocessed images"):
+        cs.Deconvnet.record_many(digits_net, images[0])

@@ -70,6 +70,38 @@ class Deconvnet:
                 f"{model.name} takes {model.input_size[0]} channel(s); "
                 f"the image has {data.shape[1]}"
             )
+        self._record(model, data, switches_only)
+
+    @classmethod
+    def record_many(
+        cls, model: LayeredModel, data: torch.Tensor, switches_only: bool = True
+    ) -> list[Deconvnet]:
+        """The recorded passes of a batch `(N, C, H, W)` from one batched forward pass: item
+        i equals `Deconvnet(model, data[i : i + 1], switches_only)`."""
+        if data.dim() != 4 or data.shape[1] != model.input_size[0] or not len(data):
+            raise ConvscopeError(
+                f"record_many takes preprocessed images (N, C, H, W) with C="
+                f"{model.input_size[0]}; got {tuple(data.shape)}"
+            )
+        batch = cls.__new__(cls)
+        batch._record(model, data, switches_only)
+        passes = []
+        for index in range(len(data)):
+            one = cls.__new__(cls)
+            one.model, one._chain, one.layers = batch.model, batch._chain, batch.layers
+            one.activations = {  # clones: the batch's memory is freed with it
+                name: blob[index : index + 1].clone() for name, blob in batch.activations.items()
+            }
+            one._switches = {
+                name: (indices[index : index + 1].clone(), torch.Size((1, *size[1:])))
+                for name, (indices, size) in batch._switches.items()
+            }
+            one.switches_only, one.input_device = switches_only, batch.input_device
+            one.input_shape = torch.Size((1, *data.shape[1:]))
+            passes.append(one)
+        return passes
+
+    def _record(self, model: LayeredModel, data: torch.Tensor, switches_only: bool) -> None:
         self.model = model
         data = to_model(model, data)  # the pass and its switches stay on the model's device
         self._chain = _check_chain(model)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -261,24 +262,45 @@ class RecordedPasses:
                  if isinstance(model.layer(layer), torch.nn.MaxPool2d)]  # fmt: skip
         per_pass = max(1, 4 * sum(math.prod(shapes[layer]) for layer in pools))
         self.keep = max(1, min(positive("keep", keep), KEPT_PASS_BYTES // per_pass))
-        self.switches = functools.lru_cache(maxsize=self.keep)(self._switches)
+        self._light: OrderedDict[int, Deconvnet] = OrderedDict()
         self.deconvnet = functools.lru_cache(maxsize=KEPT_FULL_PASSES)(self._record)
         self._tops: dict[str, TopActivations] = {}
 
     def _record(self, index: int) -> Deconvnet:
         return Deconvnet(self.model, self.model.preprocess(self.images[index][None]))
 
-    def _switches(self, index: int) -> Deconvnet:
-        data = self.model.preprocess(self.images[index][None])
-        return Deconvnet(self.model, data, switches_only=True)
+    def switches(self, index: int) -> Deconvnet:
+        """Image `index`'s pass with its switches only: kept (the oldest goes first)."""
+        if index not in self._light:
+            data = self.model.preprocess(self.images[index][None])
+            self._keep(index, Deconvnet(self.model, data, switches_only=True))
+        self._light.move_to_end(index)
+        return self._light[index]
+
+    def _keep(self, index: int, recorded: Deconvnet) -> None:
+        self._light[index] = recorded
+        while len(self._light) > self.keep:
+            self._light.popitem(last=False)
 
     def top(self, layer: str) -> TopActivations:
-        """`layer`'s top activations; the first call streams the set for every layer."""
+        """`layer`'s top activations. The first call streams the set for every layer, then
+        records the switches of the images they name (in batches, as many as are kept), so
+        that no later channel or layer move runs a forward pass."""
         check_feature_map_layer(self.model, layer)
         if not self._tops:
             self._tops = top_activations_of_layers(
                 self.model, self.images, feature_map_layers(self.model)
             )
+            named = dict.fromkeys(
+                index for top in self._tops.values() for index in top.images.flatten().tolist()
+            )
+            wanted = list(named)[: self.keep]
+            batch = images_per_batch(self.model, self.images.shape[1:], 256)
+            for start in range(0, len(wanted), batch):
+                chunk = wanted[start : start + batch]
+                data = self.model.preprocess(self.images[chunk])
+                for index, recorded in zip(chunk, Deconvnet.record_many(self.model, data)):
+                    self._keep(index, recorded)
         return self._tops[layer]
 
     def show(self, layer: str, channel: int, index: int) -> Figure:
