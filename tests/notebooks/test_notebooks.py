@@ -116,7 +116,7 @@ def test_run_command_rejects_an_unknown_parameter_before_running(tmp_path):
     )
     assert result.returncode != 0
     assert "unknown parameter of 02_net_surgery 'layr'" in result.stderr
-    assert "model, weights, layer, image_index" in result.stderr
+    assert "model, weights, device, layer, image_index" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
