@@ -65,6 +65,7 @@ from convscope.explain.saliency import (
     all_class_saliency,
     class_model,
     class_saliency,
+    saliency_of_images,
     show_saliency,
     softmax_saliency,
 )
@@ -127,6 +128,7 @@ __all__ = [
     "suggested_iterations",
     "class_model_widget",
     "class_saliency",
+    "saliency_of_images",
     "compose_scene",
     "compose_scenes",
     "conv_layers",

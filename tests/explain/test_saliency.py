@@ -118,3 +118,13 @@ def test_the_class_model_reports_each_step(digits_net):
 def test_the_lesson_suggests_fewer_steps_for_imagenet_size_nets(digits_net):
     assert suggested_iterations(digits_net) == 400
     assert suggested_iterations(cs.load_shapes_only("vgg16")) == 80
+
+
+def test_many_images_saliency_in_batches_equals_one_by_one(digits_net, heldout):
+    images, labels = heldout[0][:7], heldout[1][:7]
+    classes = [int(label) for label in labels]
+    together = cs.saliency_of_images(digits_net, images, classes)
+    for image, label, saliency in zip(images, classes, together):
+        torch.testing.assert_close(saliency, plain_saliency(digits_net, image, label))
+    with pytest.raises(ConvscopeError, match="one class per image"):
+        cs.saliency_of_images(digits_net, images, classes[:3])

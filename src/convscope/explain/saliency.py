@@ -12,7 +12,7 @@ the network's input space zero is the dataset mean, which is added back for disp
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from matplotlib.figure import Figure
@@ -21,6 +21,7 @@ from torch import nn
 from convscope.core.arguments import image_for, positive
 from convscope.core.devices import device_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, show_panels
 
@@ -83,6 +84,41 @@ def class_saliency(
     if len(views) == 1:
         return maps[0]
     return torch.stack([undo(m) for m, (_, undo) in zip(maps, views)]).mean(0)
+
+
+def saliency_of_images(
+    model: LayeredModel, images: torch.Tensor, classes: Sequence[int | str]
+) -> torch.Tensor:
+    """Each image's saliency map for its own class, from batched backward passes.
+
+    Args:
+        images: `(N, C, H, W)` in [0, 1], the model's input size.
+        classes: one class (index or name) per image.
+
+    Returns:
+        `(N, H, W)`; row i equals `class_saliency(model, images[i], classes[i])`. Batches are
+        bounded by memory (`images_per_batch`).
+
+    Raises:
+        ConvscopeError: images that do not fit the model, or a count of classes that differs.
+    """
+    image_for(model, images, "images", batched=True)
+    _check_image(model, images[0])  # one size for all: the first stands for the rest
+    if isinstance(classes, (str, bytes)) or len(classes) != len(images):
+        raise ConvscopeError(
+            f"classes must name one class per image ({len(images)}); got {classes!r}"
+        )
+    indices = [model.class_index(each) for each in classes]
+    weights = torch.zeros(len(images), len(model.class_names))
+    weights[torch.arange(len(images)), indices] = 1.0
+    batch = images_per_batch(model, images.shape[1:], 64)
+    maps = [
+        _maps(
+            _input_gradients(model, model.preprocess(images[i : i + batch]), weights[i : i + batch])
+        )
+        for i in range(0, len(images), batch)
+    ]
+    return torch.cat(maps)
 
 
 _CROP_OFFSETS = ((0, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))  # centre and four corners
