@@ -75,6 +75,16 @@ def blob_shapes(model: LayeredModel, input_shape: Sequence[int]) -> dict[str, Sh
 BATCH_BYTES = 512 * 2**20
 
 
+# Inputs from this many pixels on are ImageNet-size (224 x 224, 227 x 227): the lessons
+# suggest less work there, where one forward pass costs a thousand times a digit's.
+LARGE_INPUT_PIXELS = 128 * 128
+
+
+def has_large_input(model: LayeredModel) -> bool:
+    """Whether `model` takes ImageNet-size inputs (`LARGE_INPUT_PIXELS` or more), not digits."""
+    return model.input_size[-2] * model.input_size[-1] >= LARGE_INPUT_PIXELS
+
+
 def images_per_batch(model: LayeredModel, image_shape: Sequence[int], most: int) -> int:
     """How many images `(C, H, W)` one forward batch may hold, at most `most`, so that the
     largest blob stays within `BATCH_BYTES` three times over (from the meta-device pass): 64

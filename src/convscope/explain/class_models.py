@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from convscope.core.arguments import positive
+from convscope.core.meta import has_large_input
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
 from convscope.explain.saliency import class_model
@@ -25,13 +26,11 @@ from convscope.explain.saliency import class_model
 # under a minute on two CPU cores (0.5 s per iteration at 224 x 224).
 SMALL_NET_ITERATIONS = 400
 LARGE_NET_ITERATIONS = 80
-LARGE_INPUT_PIXELS = 128 * 128
 
 
 def suggested_iterations(model: LayeredModel) -> int:
     """400 for small inputs (the digit net's 28 x 28), 80 for ImageNet-size inputs."""
-    pixels = model.input_size[-2] * model.input_size[-1]
-    return LARGE_NET_ITERATIONS if pixels >= LARGE_INPUT_PIXELS else SMALL_NET_ITERATIONS
+    return LARGE_NET_ITERATIONS if has_large_input(model) else SMALL_NET_ITERATIONS
 
 
 class ClassModelKey(NamedTuple):

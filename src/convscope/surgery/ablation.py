@@ -10,6 +10,7 @@ import torch
 from convscope.core.devices import device_of
 from convscope.core.errors import SurgeryError, unknown_name
 from convscope.core.inspection import conv_layers
+from convscope.core.meta import has_large_input
 from convscope.core.metrics import accuracy
 from convscope.core.net import LayeredModel, Net
 from convscope.core.tables import Table
@@ -18,13 +19,11 @@ from convscope.core.tables import Table
 # the lesson's images, 7 s for VGG16 on 24 photo crops on two CPU cores, so ImageNet-size nets
 # try 8 where the digit net tries 32.
 SMALL_NET_TRIALS, LARGE_NET_TRIALS = 32, 8
-LARGE_INPUT_PIXELS = 128 * 128
 
 
 def suggested_trials(model: LayeredModel) -> int:
     """32 filters to switch off for small inputs (the digits), 8 for ImageNet-size inputs."""
-    pixels = model.input_size[-2] * model.input_size[-1]
-    return LARGE_NET_TRIALS if pixels >= LARGE_INPUT_PIXELS else SMALL_NET_TRIALS
+    return LARGE_NET_TRIALS if has_large_input(model) else SMALL_NET_TRIALS
 
 
 def filter_ablation(
