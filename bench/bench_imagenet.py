@@ -97,20 +97,25 @@ def side_by_side(name: str) -> None:
           f"extrapolated from {per_step:.2f} s per step), {measured:6.1f} s now (once, "
           f"{steps} steps, measured)  ({old_total / measured:4.1f}x)")  # fmt: skip
 
-    created = seconds(
-        quietly(lambda: deconvnet_widget(net, images, layer, channel=0, index=0))
-    )  # the streaming pass, and every named image's switches in batches
+    widget_updates(net, images, layer, net.class_names[3], steps)
+
+
+def widget_updates(net, images, layer: str, class_name: str, steps: int) -> None:
+    """The three widgets' updates: deconvnet (created, first visit of a channel, revisits),
+    saliency (an image move), class model (a slider move, which computes nothing)."""
+    start = time.perf_counter()
     widget = quietly(lambda: deconvnet_widget(net, images, layer, channel=0, index=0))()
+    created = time.perf_counter() - start  # the streaming pass and the named images' switches
     slider = next(c for c in widget.children if getattr(c, "description", "") == "channel")
     first = seconds(quietly(lambda: setattr(slider, "value", 1)))
     move = median_seconds(quietly(lambda: setattr(slider, "value", 3 - slider.value)), 5)
     print(f"  deconvnet widget: created in {created:5.1f} s; channel move {first * 1000:5.0f} ms "
           f"(first visit), {move * 1000:5.0f} ms (median of 5)")  # fmt: skip
-    widget = quietly(lambda: saliency_widget(net, images, net.class_names[3], 0))()
+    widget = quietly(lambda: saliency_widget(net, images, class_name, 0))()
     slider = next(c for c in widget.children if getattr(c, "description", "") == "image")
     move = median_seconds(quietly(lambda: setattr(slider, "value", 1 - slider.value)), 5)
-    print(f"  saliency widget, image move: {move * 1000:7.0f} ms")
-    widget = quietly(lambda: class_model_widget(net, net.class_names[3], 0.01, steps))()
+    print(f"  saliency widget, image move: {move * 1000:7.1f} ms")
+    widget = quietly(lambda: class_model_widget(net, class_name, 0.01, steps))()
     slider = widget.controls["iterations"]
     move = median_seconds(
         quietly(lambda: setattr(slider, "value", 30 if slider.value != 30 else 40)), 5
@@ -122,23 +127,8 @@ def digit_widgets() -> None:
     cs.seed_everything(0)
     net = cs.load_model("digits", device="cpu")
     images, _ = cs.lesson_images(net)
-    print("\ndigits: widget updates (median of 5)")
-    widget = quietly(lambda: deconvnet_widget(net, images, "conv2", channel=0, index=0))()
-    slider = next(c for c in widget.children if getattr(c, "description", "") == "channel")
-    for channel in (1, 2):
-        quietly(lambda value=channel: setattr(slider, "value", value))()
-    move = median_seconds(quietly(lambda: setattr(slider, "value", 3 - slider.value)), 5)
-    print(f"  deconvnet widget, channel move: {move * 1000:6.1f} ms")
-    widget = quietly(lambda: saliency_widget(net, images, "3", 0))()
-    slider = next(c for c in widget.children if getattr(c, "description", "") == "image")
-    move = median_seconds(quietly(lambda: setattr(slider, "value", 1 - slider.value)), 5)
-    print(f"  saliency widget, image move: {move * 1000:6.1f} ms")
-    widget = quietly(lambda: class_model_widget(net, "3", 0.01, 400))()
-    slider = widget.controls["iterations"]
-    move = median_seconds(
-        quietly(lambda: setattr(slider, "value", 30 if slider.value != 30 else 40)), 5
-    )
-    print(f"  class-model widget, slider move: {move * 1000:6.1f} ms")
+    print("\ndigits: widget updates")
+    widget_updates(net, images, "conv2", "3", cs.suggested_iterations(net))
 
 
 RUN_ONE = """

@@ -187,6 +187,21 @@ def top_grids(
     return _tile_maps(projections, columns), _tile_maps(patches, columns)
 
 
+def recorded_switches(
+    model: LayeredModel, images: torch.Tensor, indices: list[int]
+) -> dict[int, Deconvnet]:
+    """The switches-only passes of `images[indices]` (each image once), recorded in batches
+    bounded by memory (`Deconvnet.record_many`)."""
+    wanted = list(dict.fromkeys(indices))
+    batch = images_per_batch(model, images.shape[1:], 256)
+    found = {}
+    for start in range(0, len(wanted), batch):
+        chunk = wanted[start : start + batch]
+        passes = Deconvnet.record_many(model, model.preprocess(images[chunk]))
+        found.update(zip(chunk, passes))
+    return found
+
+
 def show_top_activations(
     model: LayeredModel,
     images: torch.Tensor,
@@ -196,13 +211,12 @@ def show_top_activations(
 ) -> Figure:
     """For each channel, a row: its top activations' projections beside their input patches.
 
-    Each image's pass is recorded once for all the channels shown (or taken from
-    `deconvnet_for`, a widget's cache), and each channel's units walk back together.
+    The passes of the images the channels name are recorded once, in batches
+    (`recorded_switches`), or taken from `deconvnet_for` (a widget's cache).
     """
     if deconvnet_for is None:
-        deconvnet_for = functools.lru_cache(maxsize=None)(
-            lambda i: Deconvnet(model, model.preprocess(images[i][None]), switches_only=True)
-        )
+        named = [i for channel in channels for i in top.images[channel].tolist()]
+        deconvnet_for = recorded_switches(model, images, named).__getitem__
     panels = []
     for channel in channels:
         projections, patches = top_grids(model, images, top, channel, deconvnet_for)
@@ -291,16 +305,10 @@ class RecordedPasses:
             self._tops = top_activations_of_layers(
                 self.model, self.images, feature_map_layers(self.model)
             )
-            named = dict.fromkeys(
-                index for top in self._tops.values() for index in top.images.flatten().tolist()
-            )
-            wanted = list(named)[: self.keep]
-            batch = images_per_batch(self.model, self.images.shape[1:], 256)
-            for start in range(0, len(wanted), batch):
-                chunk = wanted[start : start + batch]
-                data = self.model.preprocess(self.images[chunk])
-                for index, recorded in zip(chunk, Deconvnet.record_many(self.model, data)):
-                    self._keep(index, recorded)
+            named = [i for top in self._tops.values() for i in top.images.flatten().tolist()]
+            wanted = list(dict.fromkeys(named))[: self.keep]
+            for index, recorded in recorded_switches(self.model, self.images, wanted).items():
+                self._keep(index, recorded)
         return self._tops[layer]
 
     def show(self, layer: str, channel: int, index: int) -> Figure:
