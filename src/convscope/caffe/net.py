@@ -203,7 +203,7 @@ def _filler(tensor: torch.Tensor, filler: dict | None) -> None:
 # names a layer cannot take: the model's own attributes (methods, and those set per instance)
 _MODULE_ATTRIBUTES = frozenset(
     [*dir(Net), *dir(GraphNet), "name", "input_size", "class_names", "preprocess", "output",
-     "blob_layers", "final_softmax"]
+     "blob_layers", "final_softmax", "caffe_names"]
 )  # fmt: skip
 
 

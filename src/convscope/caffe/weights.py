@@ -106,7 +106,7 @@ def convert_to(source: LayeredModel, target: LayeredModel) -> dict[str, torch.Te
         own = list(module.named_parameters(recurse=False))
         if not own:
             continue
-        layer = target._caffe_names.get(path, path) if isinstance(target, Net) else path
+        layer = target.caffe_names.get(path, path) if isinstance(target, Net) else path
         if layer.replace(".", "_") not in caffe_layers:
             raise CaffeFormatError(
                 f"the Caffe net has no layer {layer!r} for {target.name}; it has "

@@ -109,7 +109,7 @@ class Net(LayeredModel, nn.Sequential):
     ) -> None:
         nn.Sequential.__init__(self, layers)
         self._describe(name, input_size, class_names, preprocess)
-        self._caffe_names = dict(caffe_names or {})
+        self.caffe_names = dict(caffe_names or {})
 
     def forward(self, data: torch.Tensor) -> torch.Tensor:
         return nn.Sequential.forward(self, data)
@@ -117,7 +117,7 @@ class Net(LayeredModel, nn.Sequential):
     def named_layers(self) -> Iterator[tuple[str, nn.Module]]:
         for path, module in self.named_modules():
             if path and not list(module.children()):
-                yield self._caffe_names.get(path, path), module
+                yield self.caffe_names.get(path, path), module
 
     def layer_graph(self) -> list[tuple[str, nn.Module, tuple[str, ...]]]:
         graph, bottom = [], INPUT_BLOB

@@ -108,7 +108,7 @@ def fully_convolutional(model: Net) -> Net:
         input_size=model.input_size,
         class_names=model.class_names,
         preprocess=model.preprocess,
-        caffe_names=model._caffe_names,
+        caffe_names=model.caffe_names,
     )
     transplant(model, cast)
     weight = next(model.parameters())  # the cast lives where the model does, in its dtype
@@ -135,5 +135,5 @@ def sliding_classifier(model: Net) -> Net:
         input_size=model.input_size,
         class_names=model.class_names,
         preprocess=model.preprocess,
-        caffe_names=model._caffe_names,
+        caffe_names=model.caffe_names,
     ).train(model.training)
