@@ -59,8 +59,16 @@ from convscope.explain.deconvnet import (
     show_projections,
     unpool,
 )
+from convscope.explain.grad_cam import cam_layer
 from convscope.explain.localization import localize, show_localization
-from convscope.explain.occlusion import occlusion, show_occlusion
+from convscope.explain.methods import (
+    METHODS,
+    Explanation,
+    backward_pass_table,
+    explain,
+    suggested_counts,
+)
+from convscope.explain.occlusion import occlusion, occlusion_windows, show_occlusion
 from convscope.explain.saliency import (
     all_class_saliency,
     class_model,
@@ -111,6 +119,13 @@ from convscope.ui.widgets import (
 )
 
 __all__ = [
+    "backward_pass_table",
+    "cam_layer",
+    "explain",
+    "Explanation",
+    "METHODS",
+    "occlusion_windows",
+    "suggested_counts",
     "accuracy",
     "all_class_saliency",
     "available_devices",

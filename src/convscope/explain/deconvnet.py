@@ -26,6 +26,7 @@ from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
+from convscope.explain.backward_rules import RectifiedReLU, Transparent
 
 _PASS_BACK = (nn.Dropout, nn.LocalResponseNorm, nn.Identity, nn.BatchNorm2d)
 MODES = ("max", "map")
@@ -376,30 +377,6 @@ def transposed_conv_where_nonzero(
     return out
 
 
-class _RectifiedGradient(torch.autograd.Function):
-    """ReLU forward; the backward pass applies a ReLU to the incoming gradient."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, gradient):
-        return gradient.clamp(min=0)
-
-
-class _Transparent(torch.autograd.Function):
-    """A normalisation layer forward; the backward pass lets the gradient through."""
-
-    @staticmethod
-    def forward(ctx, x, module):
-        return module(x)
-
-    @staticmethod
-    def backward(ctx, gradient):
-        return gradient, None
-
-
 def rectified_gradient(
     model: LayeredModel, data: torch.Tensor, layer: str, signal: torch.Tensor
 ) -> torch.Tensor:
@@ -416,9 +393,9 @@ def rectified_gradient(
         h = x
         for name, module in _check_chain(model):
             if isinstance(module, nn.ReLU):
-                h = _RectifiedGradient.apply(h)
+                h = RectifiedReLU.apply(h)
             elif isinstance(module, (nn.LocalResponseNorm, nn.BatchNorm2d)):
-                h = _Transparent.apply(h, module)
+                h = Transparent.apply(h, module)
             else:
                 h = module(h)
             if name == layer:

@@ -128,3 +128,47 @@ def show_occlusion(image: torch.Tensor, maps: OcclusionMaps, class_names: list[s
             label = class_names[int(maps.top_class[row, column])]
             axes.text(column, row, label[:3], ha="center", va="center", fontsize=6, color="red")
     return figure
+
+
+def occlusion_windows(side: int) -> tuple[int, int]:
+    """The square and stride lesson 07 slides over a `side`-pixel image: a quarter of the
+    side (at least 4) and half of that (7 and 3 on 28 pixels, 56 and 28 on 224)."""
+    size = max(4, side // 4)
+    return size, max(1, size // 2)
+
+
+@torch.no_grad()
+def occlusion_attribution(
+    model: LayeredModel, data: torch.Tensor, index: int, size: int, stride: int
+) -> torch.Tensor:
+    """Occlusion as an attribution per pixel: the drop of the class score when a square
+    covers the pixel, averaged over every square position that covers it.
+
+    Args:
+        data: one preprocessed input `(1, C, H, W)`; the square is filled with zeros there,
+            which is the dataset mean (the paper's grey).
+        index: the class; size, stride: the square's side and step (all channels at once).
+
+    Returns:
+        `(C, H, W)`: S_c(x) − S_c(x with the square), the mean over the squares covering each
+        pixel; zero where no square reaches (when the stride does not tile the image).
+    """
+    data = image_tensor("data", data, batched=True)[0]
+    channels, height, width = data.shape
+    size = integer("size", size, 1, min(height, width), plural="square sizes")
+    stride = positive("stride", stride)
+    copies, (rows, columns) = occluded_images(data.cpu(), size, stride, torch.zeros(channels))
+    batch = images_per_batch(model, data.shape, 256)
+    score = to_cpu(model(to_model(model, data[None])))[0, index]
+    drops = torch.cat(
+        [
+            score - to_cpu(model(to_model(model, copies[i : i + batch])))[:, index]
+            for i in range(0, len(copies), batch)
+        ]
+    )
+    total, covered = torch.zeros(height, width), torch.zeros(height, width)
+    for k, drop in enumerate(drops):
+        top, left = (k // columns) * stride, (k % columns) * stride
+        total[top : top + size, left : left + size] += drop
+        covered[top : top + size, left : left + size] += 1
+    return (total / covered.clamp(min=1)).expand(channels, -1, -1).clone()

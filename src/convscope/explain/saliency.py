@@ -28,7 +28,9 @@ from convscope.core.plotting import heatmap_overlay, show_panels
 AUGMENTATIONS = ("none", "flip", "crops_and_flips")
 
 
-def _check_image(model: LayeredModel, image: torch.Tensor) -> None:
+def check_image_fits(model: LayeredModel, image: torch.Tensor) -> None:
+    """Refuse an image `(C, H, W)` that the model cannot read: the wrong channels, or (for a
+    classifier whose last layer is fully connected) not exactly its input size."""
     expected = tuple(model.input_size)
     image_for(model, image)
     if isinstance(model.layer(model.layer_names[-1]), nn.Linear) and tuple(image.shape) != expected:
@@ -38,9 +40,7 @@ def _check_image(model: LayeredModel, image: torch.Tensor) -> None:
         )
 
 
-def _input_gradients(
-    model: LayeredModel, data: torch.Tensor, weights: torch.Tensor
-) -> torch.Tensor:
+def input_gradients(model: LayeredModel, data: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """∂(weights · scores)/∂data for a batch `(N, C, H, W)`; `weights` is `(N, classes)`.
 
     Only the input needs a gradient, so autograd skips every weight gradient.
@@ -74,13 +74,13 @@ def class_saliency(
     Returns:
         `(H, W)`: max over channels of |∂S_c/∂I|, with I the network's (preprocessed) input.
     """
-    _check_image(model, image)
+    check_image_fits(model, image)
     index = model.class_index(class_index)
     views = _views(image, augment)
     batch = model.preprocess(torch.stack([view for view, _ in views]))
     weights = torch.zeros(len(views), len(model.class_names))
     weights[:, index] = 1.0
-    maps = _maps(_input_gradients(model, batch, weights))
+    maps = _maps(input_gradients(model, batch, weights))
     if len(views) == 1:
         return maps[0]
     return torch.stack([undo(m) for m, (_, undo) in zip(maps, views)]).mean(0)
@@ -103,7 +103,7 @@ def saliency_of_images(
         ConvscopeError: images that do not fit the model, or a count of classes that differs.
     """
     image_for(model, images, "images", batched=True)
-    _check_image(model, images[0])  # one size for all: the first stands for the rest
+    check_image_fits(model, images[0])  # one size for all: the first stands for the rest
     if isinstance(classes, (str, bytes)) or len(classes) != len(images):
         raise ConvscopeError(
             f"classes must name one class per image ({len(images)}); got {classes!r}"
@@ -114,7 +114,7 @@ def saliency_of_images(
     batch = images_per_batch(model, images.shape[1:], 64)
     maps = [
         _maps(
-            _input_gradients(model, model.preprocess(images[i : i + batch]), weights[i : i + batch])
+            input_gradients(model, model.preprocess(images[i : i + batch]), weights[i : i + batch])
         )
         for i in range(0, len(images), batch)
     ]
@@ -170,7 +170,7 @@ def all_class_saliency(
         ConvscopeError: the image does not fit the model, `classes` is empty or not a list, or
             one class is not the model's (named with the valid choices).
     """
-    _check_image(model, image)
+    check_image_fits(model, image)
     if classes is None:
         chosen = list(range(len(model.class_names)))
     elif isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
@@ -197,7 +197,7 @@ def softmax_saliency(model: LayeredModel, image: torch.Tensor, class_index: int)
     Returns:
         `(H, W)`: max over channels of |∂P_c/∂I|.
     """
-    _check_image(model, image)
+    check_image_fits(model, image)
     data = to_model(model, model.preprocess(image[None])).detach().requires_grad_(True)
     with torch.enable_grad():
         probability = model(data).softmax(dim=1)[0, model.class_index(class_index)]

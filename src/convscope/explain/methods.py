@@ -1,0 +1,165 @@
+"""Lesson 07's one entry point: `explain(model, image, target, method)` for eight methods.
+
+Every method explains the unnormalised class score S_c, in the network's (preprocessed)
+input space, and returns the same two things: the raw attribution `(C, H, W)` and a map
+`(H, W)` of non-negative evidence. The map is the maximum over channels of the attribution's
+magnitude (Simonyan et al.'s rule) for the gradient-like methods; Grad-CAM's map is its
+upsampled class map; occlusion's is the positive part of the score's drop.
+
+Where the methods differ is the backward pass: `BACKWARD_PASSES` is that table, as data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from convscope.core.arguments import image_tensor
+from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.core.meta import has_large_input
+from convscope.core.net import LayeredModel
+from convscope.core.tables import Table
+from convscope.explain.averaged_gradients import integrated_gradients, smoothgrad
+from convscope.explain.backward_rules import modified_backward
+from convscope.explain.grad_cam import cam_layer, layer_cam, upsampled
+from convscope.explain.occlusion import occlusion_attribution, occlusion_windows
+from convscope.explain.saliency import check_image_fits, input_gradients
+
+METHODS = (
+    "gradient",
+    "deconvnet",
+    "guided_backprop",
+    "grad_cam",
+    "guided_grad_cam",
+    "occlusion",
+    "smoothgrad",
+    "integrated_gradients",
+)
+# method -> (paper, the ReLU's backward rule, max-pooling's, what is multiplied by what)
+BACKWARD_PASSES = {
+    "gradient": ("Simonyan et al. 2014", "g·[x>0]", "switches", "—"),
+    "deconvnet": ("Zeiler & Fergus 2014", "max(g, 0)", "switches", "—"),
+    "guided_backprop": ("Springenberg et al. 2015", "max(g, 0)·[x>0]", "switches", "—"),
+    "grad_cam": ("Selvaraju et al. 2017", "g·[x>0] (above the layer)", "switches",
+                 "maps A^k × their mean gradient α_k, summed, ReLU"),
+    "guided_grad_cam": ("Selvaraju et al. 2017", "max(g, 0)·[x>0]", "switches",
+                        "guided backprop × upsampled Grad-CAM"),
+    "occlusion": ("Zeiler & Fergus 2014", "none (forward passes only)", "—",
+                  "score drop, averaged over covering squares"),
+    "smoothgrad": ("Smilkov et al. 2017", "g·[x>0]", "switches",
+                   "mean gradient over noisy copies"),
+    "integrated_gradients": ("Sundararajan et al. 2017", "g·[x>0]", "switches",
+                             "(x − baseline) × mean gradient along the path"),
+}  # fmt: skip
+
+
+@dataclass
+class Explanation:
+    """One method's answer for one image and class.
+
+    Attributes:
+        method: one of `METHODS`; class_index: the class explained.
+        attribution: `(C, H, W)` in the network's input space (Grad-CAM's upsampled map is
+            repeated over the channels).
+        map: `(H, W)`, non-negative.
+        layer: Grad-CAM's layer, `""` for the other methods.
+    """
+
+    method: str
+    class_index: int
+    attribution: torch.Tensor
+    map: torch.Tensor
+    layer: str = ""
+
+
+def suggested_counts(model: LayeredModel) -> tuple[int, int]:
+    """SmoothGrad's samples and integrated gradients' steps: 50 and 50 for the digits; 10 and
+    20 for ImageNet-size nets, whose each backward pass costs about half a second on a CPU."""
+    return (10, 20) if has_large_input(model) else (50, 50)
+
+
+def backward_pass_table() -> Table:
+    """What each method changes in the backward pass: `BACKWARD_PASSES` as a table."""
+    rows = [(method, *row) for method, row in BACKWARD_PASSES.items()]
+    return Table(["method", "paper", "ReLU sends back", "max-pool", "multiplied"], rows)
+
+
+def _one_hot(model: LayeredModel, index: int) -> torch.Tensor:
+    weights = torch.zeros(1, len(model.class_names))
+    weights[0, index] = 1.0
+    return weights
+
+
+def _strongest_magnitude(attribution: torch.Tensor) -> torch.Tensor:
+    return attribution.abs().amax(dim=0)
+
+
+def explain(
+    model: LayeredModel,
+    image: torch.Tensor,
+    target: int | str,
+    method: str,
+    layer: str = "",
+    *,
+    samples: int = 0,
+    noise: float = 0.15,
+    steps: int = 0,
+    window: int = 0,
+    stride: int = 0,
+    generator: torch.Generator | None = None,
+) -> Explanation:
+    """Explain the score of class `target` for `image` by `method`.
+
+    Args:
+        model: a classifier (`Net`), in eval mode.
+        image: `(C, H, W)` in [0, 1] (a sliding classifier reads any size).
+        target: a class index or name.
+        method: one of `METHODS`.
+        layer: Grad-CAM's layer (`""`: `cam_layer(model)`, the last rectified conv).
+        samples, noise: SmoothGrad's n and σ / (max − min); steps: integrated gradients'
+            m (0: `suggested_counts(model)`).
+        window, stride: occlusion's square (0: `occlusion_windows` of the image's side).
+        generator: SmoothGrad's random source.
+
+    Returns:
+        An `Explanation` with `attribution` `(C, H, W)` and `map` `(H, W)`.
+    """
+    if method not in METHODS:
+        raise unknown_name("method", method, METHODS)
+    image_tensor("image", image)
+    check_image_fits(model, image)
+    index = model.class_index(target)
+    data = model.preprocess(image[None])
+    suggested_samples, suggested_steps = suggested_counts(model)
+    cam_at = ""
+    if method in ("gradient", "deconvnet", "guided_backprop", "guided_grad_cam"):
+        rule = {"deconvnet": "deconvnet", "guided_backprop": "guided", "guided_grad_cam": "guided"}
+        with modified_backward(model, rule.get(method, "gradient")):
+            attribution = input_gradients(model, data, _one_hot(model, index))[0]
+    if method in ("grad_cam", "guided_grad_cam"):
+        cam_at = layer or cam_layer(model)
+        cam = upsampled(layer_cam(model, data, index, cam_at), image.shape[1:])
+        if method == "grad_cam":
+            attribution = cam.expand_as(image).clone()
+        else:
+            attribution = attribution * cam
+    if method == "occlusion":
+        default_window, default_stride = occlusion_windows(min(image.shape[1:]))
+        attribution = occlusion_attribution(
+            model, data, index, window or default_window, stride or default_stride
+        )
+    if method == "smoothgrad":
+        attribution = smoothgrad(model, data, index, samples or suggested_samples, noise,
+                                 generator)  # fmt: skip
+    if method == "integrated_gradients":
+        attribution = integrated_gradients(model, data, index, steps or suggested_steps)
+    if method == "grad_cam":
+        heat = attribution[0]
+    elif method == "occlusion":
+        heat = attribution.mean(0).clamp(min=0)
+    else:
+        heat = _strongest_magnitude(attribution)
+    if not torch.isfinite(heat).all():
+        raise ConvscopeError(f"{method} gave a map that is not finite for class {index}")
+    return Explanation(method, index, attribution, heat, cam_at)

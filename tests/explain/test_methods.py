@@ -1,0 +1,165 @@
+"""Each method of `cs.explain` against Captum's implementation of the same paper.
+
+Captum is independent code (hooks on the ReLU modules, its own layer hooks, its own
+occlusion and path sums). Where the paper and Captum's defaults differ, Captum is told the
+paper's choice: bilinear upsampling for Guided Grad-CAM, the right Riemann sum for
+integrated gradients, the raw (not absolute) gradient inside SmoothGrad.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from captum.attr import (
+    Deconvolution,
+    GuidedBackprop,
+    GuidedGradCam,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
+)
+
+import convscope as cs
+from convscope.explain.methods import METHODS
+
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module", params=["digits", "alexnet"])
+def case(request):
+    """(model, image, class index) for the trained digit net and a random AlexNet."""
+    cs.seed_everything(0)
+    if request.param == "digits":
+        net = cs.load_model("digits")
+        images, labels = cs.load_digits("heldout")
+        return net, images[3], int(labels[3])
+    net = cs.load_model("alexnet", weights="random")
+    photo = torch.nn.functional.interpolate(cs.load_photo("chelsea")[None], size=(224, 224))[0]
+    return net, photo, 281
+
+
+def close(ours: torch.Tensor, theirs: torch.Tensor) -> None:
+    """Within 1e-5 of Captum, relative to the attribution's largest magnitude: a random
+    AlexNet's gradients are of order 1e-5 themselves, so an absolute bound would say nothing."""
+    scale = theirs.abs().max().item()
+    assert ours.shape == theirs.shape and scale > 0
+    assert (ours - theirs).abs().max().item() <= TOLERANCE * scale
+
+
+def data_of(net, image):
+    return net.preprocess(image[None])
+
+
+def test_gradient_deconvnet_and_guided_backprop_equal_captum(case):
+    net, image, index = case
+    data = data_of(net, image)
+    for method, captum in (
+        ("gradient", Saliency(net)),
+        ("deconvnet", Deconvolution(net)),
+        ("guided_backprop", GuidedBackprop(net)),
+    ):
+        kwargs = {"abs": False} if method == "gradient" else {}
+        theirs = captum.attribute(data.clone().requires_grad_(), target=index, **kwargs)[0]
+        ours = cs.explain(net, image, index, method)
+        close(ours.attribution, theirs.detach())
+        close(ours.map, theirs.detach().abs().amax(0))
+
+
+def test_grad_cam_and_guided_grad_cam_equal_captum(case):
+    net, image, index = case
+    layer = cs.cam_layer(net)
+    data = data_of(net, image)
+    cam = LayerGradCam(net, net.layer(layer)).attribute(data, target=index, relu_attributions=True)
+    cam = LayerAttribution.interpolate(cam, tuple(image.shape[1:]), interpolate_mode="bilinear")
+    ours = cs.explain(net, image, index, "grad_cam")
+    assert ours.layer == layer
+    close(ours.map, cam[0, 0].detach())
+    guided = GuidedGradCam(net, net.layer(layer)).attribute(
+        data.clone().requires_grad_(), target=index, interpolate_mode="bilinear"
+    )
+    close(cs.explain(net, image, index, "guided_grad_cam").attribution, guided[0].detach())
+
+
+def test_occlusion_equals_captum(case):
+    net, image, index = case
+    channels, side = image.shape[0], image.shape[1]
+    size, stride = cs.occlusion_windows(side)
+    assert (side - size) % stride == 0  # the squares tile the image: every pixel is covered
+    theirs = Occlusion(net).attribute(
+        data_of(net, image),
+        sliding_window_shapes=(channels, size, size),
+        strides=(channels, stride, stride),
+        baselines=0.0,
+        target=index,
+    )[0]
+    close(cs.explain(net, image, index, "occlusion").attribution, theirs)
+
+
+def test_integrated_gradients_equal_captum(case):
+    net, image, index = case
+    steps = 12
+    theirs = IntegratedGradients(net).attribute(
+        data_of(net, image), baselines=0.0, target=index, n_steps=steps, method="riemann_right"
+    )[0]
+    close(cs.explain(net, image, index, "integrated_gradients", steps=steps).attribution, theirs)
+
+
+def test_smoothgrad_equals_captum_with_the_same_seed(case):
+    net, image, index = case
+    data, samples, noise = data_of(net, image), 6, 0.15
+    sigma = noise * (data.max() - data.min()).item()
+    torch.manual_seed(7)
+    theirs = NoiseTunnel(Saliency(net)).attribute(
+        data.clone().requires_grad_(), nt_type="smoothgrad", nt_samples=samples,
+        stdevs=sigma, target=index, abs=False,
+    )[0]  # fmt: skip
+    generator = torch.Generator().manual_seed(7)
+    ours = cs.explain(net, image, index, "smoothgrad", samples=samples, noise=noise,
+                      generator=generator)  # fmt: skip
+    close(ours.attribution, theirs.detach())
+
+
+def test_integrated_gradients_are_complete():
+    """Sundararajan et al.'s completeness: the attributions sum to S_c(x) − S_c(baseline)."""
+    net = cs.load_model("digits")
+    images, labels = cs.load_digits("heldout")
+    image, index = images[0], int(labels[0])
+    data = net.preprocess(image[None])
+    with torch.no_grad():
+        gap = (net(data) - net(torch.zeros_like(data)))[0, index].item()
+    total = cs.explain(net, image, index, "integrated_gradients", steps=400).attribution.sum()
+    assert abs(total.item() - gap) < 0.02 * abs(gap)
+
+
+def test_every_method_gives_a_finite_non_negative_map_and_leaves_the_model_as_it_was():
+    net = cs.load_model("digits")
+    images, _ = cs.load_digits("heldout")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    hooks = sum(len(m._forward_hooks) for m in net.modules())
+    for method in METHODS:
+        result = cs.explain(net, images[1], "7", method, samples=4, steps=4)
+        assert result.map.shape == (28, 28) and result.attribution.shape == (1, 28, 28)
+        assert (result.map >= 0).all() and torch.isfinite(result.map).all()
+        assert result.class_index == 7
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert sum(len(m._forward_hooks) for m in net.modules()) == hooks
+    # the true gradient is back: plain autograd agrees with the "gradient" method
+    data = net.preprocess(images[1][None]).requires_grad_()
+    net(data)[0, 7].backward()
+    assert torch.allclose(cs.explain(net, images[1], 7, "gradient").attribution, data.grad[0])
+
+
+def test_bad_arguments_are_named():
+    net = cs.load_model("digits")
+    images, _ = cs.load_digits("heldout")
+    with pytest.raises(cs.ConvscopeError, match="unknown method 'lrp'.*gradient, deconvnet"):
+        cs.explain(net, images[0], 0, "lrp")
+    with pytest.raises(cs.ConvscopeError, match="layer with feature maps 'fc7'"):
+        cs.explain(net, images[0], 0, "grad_cam", layer="fc7")
+    with pytest.raises(cs.ConvscopeError, match="samples -1 is out of range"):
+        cs.explain(net, images[0], 0, "smoothgrad", samples=-1)
+    with pytest.raises(cs.ConvscopeError, match="exactly"):
+        cs.explain(net, torch.zeros(1, 30, 30), 0, "gradient")
