@@ -17,9 +17,13 @@ from convscope.core.errors import ConvscopeError
 from convscope.course.headless import execute_in_place
 from convscope.course.runner import plan_runs, run_notebooks, select_notebooks
 from convscope.models.registry import MODELS, load_model
-from convscope.models.training import train_digit_classifier, train_digit_fcn
+from convscope.models.training import (
+    train_digit_classifier,
+    train_digit_fcn,
+    train_permuted_digits,
+)
 
-TRAINABLE = ("digits", "digit-fcn")
+TRAINABLE = ("digits", "digits-permuted", "digit-fcn")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -30,6 +34,14 @@ def _train(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else MODELS["digits"].weights.path
         save_weights(model, out)
         print(f"held-out accuracy: {heldout_accuracy:.2%}")
+        print(f"saved {out} in {time.perf_counter() - start:.0f} s")
+        return 0
+    if args.model == "digits-permuted":
+        model, trained, heldout_accuracy = train_permuted_digits(seed=args.seed)
+        out = Path(args.out) if args.out else MODELS["digits-permuted"].weights.path
+        save_weights(model, out)
+        print(f"accuracy on its permuted training labels: {trained:.2%}")
+        print(f"held-out accuracy on the true labels: {heldout_accuracy:.2%}")
         print(f"saved {out} in {time.perf_counter() - start:.0f} s")
         return 0
     results = train_digit_fcn(seed=args.seed)

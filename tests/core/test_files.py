@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 import pytest
 
 from convscope.core.files import write_atomically, write_bytes_atomically, write_text_atomically
@@ -45,3 +47,10 @@ def test_text_and_bytes_replace_an_existing_file(tmp_path):
     write_bytes_atomically(path, b"\x89PNG")
     assert path.read_bytes() == b"\x89PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
+
+
+def test_a_written_file_has_the_mode_a_plain_write_gives(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    written = write_text_atomically(tmp_path / "atomic.txt", "x")
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)

@@ -13,6 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _plain_mode() -> int:
+    """The mode a plain `open(path, "w")` gives a new file: 0o666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_PLAIN_MODE = _plain_mode()
+
+
 def write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call `write(temporary)` to fill a temporary file beside `path`, then rename it onto
     `path`. The temporary file keeps `path`'s suffix, so tools that check it (papermill,
@@ -32,6 +42,7 @@ def write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, _PLAIN_MODE)  # mkstemp's file is private (0600); open() gives this
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

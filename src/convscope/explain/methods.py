@@ -74,9 +74,9 @@ class Explanation:
 
 
 def suggested_counts(model: LayeredModel) -> tuple[int, int]:
-    """SmoothGrad's samples and integrated gradients' steps: 50 and 50 for the digits; 10 and
+    """SmoothGrad's samples and integrated gradients' steps: 20 and 20 for the digits; 10 and
     20 for ImageNet-size nets, whose each backward pass costs about half a second on a CPU."""
-    return (10, 20) if has_large_input(model) else (50, 50)
+    return (10, 20) if has_large_input(model) else (20, 20)
 
 
 def backward_pass_table() -> Table:

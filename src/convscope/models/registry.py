@@ -82,6 +82,14 @@ MODELS: dict[str, _Entry] = {
             how_to_get="Re-create it with `python -m convscope train digits`.",
         ),
     ),
+    "digits-permuted": _Entry(
+        lambda: architectures.digit_net(digit_class_names(), _digit_preprocess()),
+        WeightsSource(
+            "digits-permuted.pt",
+            shipped=True,
+            how_to_get="Re-create it with `python -m convscope train digits-permuted`.",
+        ),
+    ),
     "caffenet": _Entry(
         lambda: architectures.caffenet(imagenet_class_names(), CaffeTransformer()),
         WeightsSource(

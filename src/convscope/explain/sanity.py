@@ -1,0 +1,238 @@
+"""Sanity checks for explanations (Adebayo et al. 2018): does the map depend on what the
+network learned?
+
+- Cascading randomisation: re-initialise the weights from the top layer down, one more layer
+  at each step, and compare each method's map with the trained network's.
+- Independent randomisation: re-initialise one layer at a time, the others trained.
+- Data randomisation: compare with a copy of the network trained on permuted labels.
+
+A method whose maps stay alike while the weights they should depend on are random explains
+the image more than the network. Similarity is Spearman's rank correlation and SSIM (maps
+scaled to [0, 1] by their maximum), the mean over the images.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from matplotlib.figure import Figure
+
+from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.core.net import LayeredModel
+from convscope.core.plotting import FIGURE_DPI, show_panels
+from convscope.core.similarity import rank_correlation, structural_similarity
+from convscope.explain.methods import METHODS, explain
+
+TRAINED = "trained"
+KINDS = ("cascading", "independent")
+
+
+@dataclass
+class SanityCurves:
+    """Each method's maps and similarities over the randomisation states.
+
+    Attributes:
+        kind: `"cascading"`, `"independent"` or `"data"`.
+        states: `"trained"`, then the layer randomised (cascading: down to that layer).
+        methods: the methods compared.
+        maps: `(states, methods, N, H, W)`: every map, each scaled to [0, 1].
+        rank_correlation, ssim: `(states, methods)`, the mean over the N images of the
+            similarity with the trained network's map (1 for `"trained"`).
+    """
+
+    kind: str
+    states: list[str]
+    methods: list[str]
+    maps: torch.Tensor
+    rank_correlation: torch.Tensor
+    ssim: torch.Tensor
+
+
+def randomisable_layers(model: LayeredModel) -> list[str]:
+    """The layers with weights, top first (fc8, fc7, ..., conv1): the cascade's order."""
+    return list(reversed(model.params))
+
+
+def randomised(model: LayeredModel, layers: Sequence[str], seed: int = 0) -> LayeredModel:
+    """A copy of `model` whose `layers` are re-initialised by their own `reset_parameters`;
+    layer i of `randomisable_layers` always gets seed `seed + i`, so a layer is given the same
+    random weights in every state. torch's global random state is left as it was.
+
+    Raises:
+        UnknownNameError: a layer without weights, listing those with weights.
+    """
+    order = randomisable_layers(model)
+    for layer in layers:
+        if layer not in order:
+            raise unknown_name("layer with weights", layer, order)
+    copied = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        for layer in layers:
+            torch.manual_seed(seed + order.index(layer))
+            copied.layer(layer).reset_parameters()
+    return copied
+
+
+def _scaled(heat: torch.Tensor) -> torch.Tensor:
+    return heat / heat.max() if heat.max() > 0 else heat
+
+
+def explanation_maps(
+    model: LayeredModel,
+    images: torch.Tensor,
+    targets: Sequence[int],
+    methods: Sequence[str],
+    seed: int = 0,
+    **settings,
+) -> torch.Tensor:
+    """Every method's map of every image, each scaled to [0, 1]: `(methods, N, H, W)`.
+
+    SmoothGrad draws the same noise in every call (a generator seeded with `seed`), so two
+    networks are compared on the same noisy copies. `settings` go to `explain`.
+    """
+    rows = []
+    for method in methods:
+        maps = []
+        for image, target in zip(images, targets):
+            generator = torch.Generator().manual_seed(seed)
+            result = explain(model, image, int(target), method, generator=generator, **settings)
+            maps.append(_scaled(result.map))
+        rows.append(torch.stack(maps))
+    return torch.stack(rows)
+
+
+def similarities(reference: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Mean rank correlation and SSIM of `maps` with `reference`, both `(methods, N, H, W)`:
+    two `(methods,)` tensors. A constant map (a dead network's) counts as correlation 0."""
+    ranked, structural = [], []
+    for method_reference, method_maps in zip(reference, maps):
+        pairs = list(zip(method_reference, method_maps))
+        correlations = torch.tensor([rank_correlation(a, b) for a, b in pairs], dtype=torch.float64)
+        ranked.append(correlations.nan_to_num(0.0).mean())
+        structural.append(
+            torch.tensor(
+                [structural_similarity(a, b) for a, b in pairs], dtype=torch.float64
+            ).mean()
+        )
+    return torch.stack(ranked), torch.stack(structural)
+
+
+def _check_methods(methods: Sequence[str]) -> list[str]:
+    if isinstance(methods, str) or not methods:
+        raise ConvscopeError(f"methods must be a non-empty list of {', '.join(METHODS)}")
+    for method in methods:
+        if method not in METHODS:
+            raise unknown_name("method", method, METHODS)
+    return list(methods)
+
+
+def randomisation_curves(
+    model: LayeredModel,
+    images: torch.Tensor,
+    targets: Sequence[int],
+    kind: str = "cascading",
+    methods: Sequence[str] = METHODS,
+    seed: int = 0,
+    **settings,
+) -> SanityCurves:
+    """The model randomisation test, cascading or independent, for every method.
+
+    Args:
+        model: a trained classifier; images: `(N, C, H, W)` in [0, 1]; targets: a class per
+            image (the same class is explained in every state).
+        kind: `"cascading"` (top layer down, cumulative) or `"independent"` (one at a time).
+        methods: which of `METHODS`; seed: the re-initialisation's and SmoothGrad's seed.
+        settings: passed to `explain` (samples, steps, layer, ...).
+
+    Returns:
+        `SanityCurves` with states `"trained"` then each layer of `randomisable_layers`.
+    """
+    if kind not in KINDS:
+        raise unknown_name("kind", kind, KINDS)
+    methods = _check_methods(methods)
+    if len(targets) != len(images):
+        raise ConvscopeError(f"targets must give one class per image ({len(images)})")
+    layers = randomisable_layers(model)
+    reference = explanation_maps(model, images, targets, methods, seed, **settings)
+    states, all_maps = [TRAINED], [reference]
+    for depth, layer in enumerate(layers):
+        chosen = layers[: depth + 1] if kind == "cascading" else [layer]
+        net = randomised(model, chosen, seed)
+        all_maps.append(explanation_maps(net, images, targets, methods, seed, **settings))
+        states.append(layer)
+        del net
+    return _curves(kind, states, methods, all_maps)
+
+
+def _curves(kind: str, states, methods, all_maps: list[torch.Tensor]) -> SanityCurves:
+    scores = [similarities(all_maps[0], maps) for maps in all_maps]
+    return SanityCurves(
+        kind,
+        states,
+        methods,
+        torch.stack(all_maps),
+        torch.stack([ranked for ranked, _ in scores]),
+        torch.stack([structural for _, structural in scores]),
+    )
+
+
+def data_randomisation(
+    model: LayeredModel,
+    permuted: LayeredModel,
+    images: torch.Tensor,
+    targets: Sequence[int],
+    methods: Sequence[str] = METHODS,
+    seed: int = 0,
+    **settings,
+) -> SanityCurves:
+    """The data randomisation test: each method's maps for the trained net and for `permuted`
+    (the same architecture trained on permuted labels), compared as above.
+
+    Returns:
+        `SanityCurves` of kind `"data"` with states `["trained", "permuted labels"]`.
+    """
+    methods = _check_methods(methods)
+    reference = explanation_maps(model, images, targets, methods, seed, **settings)
+    other = explanation_maps(permuted, images, targets, methods, seed, **settings)
+    return _curves("data", [TRAINED, "permuted labels"], methods, [reference, other])
+
+
+def show_randomisation(curves: SanityCurves, image: torch.Tensor, index: int = 0,
+                       states: Sequence[str] | None = None) -> Figure:  # fmt: skip
+    """One image's maps: a row per method, a column per state (default: every state)."""
+    chosen = list(states) if states is not None else curves.states
+    for state in chosen:
+        if state not in curves.states:
+            raise unknown_name("state", state, curves.states)
+    panels = []
+    for m, method in enumerate(curves.methods):
+        panels.append((method, image))
+        for state in chosen:
+            s = curves.states.index(state)
+            title = state if m == 0 else ""
+            panels.append((title, curves.maps[s, m, index]))
+    return show_panels(panels, cmap="hot", columns=len(chosen) + 1, size=1.25)
+
+
+def show_similarity_curves(*curves: SanityCurves) -> Figure:
+    """Rank correlation and SSIM over the states, a line per method: a column per curve set
+    (cascading, independent)."""
+    figure = Figure(figsize=(5.0 * len(curves), 6.4), dpi=FIGURE_DPI)
+    for column, found in enumerate(curves):
+        for row, (name, values) in enumerate(
+            (("Spearman rank correlation", found.rank_correlation), ("SSIM", found.ssim))
+        ):
+            axes = figure.add_subplot(2, len(curves), row * len(curves) + column + 1)
+            for m, method in enumerate(found.methods):
+                axes.plot(range(len(found.states)), values[:, m].numpy(), marker="o",
+                          markersize=3, label=method)  # fmt: skip
+            axes.set_xticks(range(len(found.states)), found.states, rotation=60, fontsize=7)
+            axes.set_ylim(-0.2, 1.05)
+            axes.set_title(f"{found.kind}: {name}", fontsize=9)
+            axes.grid(alpha=0.3)
+    figure.axes[0].legend(fontsize=6, loc="lower left")
+    figure.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.14, hspace=0.55, wspace=0.2)
+    return figure

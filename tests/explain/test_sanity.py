@@ -1,0 +1,97 @@
+"""The sanity checks: randomised copies, their maps, and the similarity curves."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+import convscope as cs
+from convscope.explain.sanity import (
+    data_randomisation,
+    randomisable_layers,
+    randomisation_curves,
+    randomised,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    net = cs.load_model("digits")
+    images, labels = cs.load_digits("heldout")
+    chosen = torch.tensor([0, 250, 500])
+    return net, images[chosen], labels[chosen].tolist()
+
+
+def plain_gradient_map(net, image, index):
+    """max over channels |∂S_c/∂x|, scaled to [0, 1], by plain autograd."""
+    data = net.preprocess(image[None]).requires_grad_()
+    net(data)[0, index].backward()
+    heat = data.grad[0].abs().amax(0)
+    return heat / heat.max()
+
+
+def test_randomised_copies_reset_only_the_chosen_layers_the_same_way_each_time(digits):
+    net, _, _ = digits
+    assert randomisable_layers(net) == ["fc8", "fc7", "fc6", "conv3", "conv2", "conv1"]
+    state = torch.random.get_rng_state()
+    cascade = randomised(net, ["fc8", "fc7"], seed=3)
+    alone = randomised(net, ["fc7"], seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global stream is untouched
+    assert torch.equal(cascade.layer("fc7").weight, alone.layer("fc7").weight)
+    assert not torch.equal(cascade.layer("fc7").weight, net.layer("fc7").weight)
+    assert torch.equal(alone.layer("fc8").weight, net.layer("fc8").weight)
+    assert torch.equal(cascade.layer("conv1").weight, net.layer("conv1").weight)
+    with pytest.raises(cs.ConvscopeError, match="unknown layer with weights 'relu1'"):
+        randomised(net, ["relu1"])
+
+
+def test_cascading_curves_hold_the_randomised_nets_maps_and_their_rank_correlation(digits):
+    net, images, labels = digits
+    curves = randomisation_curves(net, images, labels, "cascading", ["gradient", "deconvnet"])
+    assert curves.states == ["trained", "fc8", "fc7", "fc6", "conv3", "conv2", "conv1"]
+    assert curves.maps.shape == (7, 2, 3, 28, 28)
+    assert curves.rank_correlation[0].tolist() == pytest.approx([1.0, 1.0])
+    assert curves.ssim[0].tolist() == pytest.approx([1.0, 1.0])
+    down_to_fc6 = randomised(net, ["fc8", "fc7", "fc6"])
+    for i, (image, label) in enumerate(zip(images, labels)):
+        expected = plain_gradient_map(down_to_fc6, image, label)
+        assert torch.allclose(curves.maps[3, 0, i], expected, atol=1e-6)
+    expected = [
+        spearmanr(curves.maps[0, 0, i].flatten(), curves.maps[3, 0, i].flatten()).statistic
+        for i in range(3)
+    ]
+    assert curves.rank_correlation[3, 0].item() == pytest.approx(sum(expected) / 3, abs=1e-9)
+    # randomising the whole net changes the gradient map: the check can tell
+    assert curves.rank_correlation[-1, 0] < 0.9
+
+
+def test_independent_curves_randomise_one_layer_at_a_time(digits):
+    net, images, labels = digits
+    curves = randomisation_curves(net, images[:1], labels[:1], "independent", ["gradient"])
+    only_conv2 = randomised(net, ["conv2"])
+    expected = plain_gradient_map(only_conv2, images[0], labels[0])
+    assert torch.allclose(curves.maps[curves.states.index("conv2"), 0, 0], expected, atol=1e-6)
+
+
+def test_the_permuted_label_net_memorised_and_does_not_generalise(digits):
+    net, images, labels = digits
+    permuted = cs.load_model("digits-permuted")
+    heldout, truth = cs.load_digits("heldout")
+    assert cs.accuracy(permuted, heldout, truth) < 0.2  # chance is 10%
+    assert cs.accuracy(net, heldout, truth) > 0.95
+    curves = data_randomisation(net, permuted, images, labels, ["gradient"])
+    assert curves.states == ["trained", "permuted labels"]
+    for i, (image, label) in enumerate(zip(images, labels)):
+        assert torch.allclose(curves.maps[1, 0, i], plain_gradient_map(permuted, image, label),
+                              atol=1e-6)  # fmt: skip
+
+
+def test_bad_choices_are_named(digits):
+    net, images, labels = digits
+    with pytest.raises(cs.ConvscopeError, match="unknown kind 'upside'"):
+        randomisation_curves(net, images, labels, "upside")
+    with pytest.raises(cs.ConvscopeError, match="unknown method 'lime'"):
+        randomisation_curves(net, images, labels, methods=["lime"])
+    with pytest.raises(cs.ConvscopeError, match="one class per image"):
+        randomisation_curves(net, images, labels[:1], methods=["gradient"])
