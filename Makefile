@@ -72,7 +72,7 @@ ui: browser
 	@start=$$(date +%s); \
 	CONVSCOPE_CHROMIUM=$$(cat $(CHROMIUM_FILE)) $(BIN)/python -m pytest tests/browser \
 	  -n $(JOBS) --dist worksteal && \
-	echo "browser tests: $$(( $$(date +%s) - start )) s for six notebooks"
+	echo "browser tests: $$(( $$(date +%s) - start )) s for seven notebooks"
 
 # Strict nbval (stored outputs compared), twice in a row: the notebooks must be deterministic.
 # Within a pass the notebooks are shared among the workers, each notebook in one kernel.

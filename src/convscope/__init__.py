@@ -66,9 +66,12 @@ from convscope.explain.methods import (
     Explanation,
     backward_pass_table,
     explain,
+    show_explanation,
+    show_explanations,
     suggested_counts,
 )
 from convscope.explain.occlusion import occlusion, occlusion_windows, show_occlusion
+from convscope.explain.pointing import localisation_scenes, localisation_table
 from convscope.explain.saliency import (
     all_class_saliency,
     class_model,
@@ -76,6 +79,13 @@ from convscope.explain.saliency import (
     saliency_of_images,
     show_saliency,
     softmax_saliency,
+)
+from convscope.explain.sanity import (
+    data_randomisation,
+    randomisation_curves,
+    show_randomisation,
+    show_similarity_curves,
+    suggested_sanity_check,
 )
 from convscope.explain.top_activations import (
     RecordedPasses,
@@ -113,12 +123,25 @@ from convscope.ui.widgets import (
     class_model_widget,
     deconvnet_widget,
     designer_filter_widget,
+    explain_widget,
     fcn_shape_widget,
     layer_widget,
+    randomisation_widget,
     saliency_widget,
 )
 
 __all__ = [
+    "localisation_scenes",
+    "suggested_sanity_check",
+    "data_randomisation",
+    "explain_widget",
+    "localisation_table",
+    "randomisation_curves",
+    "randomisation_widget",
+    "show_explanation",
+    "show_explanations",
+    "show_randomisation",
+    "show_similarity_curves",
     "backward_pass_table",
     "cam_layer",
     "explain",

@@ -30,6 +30,7 @@ MAIN_WIDGETS = [
     MainWidget("04_fcn_shapes", slider="height", dropdown="net", entry="fcn32s"),
     MainWidget("05_deconvnet", slider="channel", dropdown="layer", entry="conv1"),
     MainWidget("06_saliency", slider="image", dropdown="class", entry="3"),
+    MainWidget("07_which_to_trust", slider="image", dropdown="method", entry="grad_cam"),
 ]
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import convscope as cs
 from convscope.__main__ import main
-from convscope.models.training import jitter
+from convscope.models.training import jitter, train_permuted_digits
 
 
 def test_jitter_moves_digits_but_keeps_them():
@@ -59,3 +59,20 @@ def test_train_command_writes_loadable_weights(tmp_path, capsys):
     model = cs.load_model("digits", weights=out)
     assert abs(cs.accuracy(model, *cs.load_digits("heldout")) - reported) < 1e-3
     assert reported > 0.5  # four short epochs already lift it far above chance (0.1)
+
+
+def test_the_permuted_label_command_writes_weights_that_score_as_it_reports(tmp_path, capsys):
+    out = tmp_path / "permuted.pt"
+    assert main(["train", "digits-permuted", "--epochs", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    reported = float(printed.split("held-out accuracy on the true labels: ")[1].split("%")[0])
+    model = cs.load_model("digits-permuted", weights=out)
+    assert abs(cs.accuracy(model, *cs.load_digits("heldout")) - reported / 100) < 1e-3
+    assert reported < 25  # permuted labels teach nothing about the true ones (chance: 10%)
+
+
+def test_permuted_training_is_the_same_for_the_same_seed():
+    first, _, _ = train_permuted_digits(epochs=1, count=64, progress=False)
+    second, _, _ = train_permuted_digits(epochs=1, count=64, progress=False)
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -39,12 +39,12 @@ def execute(notebook: str, tmp_path: Path, **parameters) -> Path:
     return execute_notebook(path, tmp_path / path.name, parameters)
 
 
-SIX_LESSONS = ["01_designer_filters", "02_net_surgery", "03_fully_convolutional",
-               "04_fcn_shapes", "05_deconvnet", "06_saliency"]  # fmt: skip
+LESSONS = ["01_designer_filters", "02_net_surgery", "03_fully_convolutional",
+           "04_fcn_shapes", "05_deconvnet", "06_saliency", "07_which_to_trust"]  # fmt: skip
 
 
-def test_the_six_lessons_are_present_and_every_notebook_is_numbered_in_order():
-    assert [p.stem for p in NOTEBOOKS][:6] == SIX_LESSONS
+def test_the_seven_lessons_are_present_and_every_notebook_is_numbered_in_order():
+    assert [p.stem for p in NOTEBOOKS][: len(LESSONS)] == LESSONS
     assert [p.stem[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import torch
 
 import convscope as cs
 from convscope.core.inspection import show_layer
 from convscope.core.meta import layer_table
 from convscope.explain.class_models import ClassModels, show_class_models
+from convscope.explain.methods import show_explanation
 from convscope.explain.saliency import show_saliency
+from convscope.explain.sanity import randomisation_curves, show_randomisation
 from convscope.explain.top_activations import RecordedPasses, show_channel
 from convscope.fully_conv.shapes import key_blob_rows, key_blobs
 from convscope.surgery.filters import designer_kernel, show_filter_response
@@ -18,7 +21,9 @@ from convscope.ui.widgets import (
     class_model_widget,
     deconvnet_widget,
     designer_filter_widget,
+    explain_widget,
     layer_widget,
+    randomisation_widget,
     saliency_widget,
 )
 
@@ -213,3 +218,28 @@ def test_recorded_passes_record_each_image_and_layer_once(digits_net, heldout):
     assert [a.get_title() for a in passes.show("conv2", 3, 5).axes] == [
         a.get_title() for a in expected.axes
     ]
+
+
+def test_explain_widget_follows_method_and_image_and_keeps_its_figures(digits_net, heldout):
+    images, labels = heldout[0][:12], heldout[1][:12]
+    widget = explain_widget(digits_net, images, labels, "gradient", 0)
+    controls(widget)["method"].value = "grad_cam"
+    controls(widget)["image"].value = 7
+    shown = widget.result
+    assert png(shown) == png(show_explanation(digits_net, images[7], int(labels[7]), "grad_cam"))
+    controls(widget)["method"].value = "occlusion"
+    controls(widget)["method"].value = "grad_cam"
+    assert widget.result is shown  # kept, not computed again
+
+
+def test_randomisation_slider_shows_the_cascade_it_was_given(digits_net, heldout):
+    images, labels = heldout[0][:2], heldout[1][:2].tolist()
+    curves = randomisation_curves(digits_net, images, labels, "cascading", ["gradient"])
+    widget = randomisation_widget(curves, images)
+    assert controls(widget)["randomise from"].options == tuple(curves.states[1:])
+    controls(widget)["randomise from"].value = "conv2"
+    controls(widget)["image"].value = 1
+    expected = show_randomisation(curves, images[1], 1, ["trained", "conv2"])
+    assert png(widget.result) == png(expected)
+    with pytest.raises(cs.ConvscopeError, match="must be the 2 images the curves explain"):
+        randomisation_widget(curves, images[:1])

@@ -8,6 +8,7 @@ memory and the model is left untouched. Shapes stay data: `Shape` is a tuple tha
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -90,9 +91,29 @@ def images_per_batch(model: LayeredModel, image_shape: Sequence[int], most: int)
     largest blob stays within `BATCH_BYTES` three times over (from the meta-device pass): 64
     digits or 256 occluded photos fit for a small net, 13 photos for VGG16 at 224 x 224.
     """
-    shapes = blob_shapes(model, (1, *image_shape))
-    largest = max(math.prod(shape[1:]) for shape in shapes.values())
-    return max(1, min(most, BATCH_BYTES // (3 * 4 * largest)))
+    return max(1, min(most, BATCH_BYTES // (3 * 4 * largest_blob(model, image_shape))))
+
+
+# model -> {(architecture, image shape): elements of its largest blob}; weak, so a model's
+# entries go with it. The key holds every layer's type and parameter shapes, so a model whose
+# layers are changed in place is measured again.
+_LARGEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def largest_blob(model: LayeredModel, image_shape: Sequence[int]) -> int:
+    """Elements of one image's largest blob `(C, H, W)` in `model` (the meta-device pass,
+    measured once per model, architecture and image shape: a pass costs ~20 ms, and the
+    lessons call this for every image they explain)."""
+    architecture = tuple(
+        (name, type(module).__name__, *(tuple(p.shape) for p in module.parameters(recurse=False)))
+        for name, module in model.named_layers()
+    )
+    key = (architecture, tuple(image_shape))
+    kept = _LARGEST.setdefault(model, {})
+    if key not in kept:
+        shapes = blob_shapes(model, (1, *image_shape))
+        kept[key] = max(math.prod(shape[1:]) for shape in shapes.values())
+    return kept[key]
 
 
 def _macs(module: nn.Module, inputs: list[torch.Tensor], output: torch.Tensor) -> int:

@@ -11,14 +11,17 @@ Where the methods differ is the backward pass: `BACKWARD_PASSES` is that table, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from matplotlib.figure import Figure
 
 from convscope.core.arguments import image_tensor
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import has_large_input
 from convscope.core.net import LayeredModel
+from convscope.core.plotting import heatmap_overlay, show_panels
 from convscope.core.tables import Table
 from convscope.explain.averaged_gradients import integrated_gradients, smoothgrad
 from convscope.explain.backward_rules import modified_backward
@@ -163,3 +166,35 @@ def explain(
     if not torch.isfinite(heat).all():
         raise ConvscopeError(f"{method} gave a map that is not finite for class {index}")
     return Explanation(method, index, attribution, heat, cam_at)
+
+
+def show_explanations(
+    model: LayeredModel,
+    image: torch.Tensor,
+    target: int | str,
+    methods: Sequence[str] = METHODS,
+    layer: str = "",
+    **settings,
+) -> Figure:
+    """The image, then each method's map laid over it (settings go to `explain`)."""
+    panels = [(f"class {model.class_names[model.class_index(target)]}", image)]
+    for method in methods:
+        result = explain(model, image, target, method, layer, **settings)
+        panels.append((method.replace("_", " "), heatmap_overlay(image, result.map, cmap="hot")))
+    return show_panels(panels, columns=min(len(panels), 5), size=1.9)
+
+
+def show_explanation(model: LayeredModel, image: torch.Tensor, target: int | str, method: str,
+                     layer: str = "", **settings) -> Figure:  # fmt: skip
+    """One method: the image, its map, and the map laid over the image."""
+    result = explain(model, image, target, method, layer, **settings)
+    title = method.replace("_", " ") + (f" at {result.layer}" if result.layer else "")
+    return show_panels(
+        [
+            (f"class {model.class_names[result.class_index]}", image),
+            (title, result.map),
+            ("over the image", heatmap_overlay(image, result.map, cmap="hot")),
+        ],
+        cmap="hot",
+        size=2.4,
+    )

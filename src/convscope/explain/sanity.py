@@ -21,6 +21,7 @@ import torch
 from matplotlib.figure import Figure
 
 from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.core.meta import has_large_input
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import FIGURE_DPI, show_panels
 from convscope.core.similarity import rank_correlation, structural_similarity
@@ -200,20 +201,30 @@ def data_randomisation(
     return _curves("data", [TRAINED, "permuted labels"], methods, [reference, other])
 
 
-def show_randomisation(curves: SanityCurves, image: torch.Tensor, index: int = 0,
-                       states: Sequence[str] | None = None) -> Figure:  # fmt: skip
-    """One image's maps: a row per method, a column per state (default: every state)."""
+def show_randomisation(
+    curves: SanityCurves,
+    image: torch.Tensor,
+    index: int = 0,
+    states: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+) -> Figure:
+    """One image's maps: a row per method, a column per state (default: every state and
+    every method the curves hold)."""
     chosen = list(states) if states is not None else curves.states
+    rows = list(methods) if methods is not None else curves.methods
     for state in chosen:
         if state not in curves.states:
             raise unknown_name("state", state, curves.states)
+    for method in rows:
+        if method not in curves.methods:
+            raise unknown_name("method", method, curves.methods)
     panels = []
-    for m, method in enumerate(curves.methods):
+    for row, method in enumerate(rows):
         panels.append((method, image))
+        m = curves.methods.index(method)
         for state in chosen:
-            s = curves.states.index(state)
-            title = state if m == 0 else ""
-            panels.append((title, curves.maps[s, m, index]))
+            title = state if row == 0 else ""
+            panels.append((title, curves.maps[curves.states.index(state), m, index]))
     return show_panels(panels, cmap="hot", columns=len(chosen) + 1, size=1.25)
 
 
@@ -230,9 +241,20 @@ def show_similarity_curves(*curves: SanityCurves) -> Figure:
                 axes.plot(range(len(found.states)), values[:, m].numpy(), marker="o",
                           markersize=3, label=method)  # fmt: skip
             axes.set_xticks(range(len(found.states)), found.states, rotation=60, fontsize=7)
-            axes.set_ylim(-0.2, 1.05)
+            axes.set_ylim(-0.6, 1.05)
             axes.set_title(f"{found.kind}: {name}", fontsize=9)
             axes.grid(alpha=0.3)
-    figure.axes[0].legend(fontsize=6, loc="lower left")
-    figure.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.14, hspace=0.55, wspace=0.2)
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="lower center", ncol=4,
+                  fontsize=7)  # fmt: skip
+    figure.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.2, hspace=0.55, wspace=0.2)
     return figure
+
+
+def suggested_sanity_check(model: LayeredModel) -> tuple[int, list[str]]:
+    """How many images and which methods the randomisation tests use when none are chosen:
+    8 images and every method for the digits; for ImageNet-size nets 1 image and the five
+    methods of one or two backward passes (occlusion, SmoothGrad and integrated gradients
+    take tens of passes each, for every layer randomised)."""
+    if has_large_input(model):
+        return 1, ["gradient", "deconvnet", "guided_backprop", "grad_cam", "guided_grad_cam"]
+    return 8, list(METHODS)

@@ -18,7 +18,9 @@ from convscope.core.meta import layer_table
 from convscope.core.net import LayeredModel, Net
 from convscope.data.scenes import scene_of_seed
 from convscope.explain.class_models import ClassModels, show_class_models
+from convscope.explain.methods import METHODS, show_explanation
 from convscope.explain.saliency import show_saliency
+from convscope.explain.sanity import SanityCurves, show_randomisation
 from convscope.explain.top_activations import RecordedPasses, show_channel
 from convscope.fully_conv.dense import class_maps, show_class_maps
 from convscope.fully_conv.shapes import key_blob_rows, key_blobs, show_blob_sizes
@@ -253,3 +255,53 @@ def class_model_widget(
     box.controls = {"class": menu, "λ": strength, "iterations": steps}
     draw()
     return box
+
+
+@wraps_figure(show_explanation)
+def explain_widget(model: LayeredModel, images: torch.Tensor, targets, method: str = "gradient",
+                   index: int = 0, layer: str = "", **settings) -> widgets.interactive:  # fmt: skip
+    """Method dropdown and image chooser: `show_explanation` of each image's own class
+    (`targets`, one per image). Each figure is computed once and kept (the last 32)."""
+    if len(targets) != len(images):
+        raise ConvscopeError(f"targets must give one class per image ({len(images)})")
+    kept: dict[tuple[str, int], object] = {}
+
+    def update(method: str, index: int):
+        key = (method, index)
+        if key not in kept:
+            if len(kept) >= 32:
+                kept.pop(next(iter(kept)))
+            kept[key] = show_explanation(model, images[index], int(targets[index]), method,
+                                         layer, **settings)  # fmt: skip
+        return kept[key]
+
+    return _interactive(
+        update,
+        method=widgets.Dropdown(options=METHODS, value=method, description="method"),
+        index=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
+    )
+
+
+@wraps_figure(show_randomisation)
+def randomisation_widget(curves: SanityCurves, images: torch.Tensor, layer: str = "",
+                         index: int = 0) -> widgets.interactive:  # fmt: skip
+    """A "randomise from layer" slider over the cascade (top layer first) and an image
+    chooser: every method's map for the trained net beside the net randomised from the top
+    down to that layer. The maps are those `curves` holds, so a move computes nothing.
+
+    Args:
+        curves: cascading `SanityCurves`; images: the `(N, C, H, W)` images they explain.
+    """
+    layers = curves.states[1:]
+    if len(images) != curves.maps.shape[2]:
+        raise ConvscopeError(
+            f"images must be the {curves.maps.shape[2]} images the curves explain; "
+            f"got {len(images)}"
+        )
+    return _interactive(
+        lambda layer, index: show_randomisation(curves, images[index], index, ["trained", layer]),
+        layer=widgets.SelectionSlider(
+            options=layers, value=layer or layers[0], description="randomise from"
+        ),
+        index=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
+    )
