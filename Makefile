@@ -85,10 +85,12 @@ notebooks: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m convscope run $(NB) $(PARAMS) --out build
 
-# Every conv/pool layer of the deconvnet lesson, every digit class of the saliency lesson.
+# Every conv/pool layer of the deconvnet lesson, every digit class of the saliency lesson, every
+# method of lesson 07.
 gallery: $(STAMP)
 	$(BIN)/python -m convscope run 05 --grid layer=conv1,pool1,conv2,pool2,conv3,pool3 --out build
 	$(BIN)/python -m convscope run 06 --grid class_name=0,1,2,3,4,5,6,7,8,9 --out build
+	$(BIN)/python -m convscope run 07 --grid method=gradient,deconvnet,guided_backprop,grad_cam,guided_grad_cam,occlusion,smoothgrad,integrated_gradients --out build
 
 # Re-execute committed notebooks in place after editing them (NB=02 for one); widget state is not
 # stored: it is volatile and would carry every widget figure as well.
@@ -100,6 +102,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_shapes.py
 	$(BIN)/python bench/bench_fully_convolutional.py
 	$(BIN)/python bench/bench_saliency.py
+	$(BIN)/python bench/bench_methods.py
 	$(BIN)/python bench/bench_imagenet.py
 
 clean:

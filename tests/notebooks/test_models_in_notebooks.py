@@ -135,3 +135,17 @@ def test_06_saliency_follows_the_model(tmp_path, model_files, name):
     assert marker in text
     assert text.split(marker)[1].split("'")[0] in imagenet_class_names()
     assert records["all_classes_match"] is True
+
+
+@pytest.mark.parametrize("name", ["caffe"])
+def test_07_methods_follow_the_model(tmp_path, model_files, name):
+    model, weights = model_files[name]
+    side = MODELS[name][2]
+    records, text = run("07", tmp_path, model=model, weights=weights)  # only the model changes
+    assert f": 24 images of (3, {side}, {side}); Grad-CAM at relu5" in text
+    assert records["cam_layer"] == "relu5"  # the last rectified convolution of CaffeNet
+    # the cascade runs from the top of the deploy prototxt's weighted layers down
+    assert records["cascade"] == ["trained", "fc8", "fc7", "fc6", "conv5", "conv4", "conv3",
+                                  "conv2", "conv1"]  # fmt: skip
+    assert "the permuted-label network is a digit net" in text
+    assert "the scenes are composed from digits" in text

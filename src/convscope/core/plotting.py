@@ -142,6 +142,12 @@ def _fixed_layout(figure: Figure, rows: int, columns: int, size: float, suptitle
     )  # fmt: skip
 
 
+def in_colour(image: torch.Tensor) -> torch.Tensor:
+    """A gray image `(1, H, W)` as `(3, H, W)`, so that it shows in gray beside maps drawn in
+    another colour map; colour images are returned as they are."""
+    return image.expand(3, -1, -1) if image.dim() == 3 and image.shape[0] == 1 else image
+
+
 def _display_array(image: torch.Tensor | np.ndarray) -> np.ndarray:
     array = _as_array(image)
     if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):

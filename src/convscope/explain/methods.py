@@ -21,7 +21,7 @@ from convscope.core.arguments import image_tensor
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import has_large_input
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import heatmap_overlay, show_panels
+from convscope.core.plotting import heatmap_overlay, in_colour, show_panels
 from convscope.core.tables import Table
 from convscope.explain.averaged_gradients import integrated_gradients, smoothgrad
 from convscope.explain.backward_rules import modified_backward
@@ -191,7 +191,7 @@ def show_explanation(model: LayeredModel, image: torch.Tensor, target: int | str
     title = method.replace("_", " ") + (f" at {result.layer}" if result.layer else "")
     return show_panels(
         [
-            (f"class {model.class_names[result.class_index]}", image),
+            (f"class {model.class_names[result.class_index]}", in_colour(image)),
             (title, result.map),
             ("over the image", heatmap_overlay(image, result.map, cmap="hot")),
         ],

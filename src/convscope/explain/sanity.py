@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import has_large_input
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import FIGURE_DPI, show_panels
+from convscope.core.plotting import FIGURE_DPI, in_colour, show_panels
 from convscope.core.similarity import rank_correlation, structural_similarity
 from convscope.explain.methods import METHODS, explain
 
@@ -220,7 +220,7 @@ def show_randomisation(
             raise unknown_name("method", method, curves.methods)
     panels = []
     for row, method in enumerate(rows):
-        panels.append((method, image))
+        panels.append((method, in_colour(image)))
         m = curves.methods.index(method)
         for state in chosen:
             title = state if row == 0 else ""
