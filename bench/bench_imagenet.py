@@ -39,7 +39,7 @@ from convscope.explain.top_activations import RecordedPasses, top_activations
 from convscope.ui.widgets import class_model_widget, deconvnet_widget, saliency_widget
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["01", "02", "03", "04", "05", "06"]
+NOTEBOOKS = ["01", "02", "03", "04", "05", "06", "07"]
 BUDGET_SECONDS = {"alexnet": 60, "vgg16": 180}
 MEMORY_LIMIT_GB = 4.0
 

@@ -6,15 +6,16 @@ those below it (a test over the import graph checks it):
 
 - `core`: what every lesson stands on: `Net` and `GraphNet`, tables, transforms, plotting,
   errors, paths, seeding, inspection (`recording`, blob and parameter tables), the meta-device
-  pass (`blob_shapes`, `layer_table`), receptive-field geometry, metrics, checkpoints, the
-  bilinear kernel and `transplant` (FCN's definitions and the cast need both, so they cannot
-  live in a lesson);
+  pass (`blob_shapes`, `layer_table`), receptive-field geometry, metrics, map similarity
+  (Spearman, SSIM), checkpoints, the bilinear kernel and `transplant` (FCN's definitions and
+  the cast need both, so they cannot live in a lesson);
 - `data`: the shipped digits and photos, the lessons' image sets, digit scenes;
 - `caffe`: reading prototxt and caffemodel files, Caffe's layers, the net builder, weights;
 - `models`: the registry (`load_model`), the architectures, FCN's definitions, training;
 - one package per family of lessons, side by side, none importing another: `surgery` (01-02),
-  `fully_conv` (03-04: the cast, dense maps, shape tables, upsampling), `explain` (05-06:
-  deconvnet, top activations, occlusion, saliency, localisation);
+  `fully_conv` (03-04: the cast, dense maps, shape tables, upsampling), `explain` (05-07:
+  deconvnet, top activations, occlusion, saliency, localisation; lesson 07's eight methods in
+  one form, the sanity checks and the pointing game, which reuse 05 and 06's code);
 - `ui`: the widgets, each a thin wrapper over a plain figure function of a lesson;
 - `course`: the command line's tools (batch runs, parameter checks, the headless engine, the
   gallery); only `python -m convscope` imports them, never a lesson.
