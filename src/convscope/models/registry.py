@@ -72,24 +72,23 @@ def _digit_preprocess() -> CaffeTransformer:
     return CaffeTransformer(mean=(DIGIT_MEAN,), raw_scale=1.0, channel_swap=(0,))
 
 
+def _digit_classifier(name: str) -> _Entry:
+    """The digit classifier with the shipped weights `data/<name>.pt`, which
+    `python -m convscope train <name>` makes."""
+    return _Entry(
+        lambda: architectures.digit_net(digit_class_names(), _digit_preprocess()),
+        WeightsSource(
+            f"{name}.pt",
+            shipped=True,
+            how_to_get=f"Re-create it with `python -m convscope train {name}`.",
+        ),
+    )
+
+
 _TORCHVISION = "https://download.pytorch.org/models/"
 MODELS: dict[str, _Entry] = {
-    "digits": _Entry(
-        lambda: architectures.digit_net(digit_class_names(), _digit_preprocess()),
-        WeightsSource(
-            "digits.pt",
-            shipped=True,
-            how_to_get="Re-create it with `python -m convscope train digits`.",
-        ),
-    ),
-    "digits-permuted": _Entry(
-        lambda: architectures.digit_net(digit_class_names(), _digit_preprocess()),
-        WeightsSource(
-            "digits-permuted.pt",
-            shipped=True,
-            how_to_get="Re-create it with `python -m convscope train digits-permuted`.",
-        ),
-    ),
+    "digits": _digit_classifier("digits"),
+    "digits-permuted": _digit_classifier("digits-permuted"),  # labels permuted: lesson 07
     "caffenet": _Entry(
         lambda: architectures.caffenet(imagenet_class_names(), CaffeTransformer()),
         WeightsSource(
