@@ -22,11 +22,11 @@ export OMP_WAIT_POLICY := PASSIVE
 # The test stages run on JOBS pytest-xdist workers, each torch on one thread: on two cores this
 # halves the suite, where two workers with two threads each fought over the cores.
 JOBS ?= 2
-unit notebooks ui: export OMP_NUM_THREADS := 1
+unit notebooks ui outputs: export OMP_NUM_THREADS := 1
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test env browser unit notebooks ui lint run gallery outputs bench clean
+.PHONY: lab test env browser unit notebooks ui lint run gallery outputs student slides bench clean
 CHROMIUM_FILE := $(VENV)/chromium-path
 
 # CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build. pip byte-compiles
@@ -39,6 +39,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (convscope)" >/dev/null
 	touch $(STAMP)
 
+# JupyterLab with jupyterlab-rise (a dependency): any notebook opens as a live slideshow
+# (toolbar: "Render as slideshow"), its widgets working.
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
@@ -96,6 +98,15 @@ gallery: $(STAMP)
 # stored: it is volatile and would carry every widget figure as well.
 outputs: $(STAMP)
 	$(BIN)/python -m convscope outputs $(NB)
+
+# Students' copies: every notebook without its worked solutions (cells tagged `solution`).
+student: $(STAMP)
+	$(BIN)/python -m convscope student $(NB) --out build/student
+
+# A reveal.js deck of every executed notebook in build/slides/, opening offline: reveal.js,
+# MathJax, require.js and jQuery come from their npm packages (fetched once, at build time).
+slides: $(STAMP)
+	$(BIN)/python -m convscope slides $(NB) --out build/slides
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_digits.py

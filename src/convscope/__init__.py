@@ -47,14 +47,17 @@ from convscope.core.net import GraphNet, Net
 from convscope.core.plotting import heatmap_overlay, show_label_maps, show_panels
 from convscope.core.records import record
 from convscope.core.seeding import seed_everything
+from convscope.core.similarity import rank_correlation, structural_similarity
 from convscope.core.tables import Table
 from convscope.core.transplant import transplant
 from convscope.data.datasets import answer_key, lesson_images, load_digits
 from convscope.data.images import load_image, load_photo
 from convscope.data.scenes import SEGMENT_CLASS_NAMES, compose_scene, compose_scenes
+from convscope.explain.backward_rules import projection_by_rule
 from convscope.explain.class_models import ClassModels, show_class_models, suggested_iterations
 from convscope.explain.deconvnet import (
     Deconvnet,
+    as_picture,
     project_units,
     rectified_gradient,
     show_projections,
@@ -67,6 +70,7 @@ from convscope.explain.methods import (
     Explanation,
     backward_pass_table,
     explain,
+    explain_many,
     show_explanation,
     show_explanations,
     suggested_counts,
@@ -132,6 +136,11 @@ from convscope.ui.widgets import (
 )
 
 __all__ = [
+    "explain_many",
+    "as_picture",
+    "projection_by_rule",
+    "rank_correlation",
+    "structural_similarity",
     "localisation_scenes",
     "suggested_sanity_check",
     "data_randomisation",

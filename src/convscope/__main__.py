@@ -1,4 +1,4 @@
-"""Command line: `python -m convscope train|convert|run ...` (see `--help`)."""
+"""Command line: `python -m convscope train|convert|run|outputs|student|slides ...` (`--help`)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from convscope.caffe.net import load_caffe
 from convscope.caffe.weights import convert_to
 from convscope.core.checkpoints import check_state_dict_fits, save_state_dict, save_weights
 from convscope.core.errors import ConvscopeError
+from convscope.course.decks import write_decks
 from convscope.course.headless import execute_in_place
 from convscope.course.runner import plan_runs, run_notebooks, select_notebooks
+from convscope.course.student import write_student_copies
 from convscope.models.registry import MODELS, load_model
 from convscope.models.training import (
     train_digit_classifier,
@@ -82,6 +84,18 @@ def _outputs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _student(args: argparse.Namespace) -> int:
+    for path in write_student_copies(select_notebooks(args.notebooks), Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _slides(args: argparse.Namespace) -> int:
+    for path in write_decks(select_notebooks(args.notebooks), Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m convscope")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -137,6 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     outputs.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
     outputs.set_defaults(handler=_outputs)
+    student = commands.add_parser(
+        "student", help="write students' copies of the notebooks, without the worked solutions"
+    )
+    student.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
+    student.add_argument("--out", default="build/student", help="default: build/student")
+    student.set_defaults(handler=_student)
+    slides = commands.add_parser(
+        "slides", help="write a reveal.js deck of each executed notebook that opens offline"
+    )
+    slides.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
+    slides.add_argument("--out", default="build/slides", help="default: build/slides")
+    slides.set_defaults(handler=_slides)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

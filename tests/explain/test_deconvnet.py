@@ -9,6 +9,7 @@ from torch import nn
 
 import convscope as cs
 from convscope.core.errors import ConvscopeError, UnknownNameError
+from convscope.explain.backward_rules import projection_by_rule
 from convscope.explain.deconvnet import Deconvnet, project_units, transposed_conv_where_nonzero
 from convscope.explain.top_activations import top_activations, top_activations_of_layers
 
@@ -203,3 +204,34 @@ def test_passes_recorded_in_one_batch_equal_passes_recorded_alone(digits_net, he
             torch.testing.assert_close(projected, expected)
     with pytest.raises(ConvscopeError, match="record_many takes preprocessed images"):
         cs.Deconvnet.record_many(digits_net, images[0])
+
+
+def test_the_deconvnet_from_the_class_score_passes_lrn_through_as_lesson_05():
+    """CaffeNet has LRN layers, where Captum's Deconvolution would differ: the reference here
+    passes them through, as the deconvnet does."""
+    model = cs.load_model("caffenet", weights="random")
+    image = torch.rand(3, 227, 227)
+    data = model.preprocess(image[None])
+    one_hot = torch.zeros(1, 1000)
+    one_hot[0, 281] = 1.0
+    reference = modified_gradient(model, data, "fc8", one_hot)
+    ours = cs.explain(model, image, 281, "deconvnet").attribution
+    assert (ours - reference).abs().max() <= 1e-5 * reference.abs().max()
+
+
+def test_projection_by_rule_gives_the_true_gradient_and_the_deconvnet(digits_net, heldout):
+    data = digits_net.preprocess(heldout[0][:1])
+    deconvnet = Deconvnet(digits_net, data)
+    signal = deconvnet.start_signal("conv3", 2, "map")
+    rectified = projection_by_rule(digits_net, data, "conv3", signal, "deconvnet")
+    assert torch.allclose(rectified, deconvnet.project_signal("conv3", signal), atol=1e-6)
+    x = data.clone().requires_grad_(True)
+    h = x
+    for name, module in digits_net.named_layers():
+        h = module(h)
+        if name == "conv3":
+            break
+    h.backward(signal)
+    true = projection_by_rule(digits_net, data, "conv3", signal, "gradient")
+    assert torch.allclose(true, x.grad[0], atol=1e-6)
+    assert not torch.allclose(true, rectified, atol=1e-3)  # the two rules differ here

@@ -11,6 +11,7 @@ from convscope.core.metrics import box_iou
 from convscope.data.scenes import compose_scene
 from convscope.explain.localization import bounding_box, localize, segment_from_saliency
 from convscope.explain.occlusion import occluded_images, occlusion
+from convscope.explain.saliency import class_saliency
 from convscope.explain.top_activations import receptive_patch, top_activations
 from convscope.fully_conv.cast import sliding_classifier
 
@@ -86,6 +87,9 @@ def test_localize_a_digit_in_a_scene(digits_net, heldout):
     result = localize(scorer, scene.image, int(scene.classes[0]))
     assert box_iou(result.box, scene.boxes[0]) > 0.3
     assert result.mask.shape == (56, 56) and result.saliency.shape == (56, 56)
+    averaged = localize(scorer, scene.image, int(scene.classes[0]), augment="flip")
+    expected = class_saliency(scorer, scene.image, int(scene.classes[0]), augment="flip")
+    assert torch.equal(averaged.saliency, expected)  # the augmented map is the one segmented
 
 
 def test_sliding_classifier_is_the_best_window(digits_net, heldout):

@@ -116,9 +116,7 @@ def test_smoothgrad_equals_captum_with_the_same_seed(case):
         data.clone().requires_grad_(), nt_type="smoothgrad", nt_samples=samples,
         stdevs=sigma, target=index, abs=False,
     )[0]  # fmt: skip
-    generator = torch.Generator().manual_seed(7)
-    ours = cs.explain(net, image, index, "smoothgrad", samples=samples, noise=noise,
-                      generator=generator)  # fmt: skip
+    ours = cs.explain(net, image, index, "smoothgrad", samples=samples, noise=noise, seed=7)
     close(ours.attribution, theirs.detach())
 
 
@@ -163,3 +161,17 @@ def test_bad_arguments_are_named():
         cs.explain(net, images[0], 0, "smoothgrad", samples=-1)
     with pytest.raises(cs.ConvscopeError, match="exactly"):
         cs.explain(net, torch.zeros(1, 30, 30), 0, "gradient")
+
+
+def test_many_images_at_once_equal_one_at_a_time():
+    net = cs.load_model("digits")
+    images, labels = cs.load_digits("heldout")
+    chosen = [5, 400, 777]
+    for method in METHODS:
+        together = cs.explain_many(net, images[chosen], labels[chosen].tolist(), method,
+                                   samples=5, steps=5, seed=3)  # fmt: skip
+        for result, i in zip(together, chosen):
+            alone = cs.explain(net, images[i], int(labels[i]), method, samples=5, steps=5, seed=3)
+            assert result.class_index == alone.class_index
+            assert torch.allclose(result.attribution, alone.attribution, atol=1e-6), method
+            assert torch.allclose(result.map, alone.map, atol=1e-6), method

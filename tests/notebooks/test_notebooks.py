@@ -21,6 +21,7 @@ from convscope.course.runner import (
     parse_value,
     select_notebooks,
 )
+from convscope.course.slides import is_solution_cell
 from convscope.ui import widgets
 
 NOTEBOOKS = notebook_paths()
@@ -85,8 +86,21 @@ def test_notebook_structure(path):
     )
     assert "import convscope as cs" in setup
     assert all("seed_everything" not in source(c) for c in code[2:])
-    last = source(all_cells[-1])
+    lesson = [c for c in all_cells if not is_solution_cell(c)]
+    last = source(lesson[-1])
     assert "## Summary" in last and "## Exercises" in last
+    # the worked solutions come after the exercises, one per exercise, in order
+    assert all_cells[len(lesson) :] == [c for c in all_cells if is_solution_cell(c)]
+    exercises = re.findall(r"^(\d+)\. ", last.split("## Exercises")[1], flags=re.MULTILINE)
+    headings = [source(c) for c in all_cells[len(lesson) :] if c["cell_type"] == "markdown"]
+    solved = [h.split("### Solution ")[1].split()[0] for h in headings if "### Solution " in h]
+    assert exercises and solved == exercises, (exercises, solved)
+    # every worked solution calls the package, or an object the lesson made with it
+    made = set(re.findall(r"^(\w+)\s*=\s*cs\.", "\n".join(map(source, code)), re.MULTILINE))
+    for cell in all_cells[len(lesson) :]:
+        if cell["cell_type"] == "code":
+            used = set(re.findall(r"\b(\w+)\.", source(cell)))
+            assert "cs." in source(cell) or used & made, source(cell)
     assert any("key-figure" in c["metadata"].get("tags", []) for c in code)
     for cell in code:
         assert cell["execution_count"] is not None and not any(

@@ -20,6 +20,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 
 from convscope.core.files import write_atomically
+from convscope.course.slides import with_slide_metadata
 
 ENGINE_NAME = "convscope-headless"
 CELL_TIMEOUT = 900  # seconds; the slowest lesson cell (VGG16 top-9 over 24 crops) takes ~2 min
@@ -70,7 +71,8 @@ def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
     """Re-execute a committed notebook in its folder and write it back (`make outputs`).
 
     Widgets are not mirrored and no widget state is stored: it is volatile, and an Output
-    widget's state would carry its figures a second time.
+    widget's state would carry its figures a second time. Every cell's slide type is set by
+    `course.slides`' rule.
     """
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -83,4 +85,5 @@ def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
     client.widget_registry = {}
     client.execute()
     notebook.metadata.pop("widgets", None)
+    with_slide_metadata(notebook)  # the slide types follow the cells as edited
     write_atomically(path, lambda temporary: nbformat.write(notebook, temporary))

@@ -20,60 +20,84 @@ from convscope.core.net import LayeredModel
 from convscope.explain.saliency import input_gradients
 
 
-def _gradients_of(model: LayeredModel, inputs: torch.Tensor, index: int) -> torch.Tensor:
-    """∂S_index/∂input for each of `inputs` `(N, C, H, W)`, in memory-bounded batches."""
+def _gradients_of(model: LayeredModel, inputs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """∂S_index/∂input for each of `inputs` `(N, C, H, W)` and its class in `indices` `(N,)`,
+    in memory-bounded batches."""
     batch = images_per_batch(model, inputs.shape[1:], 64)
-    weights = torch.zeros(batch, len(model.class_names))
-    weights[:, index] = 1.0
+    weights = torch.zeros(len(inputs), len(model.class_names))
+    weights[torch.arange(len(inputs)), indices] = 1.0
     return torch.cat(
         [
-            input_gradients(model, inputs[i : i + batch], weights[: len(inputs[i : i + batch])])
+            input_gradients(model, inputs[i : i + batch], weights[i : i + batch])
             for i in range(0, len(inputs), batch)
         ]
     )
 
 
+def _per_chunk(model: LayeredModel, data: torch.Tensor, copies: int) -> int:
+    """How many images' `copies` copies together fill about one memory-bounded batch."""
+    return max(1, images_per_batch(model, data.shape[1:], 64) // copies)
+
+
 def smoothgrad(
     model: LayeredModel,
     data: torch.Tensor,
-    index: int,
+    indices: torch.Tensor,
     samples: int = 50,
     noise: float = 0.15,
-    generator: torch.Generator | None = None,
+    seed: int | None = None,
 ) -> torch.Tensor:
-    """SmoothGrad's mean gradient.
+    """SmoothGrad's mean gradient for each image.
 
     Args:
-        data: one preprocessed input `(1, C, H, W)`; index: the class.
-        samples: n noisy copies; noise: σ / (max − min) of `data`.
-        generator: the noise's random source (torch's global one when None); the noise is
-            drawn at once as `(n, C, H, W)` standard normals times σ.
+        data: preprocessed inputs `(N, C, H, W)`; indices: each image's class `(N,)`.
+        samples: n noisy copies; noise: σ / (max − min) of each image.
+        seed: each image's noise is drawn at once as `(n, C, H, W)` standard normals times σ,
+            from a generator seeded with `seed` (torch's global one when None).
 
     Returns:
-        `(C, H, W)`, the mean of the n gradients.
+        `(N, C, H, W)`, the mean of each image's n gradients.
     """
     samples = positive("samples", samples)
     if not 0 < noise <= 1:
         raise ConvscopeError(
             f"noise must be a fraction of the input's range in (0, 1]; got {noise!r}"
         )
-    sigma = noise * float(data.max() - data.min())
-    draws = torch.randn((samples, *data.shape[1:]), generator=generator) * sigma
-    return _gradients_of(model, data.cpu() + draws, index).mean(0)
+    data = data.cpu()
+    results, per_chunk = [], _per_chunk(model, data, samples)
+    for start in range(0, len(data), per_chunk):
+        chunk, classes = data[start : start + per_chunk], indices[start : start + per_chunk]
+        noisy = []
+        for image in chunk:
+            generator = None if seed is None else torch.Generator().manual_seed(seed)
+            sigma = noise * float(image.max() - image.min())
+            draws = torch.randn((samples, *image.shape), generator=generator) * sigma
+            noisy.append(image + draws)
+        gradients = _gradients_of(model, torch.cat(noisy), classes.repeat_interleave(samples))
+        results.append(gradients.view(len(chunk), samples, *data.shape[1:]).mean(1))
+    return torch.cat(results)
 
 
 def integrated_gradients(
-    model: LayeredModel, data: torch.Tensor, index: int, steps: int = 50
+    model: LayeredModel, data: torch.Tensor, indices: torch.Tensor, steps: int = 50
 ) -> torch.Tensor:
-    """Integrated gradients from the zero input (the dataset mean) to `data`.
+    """Integrated gradients from the zero input (the dataset mean) to each image.
 
     Args:
-        data: one preprocessed input `(1, C, H, W)`; index: the class; steps: m.
+        data: preprocessed inputs `(N, C, H, W)`; indices: each image's class `(N,)`;
+            steps: m.
 
     Returns:
-        `(C, H, W)`; its sum approaches S_c(data) − S_c(0) as m grows (completeness).
+        `(N, C, H, W)`; each image's sum approaches S_c(x) − S_c(0) as m grows (completeness).
     """
     steps = positive("steps", steps)
+    data = data.cpu()
     fractions = torch.arange(1, steps + 1, dtype=data.dtype) / steps
-    path = fractions[:, None, None, None] * data.cpu()
-    return data[0].cpu() * _gradients_of(model, path, index).mean(0)
+    results, per_chunk = [], _per_chunk(model, data, steps)
+    for start in range(0, len(data), per_chunk):
+        chunk = data[start : start + per_chunk]
+        path = (fractions[None, :, None, None, None] * chunk[:, None]).flatten(0, 1)
+        classes = indices[start : start + per_chunk].repeat_interleave(steps)
+        mean = _gradients_of(model, path, classes).view(len(chunk), steps, *data.shape[1:]).mean(1)
+        results.append(chunk * mean)
+    return torch.cat(results)

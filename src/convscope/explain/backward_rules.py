@@ -8,8 +8,10 @@ and g the gradient arriving from above:
 - guided backpropagation (Springenberg et al. 2015): max(g, 0) · [x > 0], both at once.
 
 Max-pooling and convolutions keep their true backward passes: the switches, the transposed
-filters. `modified_backward` swaps the rule in for every ReLU of a model, for a `Net` and a
-`GraphNet` alike, and restores the model on leaving.
+filters. Under the deconvnet's rule, normalisation layers (LRN, batch norm) pass the signal
+back unchanged, as lesson 05's deconvnet does. `modified_backward` swaps the rules in for a
+`Net` and a `GraphNet` alike, and restores the model on leaving; `projection_by_rule` walks
+back from any layer's output by any rule.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import unknown_name
+from convscope.core.net import LayeredModel
 
 RULES = ("gradient", "deconvnet", "guided")
 
@@ -51,12 +55,13 @@ class GuidedReLU(torch.autograd.Function):
         return gradient.clamp(min=0) * (x > 0)
 
 
-class Transparent(torch.autograd.Function):
-    """A normalisation layer forward; the backward pass lets the gradient through."""
+class PassedBack(torch.autograd.Function):
+    """Forward: a layer's output `y` as computed; backward: the gradient straight to the
+    layer's input `x`, as if the layer were the identity (normalisation under the deconvnet)."""
 
     @staticmethod
-    def forward(ctx, x, module):
-        return module(x)
+    def forward(ctx, x, y):
+        return y.clone()
 
     @staticmethod
     def backward(ctx, gradient):
@@ -64,6 +69,7 @@ class Transparent(torch.autograd.Function):
 
 
 _FUNCTIONS = {"deconvnet": RectifiedReLU, "guided": GuidedReLU}
+_PASSED_BACK = (nn.LocalResponseNorm, nn.BatchNorm2d)
 
 
 @contextmanager
@@ -87,9 +93,43 @@ def modified_backward(model: nn.Module, rule: str) -> Iterator[nn.Module]:
         for relu in relus:
             relu.inplace = False
             handles.append(relu.register_forward_hook(lambda m, args, out: function.apply(args[0])))
+        if rule == "deconvnet":
+            for module in model.modules():
+                if isinstance(module, _PASSED_BACK):
+                    handles.append(module.register_forward_hook(
+                        lambda m, args, out: PassedBack.apply(args[0], out.detach())
+                    ))  # fmt: skip
         yield model
     finally:
         for handle in handles:
             handle.remove()
         for relu, flag in zip(relus, flags):
             relu.inplace = flag
+
+
+def projection_by_rule(
+    model: LayeredModel, data: torch.Tensor, layer: str, signal: torch.Tensor, rule: str
+) -> torch.Tensor:
+    """∂(signal · `layer`'s output)/∂input with every ReLU sending back by `rule`.
+
+    Args:
+        data: one preprocessed input `(1, C, H, W)`.
+        layer: any layer of the model; signal: a tensor shaped like its output.
+        rule: one of `RULES` (`"deconvnet"` is lesson 05's projection, `"gradient"` the
+            true gradient, `"guided"` guided backpropagation's).
+
+    Returns:
+        `(C, H, W)`, on the CPU.
+    """
+    module = model.layer(layer)
+    kept = {}
+    with modified_backward(model, rule), torch.enable_grad():
+        # registered after the rules' hooks, so a ReLU's output is kept as the rule made it
+        handle = module.register_forward_hook(lambda m, args, out: kept.update(out=out))
+        try:
+            x = to_model(model, data).detach().requires_grad_(True)
+            model(x)
+            (gradient,) = torch.autograd.grad(kept["out"], x, grad_outputs=to_model(model, signal))
+        finally:
+            handle.remove()
+    return to_cpu(gradient[0])

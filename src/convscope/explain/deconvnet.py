@@ -26,7 +26,7 @@ from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
-from convscope.explain.backward_rules import RectifiedReLU, Transparent
+from convscope.explain.backward_rules import projection_by_rule
 
 _PASS_BACK = (nn.Dropout, nn.LocalResponseNorm, nn.Identity, nn.BatchNorm2d)
 MODES = ("max", "map")
@@ -387,21 +387,8 @@ def rectified_gradient(
     Returns:
         `(C, H, W)`.
     """
-    x = to_model(model, data).detach().clone().requires_grad_(True)
-    signal = to_model(model, signal)
-    with torch.enable_grad():
-        h = x
-        for name, module in _check_chain(model):
-            if isinstance(module, nn.ReLU):
-                h = RectifiedReLU.apply(h)
-            elif isinstance(module, (nn.LocalResponseNorm, nn.BatchNorm2d)):
-                h = Transparent.apply(h, module)
-            else:
-                h = module(h)
-            if name == layer:
-                break
-        (gradient,) = torch.autograd.grad(h, x, grad_outputs=signal)
-    return to_cpu(gradient[0])
+    _check_chain(model)
+    return projection_by_rule(model, data, layer, signal, "deconvnet")
 
 
 def as_picture(model: LayeredModel, signal: torch.Tensor) -> torch.Tensor:

@@ -33,34 +33,33 @@ def cam_layer(model: LayeredModel) -> str:
     return relus[-1]
 
 
-def layer_cam(model: LayeredModel, data: torch.Tensor, index: int, layer: str) -> torch.Tensor:
-    """Grad-CAM's map at the layer's own resolution.
+def layer_cam(
+    model: LayeredModel, data: torch.Tensor, indices: torch.Tensor, layer: str
+) -> torch.Tensor:
+    """Grad-CAM's maps at the layer's own resolution, one per image.
 
     Args:
-        data: one preprocessed input `(1, C, H, W)`.
-        index: the class; layer: one of `feature_map_layers(model)`.
+        data: preprocessed inputs `(N, C, H, W)`; indices: the class of each `(N,)`.
+        layer: one of `feature_map_layers(model)`.
 
     Returns:
-        `(h, w)`: ReLU(Σ_k α_k A^k), not yet upsampled.
+        `(N, h, w)`: ReLU(Σ_k α_k A^k) per image, not yet upsampled. Each image's score
+        depends on its own input only (eval mode), so one backward pass serves them all.
     """
     check_feature_map_layer(model, layer)
     kept = {}
-
-    def keep(module, inputs, output):
-        kept["maps"] = output
-
-    handle = model.layer(layer).register_forward_hook(keep)
+    handle = model.layer(layer).register_forward_hook(lambda m, args, out: kept.update(maps=out))
     try:
         with torch.enable_grad():
             scores = model(to_model(model, data).detach().requires_grad_(True))
-            maps = kept["maps"]
-            (gradient,) = torch.autograd.grad(scores[0, index], maps)
+            chosen = scores[torch.arange(len(indices)), indices.to(scores.device)].sum()
+            (gradient,) = torch.autograd.grad(chosen, kept["maps"])
     finally:
         handle.remove()
-    weights = gradient[0].mean(dim=(1, 2))  # α_k
-    return to_cpu((weights[:, None, None] * maps[0].detach()).sum(0).clamp(min=0))
+    weights = gradient.mean(dim=(2, 3))  # α_k of each image
+    return to_cpu((weights[:, :, None, None] * kept["maps"].detach()).sum(1).clamp(min=0))
 
 
-def upsampled(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A map `(h, w)` resized bilinearly to `size` `(H, W)` (half-pixel centres)."""
-    return F.interpolate(cam[None, None], size=tuple(size), mode="bilinear")[0, 0]
+def upsampled(cams: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Maps `(N, h, w)` resized bilinearly to `size` `(H, W)` (half-pixel centres)."""
+    return F.interpolate(cams[:, None], size=tuple(size), mode="bilinear")[:, 0]

@@ -102,13 +102,18 @@ def bounding_box(mask: torch.Tensor) -> tuple[int, int, int, int]:
 
 
 def localize(
-    model: LayeredModel, image: torch.Tensor, class_index: int | str, **options
+    model: LayeredModel,
+    image: torch.Tensor,
+    class_index: int | str,
+    augment: str = "none",
+    **options,
 ) -> Localization:
     """Locate an object of class `class_index` in `image` `(C, H, W)` from its saliency alone.
 
-    `options` go to `segment_from_saliency` (`foreground`, `background`, `iterations`).
+    `augment` goes to `class_saliency` (`"flip"`, `"crops_and_flips"` average the map over
+    views); `options` to `segment_from_saliency` (`foreground`, `background`, `iterations`).
     """
-    saliency = class_saliency(model, image, model.class_index(class_index))
+    saliency = class_saliency(model, image, model.class_index(class_index), augment)
     mask = segment_from_saliency(image, saliency, **options)
     return Localization(bounding_box(mask), mask, saliency)
 

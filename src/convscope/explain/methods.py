@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 
 from convscope.core.arguments import image_tensor
 from convscope.core.errors import ConvscopeError, unknown_name
-from convscope.core.meta import has_large_input
+from convscope.core.inspection import check_feature_map_layer
+from convscope.core.meta import has_large_input, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, in_colour, show_panels
 from convscope.core.tables import Table
@@ -88,14 +89,111 @@ def backward_pass_table() -> Table:
     return Table(["method", "paper", "ReLU sends back", "max-pool", "multiplied"], rows)
 
 
-def _one_hot(model: LayeredModel, index: int) -> torch.Tensor:
-    weights = torch.zeros(1, len(model.class_names))
-    weights[0, index] = 1.0
+def _one_hot(model: LayeredModel, indices: torch.Tensor) -> torch.Tensor:
+    weights = torch.zeros(len(indices), len(model.class_names))
+    weights[torch.arange(len(indices)), indices] = 1.0
     return weights
 
 
-def _strongest_magnitude(attribution: torch.Tensor) -> torch.Tensor:
-    return attribution.abs().amax(dim=0)
+def _heat(method: str, attribution: torch.Tensor) -> torch.Tensor:
+    """The map `(N, H, W)` of attributions `(N, C, H, W)`."""
+    if method == "grad_cam":
+        return attribution[:, 0]
+    if method == "occlusion":
+        return attribution.mean(1).clamp(min=0)
+    return attribution.abs().amax(dim=1)  # Simonyan et al.'s rule
+
+
+def _gradients_by_rule(model, data: torch.Tensor, indices: torch.Tensor, rule: str):
+    """∂S_index/∂input per row of `data` `(N, C, H, W)` under a ReLU rule, in batches."""
+    batch = images_per_batch(model, data.shape[1:], 64)
+    with modified_backward(model, rule):
+        return torch.cat([
+            input_gradients(model, data[i : i + batch], _one_hot(model, indices[i : i + batch]))
+            for i in range(0, len(data), batch)
+        ])  # fmt: skip
+
+
+def _attributions(model, data, indices, method, layer, samples, noise, steps, window, stride,
+                  seed) -> torch.Tensor:  # fmt: skip
+    """Every image's attribution `(N, C, H, W)` by `method`; `data` is preprocessed."""
+    side = min(data.shape[2:])
+    if method in ("gradient", "deconvnet", "guided_backprop", "guided_grad_cam"):
+        rule = {"deconvnet": "deconvnet", "guided_backprop": "guided", "guided_grad_cam": "guided"}
+        attribution = _gradients_by_rule(model, data, indices, rule.get(method, "gradient"))
+    if method in ("grad_cam", "guided_grad_cam"):
+        batch = images_per_batch(model, data.shape[1:], 64)
+        cams = torch.cat([
+            upsampled(layer_cam(model, data[i : i + batch], indices[i : i + batch], layer),
+                      data.shape[2:])
+            for i in range(0, len(data), batch)
+        ])[:, None]  # fmt: skip
+        attribution = cams.expand_as(data).clone() if method == "grad_cam" else attribution * cams
+    if method == "occlusion":
+        default_window, default_stride = occlusion_windows(side)
+        attribution = torch.stack([
+            occlusion_attribution(model, data[i : i + 1], int(index),
+                                  window or default_window, stride or default_stride)
+            for i, index in enumerate(indices)
+        ])  # fmt: skip
+    if method == "smoothgrad":
+        attribution = smoothgrad(model, data, indices, samples, noise, seed)
+    if method == "integrated_gradients":
+        attribution = integrated_gradients(model, data, indices, steps)
+    return attribution
+
+
+def explain_many(
+    model: LayeredModel,
+    images: torch.Tensor,
+    targets: Sequence[int | str],
+    method: str,
+    layer: str = "",
+    *,
+    samples: int = 0,
+    noise: float = 0.15,
+    steps: int = 0,
+    window: int = 0,
+    stride: int = 0,
+    seed: int | None = None,
+) -> list[Explanation]:
+    """Explain each image's own class by `method`, many images per backward pass.
+
+    Args:
+        images: `(N, C, H, W)` in [0, 1]; targets: a class (index or name) per image.
+        method, layer, samples, noise, steps, window, stride: as for `explain`.
+        seed: SmoothGrad's noise for every image is drawn from its own generator seeded with
+            it (torch's global one when None), so each image gets the noise `explain` draws
+            for it with the same seed.
+
+    Returns:
+        One `Explanation` per image, equal to `explain` of that image (tested). Batches are
+        bounded by memory (`images_per_batch`).
+    """
+    if method not in METHODS:
+        raise unknown_name("method", method, METHODS)
+    image_tensor("images", images, batched=True)
+    check_image_fits(model, images[0])  # one size for all: the first stands for the rest
+    if isinstance(targets, (str, bytes)) or len(targets) != len(images):
+        raise ConvscopeError(
+            f"targets must name one class per image ({len(images)}); got {targets!r}"
+        )
+    indices = torch.tensor([model.class_index(target) for target in targets])
+    suggested_samples, suggested_steps = suggested_counts(model)
+    cam_at = (layer or cam_layer(model)) if method in ("grad_cam", "guided_grad_cam") else ""
+    if cam_at:
+        check_feature_map_layer(model, cam_at)
+    attribution = _attributions(
+        model, model.preprocess(images), indices, method, cam_at, samples or suggested_samples,
+        noise, steps or suggested_steps, window, stride, seed,
+    )  # fmt: skip
+    heat = _heat(method, attribution)
+    if not torch.isfinite(heat).all():
+        raise ConvscopeError(f"{method} gave a map that is not finite")
+    return [
+        Explanation(method, int(index), attribution[i], heat[i], cam_at)
+        for i, index in enumerate(indices)
+    ]
 
 
 def explain(
@@ -110,7 +208,7 @@ def explain(
     steps: int = 0,
     window: int = 0,
     stride: int = 0,
-    generator: torch.Generator | None = None,
+    seed: int | None = None,
 ) -> Explanation:
     """Explain the score of class `target` for `image` by `method`.
 
@@ -123,49 +221,26 @@ def explain(
         samples, noise: SmoothGrad's n and σ / (max − min); steps: integrated gradients'
             m (0: `suggested_counts(model)`).
         window, stride: occlusion's square (0: `occlusion_windows` of the image's side).
-        generator: SmoothGrad's random source.
+        seed: SmoothGrad's noise comes from a generator seeded with it (torch's global
+            random source when None).
 
     Returns:
         An `Explanation` with `attribution` `(C, H, W)` and `map` `(H, W)`.
     """
-    if method not in METHODS:
-        raise unknown_name("method", method, METHODS)
     image_tensor("image", image)
-    check_image_fits(model, image)
-    index = model.class_index(target)
-    data = model.preprocess(image[None])
-    suggested_samples, suggested_steps = suggested_counts(model)
-    cam_at = ""
-    if method in ("gradient", "deconvnet", "guided_backprop", "guided_grad_cam"):
-        rule = {"deconvnet": "deconvnet", "guided_backprop": "guided", "guided_grad_cam": "guided"}
-        with modified_backward(model, rule.get(method, "gradient")):
-            attribution = input_gradients(model, data, _one_hot(model, index))[0]
-    if method in ("grad_cam", "guided_grad_cam"):
-        cam_at = layer or cam_layer(model)
-        cam = upsampled(layer_cam(model, data, index, cam_at), image.shape[1:])
-        if method == "grad_cam":
-            attribution = cam.expand_as(image).clone()
-        else:
-            attribution = attribution * cam
-    if method == "occlusion":
-        default_window, default_stride = occlusion_windows(min(image.shape[1:]))
-        attribution = occlusion_attribution(
-            model, data, index, window or default_window, stride or default_stride
-        )
-    if method == "smoothgrad":
-        attribution = smoothgrad(model, data, index, samples or suggested_samples, noise,
-                                 generator)  # fmt: skip
-    if method == "integrated_gradients":
-        attribution = integrated_gradients(model, data, index, steps or suggested_steps)
-    if method == "grad_cam":
-        heat = attribution[0]
-    elif method == "occlusion":
-        heat = attribution.mean(0).clamp(min=0)
-    else:
-        heat = _strongest_magnitude(attribution)
-    if not torch.isfinite(heat).all():
-        raise ConvscopeError(f"{method} gave a map that is not finite for class {index}")
-    return Explanation(method, index, attribution, heat, cam_at)
+    return explain_many(
+        model,
+        image[None],
+        [target],
+        method,
+        layer,
+        samples=samples,
+        noise=noise,
+        steps=steps,
+        window=window,
+        stride=stride,
+        seed=seed,
+    )[0]
 
 
 def show_explanations(

@@ -29,7 +29,7 @@ from convscope.core.net import LayeredModel
 from convscope.core.tables import Table
 from convscope.data.datasets import load_digits
 from convscope.data.scenes import Scene, compose_scenes
-from convscope.explain.methods import METHODS, explain
+from convscope.explain.methods import METHODS, explain_many
 
 CAM_FRACTION = 0.15
 CENTRE = "centre baseline"
@@ -110,7 +110,7 @@ def localisation_table(
         scorer: a classifier of whole scenes (`sliding_classifier(net)`).
         scenes: scenes of held-out digits; each explains the class of its first digit.
         tolerance: pixels around a box that still count as a hit; fraction: the threshold.
-        progress: show a progress bar per method.
+        progress: show a progress bar over the methods.
         settings: passed to `explain`, over `SCENE_SETTINGS` (SmoothGrad's 10 samples,
             integrated gradients' 10 steps, occlusion's 16-pixel squares 8 apart).
 
@@ -121,15 +121,17 @@ def localisation_table(
     settings = {**SCENE_SETTINGS, **settings}
     if not scenes:
         raise ConvscopeError("scenes must hold at least one scene")
+    images = torch.stack([scene.image for scene in scenes])
+    targets = [int(scene.classes[0]) for scene in scenes]
     rows = []
-    for method in methods:
+    for method in tqdm(methods, desc="methods", disable=not progress, leave=False):
         hits, ious = [], []
-        for scene in tqdm(scenes, desc=method, disable=not progress, leave=False):
-            target = int(scene.classes[0])
-            heat = explain(scorer, scene.image, target, method, **settings).map
+        for scene, target, result in zip(
+            scenes, targets, explain_many(scorer, images, targets, method, **settings)
+        ):
             boxes = target_boxes(scene, target)
-            hits.append(points_at(heat, boxes, tolerance))
-            ious.append(_best_iou(thresholded_box(heat, fraction), boxes))
+            hits.append(points_at(result.map, boxes, tolerance))
+            ious.append(_best_iou(thresholded_box(result.map, fraction), boxes))
         rows.append(_row(method, hits, ious))
     rows.append(_baseline_row(scenes, tolerance))
     return Table(["method", "pointing", "mean IoU", "IoU ≥ 0.5"], rows)

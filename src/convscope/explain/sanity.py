@@ -25,7 +25,7 @@ from convscope.core.meta import has_large_input
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import FIGURE_DPI, in_colour, show_panels
 from convscope.core.similarity import rank_correlation, structural_similarity
-from convscope.explain.methods import METHODS, explain
+from convscope.explain.methods import METHODS, explain_many
 
 TRAINED = "trained"
 KINDS = ("cascading", "independent")
@@ -96,12 +96,9 @@ def explanation_maps(
     """
     rows = []
     for method in methods:
-        maps = []
-        for image, target in zip(images, targets):
-            generator = torch.Generator().manual_seed(seed)
-            result = explain(model, image, int(target), method, generator=generator, **settings)
-            maps.append(_scaled(result.map))
-        rows.append(torch.stack(maps))
+        found = explain_many(model, images, [int(t) for t in targets], method, seed=seed,
+                             **settings)  # fmt: skip
+        rows.append(torch.stack([_scaled(result.map) for result in found]))
     return torch.stack(rows)
 
 
