@@ -44,11 +44,8 @@ def browser(tmp_path_factory):
 LOCAL = re.compile(rf"^(https?|wss?)://{re.escape(HOST)}(:\d+)?/")
 
 
-@pytest.fixture()
-def page(browser, lab):
-    """A fresh page in which every request outside 127.0.0.1 is aborted (and remembered)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def local_only(context) -> list[str]:
+    """Abort every request of `context` outside 127.0.0.1; returns the list of those aborted."""
     aborted: list[str] = []
 
     def keep_local(route):
@@ -59,6 +56,15 @@ def page(browser, lab):
             route.abort()
 
     context.route("**/*", keep_local)
+    return aborted
+
+
+@pytest.fixture()
+def page(browser, lab):
+    """A fresh page in which every request outside 127.0.0.1 is aborted (and remembered)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    aborted = local_only(context)
     page = context.new_page()
     page.aborted = aborted
     yield page

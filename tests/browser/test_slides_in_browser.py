@@ -13,7 +13,7 @@ import pytest
 from convscope.__main__ import main
 from convscope.course.slides import is_widget_cell
 
-from .conftest import LOCAL, REPO, SHOTS
+from .conftest import REPO, SHOTS, local_only
 from .lab import HOST
 from .notebook_page import NotebookPage
 
@@ -48,16 +48,7 @@ def deck_server():
 def test_a_deck_opens_offline_and_every_figure_renders(browser, deck_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    outside: list[str] = []
-
-    def keep_local(route):
-        if LOCAL.match(route.request.url):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", keep_local)
+    outside = local_only(context)
     page = context.new_page()
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
