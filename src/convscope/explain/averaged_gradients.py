@@ -17,21 +17,7 @@ from convscope.core.arguments import positive
 from convscope.core.errors import ConvscopeError
 from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
-from convscope.explain.saliency import input_gradients
-
-
-def _gradients_of(model: LayeredModel, inputs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """∂S_index/∂input for each of `inputs` `(N, C, H, W)` and its class in `indices` `(N,)`,
-    in memory-bounded batches."""
-    batch = images_per_batch(model, inputs.shape[1:], 64)
-    weights = torch.zeros(len(inputs), len(model.class_names))
-    weights[torch.arange(len(inputs)), indices] = 1.0
-    return torch.cat(
-        [
-            input_gradients(model, inputs[i : i + batch], weights[i : i + batch])
-            for i in range(0, len(inputs), batch)
-        ]
-    )
+from convscope.explain.saliency import class_gradients
 
 
 def _per_chunk(model: LayeredModel, data: torch.Tensor, copies: int) -> int:
@@ -73,7 +59,7 @@ def smoothgrad(
             sigma = noise * float(image.max() - image.min())
             draws = torch.randn((samples, *image.shape), generator=generator) * sigma
             noisy.append(image + draws)
-        gradients = _gradients_of(model, torch.cat(noisy), classes.repeat_interleave(samples))
+        gradients = class_gradients(model, torch.cat(noisy), classes.repeat_interleave(samples))
         results.append(gradients.view(len(chunk), samples, *data.shape[1:]).mean(1))
     return torch.cat(results)
 
@@ -98,6 +84,8 @@ def integrated_gradients(
         chunk = data[start : start + per_chunk]
         path = (fractions[None, :, None, None, None] * chunk[:, None]).flatten(0, 1)
         classes = indices[start : start + per_chunk].repeat_interleave(steps)
-        mean = _gradients_of(model, path, classes).view(len(chunk), steps, *data.shape[1:]).mean(1)
+        mean = (
+            class_gradients(model, path, classes).view(len(chunk), steps, *data.shape[1:]).mean(1)
+        )
         results.append(chunk * mean)
     return torch.cat(results)

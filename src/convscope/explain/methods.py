@@ -28,7 +28,7 @@ from convscope.explain.averaged_gradients import integrated_gradients, smoothgra
 from convscope.explain.backward_rules import modified_backward
 from convscope.explain.grad_cam import cam_layer, layer_cam, upsampled
 from convscope.explain.occlusion import occlusion_attribution, occlusion_windows
-from convscope.explain.saliency import check_image_fits, input_gradients
+from convscope.explain.saliency import check_image_fits, class_gradients
 
 METHODS = (
     "gradient",
@@ -89,12 +89,6 @@ def backward_pass_table() -> Table:
     return Table(["method", "paper", "ReLU sends back", "max-pool", "multiplied"], rows)
 
 
-def _one_hot(model: LayeredModel, indices: torch.Tensor) -> torch.Tensor:
-    weights = torch.zeros(len(indices), len(model.class_names))
-    weights[torch.arange(len(indices)), indices] = 1.0
-    return weights
-
-
 def _heat(method: str, attribution: torch.Tensor) -> torch.Tensor:
     """The map `(N, H, W)` of attributions `(N, C, H, W)`."""
     if method == "grad_cam":
@@ -106,12 +100,8 @@ def _heat(method: str, attribution: torch.Tensor) -> torch.Tensor:
 
 def _gradients_by_rule(model, data: torch.Tensor, indices: torch.Tensor, rule: str):
     """∂S_index/∂input per row of `data` `(N, C, H, W)` under a ReLU rule, in batches."""
-    batch = images_per_batch(model, data.shape[1:], 64)
     with modified_backward(model, rule):
-        return torch.cat([
-            input_gradients(model, data[i : i + batch], _one_hot(model, indices[i : i + batch]))
-            for i in range(0, len(data), batch)
-        ])  # fmt: skip
+        return class_gradients(model, data, indices)
 
 
 def _attributions(model, data, indices, method, layer, samples, noise, steps, window, stride,
@@ -202,15 +192,9 @@ def explain(
     target: int | str,
     method: str,
     layer: str = "",
-    *,
-    samples: int = 0,
-    noise: float = 0.15,
-    steps: int = 0,
-    window: int = 0,
-    stride: int = 0,
-    seed: int | None = None,
+    **settings,
 ) -> Explanation:
-    """Explain the score of class `target` for `image` by `method`.
+    """Explain the score of class `target` for `image` by `method`: `explain_many` of one.
 
     Args:
         model: a classifier (`Net`), in eval mode.
@@ -218,29 +202,16 @@ def explain(
         target: a class index or name.
         method: one of `METHODS`.
         layer: Grad-CAM's layer (`""`: `cam_layer(model)`, the last rectified conv).
-        samples, noise: SmoothGrad's n and σ / (max − min); steps: integrated gradients'
-            m (0: `suggested_counts(model)`).
-        window, stride: occlusion's square (0: `occlusion_windows` of the image's side).
-        seed: SmoothGrad's noise comes from a generator seeded with it (torch's global
-            random source when None).
+        settings: `samples`, `noise` (SmoothGrad's n and σ / (max − min)), `steps`
+            (integrated gradients' m; 0 means `suggested_counts(model)`), `window`, `stride`
+            (occlusion's square; 0: `occlusion_windows`), `seed` (SmoothGrad's noise), as
+            for `explain_many`.
 
     Returns:
         An `Explanation` with `attribution` `(C, H, W)` and `map` `(H, W)`.
     """
     image_tensor("image", image)
-    return explain_many(
-        model,
-        image[None],
-        [target],
-        method,
-        layer,
-        samples=samples,
-        noise=noise,
-        steps=steps,
-        window=window,
-        stride=stride,
-        seed=seed,
-    )[0]
+    return explain_many(model, image[None], [target], method, layer, **settings)[0]
 
 
 def show_explanations(

@@ -52,6 +52,24 @@ def input_gradients(model: LayeredModel, data: torch.Tensor, weights: torch.Tens
     return to_cpu(gradient)
 
 
+def class_gradients(model: LayeredModel, data: torch.Tensor, indices) -> torch.Tensor:
+    """∂S_c/∂input for each preprocessed input `(N, C, H, W)` and its own class `indices`
+    `(N,)`, in memory-bounded batches (`images_per_batch`). Returns `(N, C, H, W)` on the CPU.
+
+    The one batched backward pass behind the saliency of many images and lesson 07's methods
+    (under a ReLU rule of `backward_rules.modified_backward` when one is in force).
+    """
+    weights = torch.zeros(len(data), len(model.class_names))
+    weights[torch.arange(len(data)), torch.as_tensor(indices)] = 1.0
+    batch = images_per_batch(model, data.shape[1:], 64)
+    return torch.cat(
+        [
+            input_gradients(model, data[i : i + batch], weights[i : i + batch])
+            for i in range(0, len(data), batch)
+        ]
+    )
+
+
 def _maps(gradient: torch.Tensor) -> torch.Tensor:
     """M = max over channels of |w|: `(..., C, H, W)` -> `(..., H, W)`."""
     return gradient.abs().amax(dim=-3)
@@ -109,16 +127,7 @@ def saliency_of_images(
             f"classes must name one class per image ({len(images)}); got {classes!r}"
         )
     indices = [model.class_index(each) for each in classes]
-    weights = torch.zeros(len(images), len(model.class_names))
-    weights[torch.arange(len(images)), indices] = 1.0
-    batch = images_per_batch(model, images.shape[1:], 64)
-    maps = [
-        _maps(
-            input_gradients(model, model.preprocess(images[i : i + batch]), weights[i : i + batch])
-        )
-        for i in range(0, len(images), batch)
-    ]
-    return torch.cat(maps)
+    return _maps(class_gradients(model, model.preprocess(images), indices))
 
 
 _CROP_OFFSETS = ((0, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))  # centre and four corners
