@@ -70,11 +70,16 @@ def randomised(model: LayeredModel, layers: Sequence[str], seed: int = 0) -> Lay
         if layer not in order:
             raise unknown_name("layer with weights", layer, order)
     copied = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):
-        for layer in layers:
-            torch.manual_seed(seed + order.index(layer))
-            copied.layer(layer).reset_parameters()
+    for layer in layers:
+        _reset(copied, layer, seed + order.index(layer))
     return copied
+
+
+def _reset(model: LayeredModel, layer: str, seed: int) -> None:
+    """Re-initialise one layer in place from `seed`, leaving torch's global stream as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.layer(layer).reset_parameters()
 
 
 def _scaled(heat: torch.Tensor) -> torch.Tensor:
@@ -156,12 +161,15 @@ def randomisation_curves(
     layers = randomisable_layers(model)
     reference = explanation_maps(model, images, targets, methods, seed, **settings)
     states, all_maps = [TRAINED], [reference]
-    for depth, layer in enumerate(layers):
-        chosen = layers[: depth + 1] if kind == "cascading" else [layer]
-        net = randomised(model, chosen, seed)
+    net = copy.deepcopy(model)  # one working copy: each state changes one layer of it
+    for position, layer in enumerate(layers):
+        if kind == "independent" and position:  # the previous layer trained again
+            previous = layers[position - 1]
+            net.layer(previous).load_state_dict(model.layer(previous).state_dict())
+        _reset(net, layer, seed + position)  # the seed `randomised` gives this layer
         all_maps.append(explanation_maps(net, images, targets, methods, seed, **settings))
         states.append(layer)
-        del net
+    del net
     return _curves(kind, states, methods, all_maps)
 
 
