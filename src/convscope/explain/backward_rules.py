@@ -69,7 +69,8 @@ class PassedBack(torch.autograd.Function):
 
 
 _FUNCTIONS = {"deconvnet": RectifiedReLU, "guided": GuidedReLU}
-_PASSED_BACK = (nn.LocalResponseNorm, nn.BatchNorm2d)
+# normalisation: what the deconvnet passes back unchanged (lesson 05's walk and this rule alike)
+NORMALISATION = (nn.LocalResponseNorm, nn.BatchNorm2d)
 
 
 @contextmanager
@@ -95,7 +96,7 @@ def modified_backward(model: nn.Module, rule: str) -> Iterator[nn.Module]:
             handles.append(relu.register_forward_hook(lambda m, args, out: function.apply(args[0])))
         if rule == "deconvnet":
             for module in model.modules():
-                if isinstance(module, _PASSED_BACK):
+                if isinstance(module, NORMALISATION):
                     handles.append(module.register_forward_hook(
                         lambda m, args, out: PassedBack.apply(args[0], out.detach())
                     ))  # fmt: skip

@@ -26,9 +26,9 @@ from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
-from convscope.explain.backward_rules import projection_by_rule
+from convscope.explain.backward_rules import NORMALISATION, projection_by_rule
 
-_PASS_BACK = (nn.Dropout, nn.LocalResponseNorm, nn.Identity, nn.BatchNorm2d)
+_PASS_BACK = (nn.Dropout, nn.Identity, *NORMALISATION)
 MODES = ("max", "map")
 
 
