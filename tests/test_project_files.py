@@ -7,31 +7,89 @@ import shutil
 import subprocess
 import time
 import tomllib
+from importlib import metadata
 from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+LOCK = ROOT / "requirements.lock"
+
+
 def requirement_name(requirement: str) -> str:
-    return re.split(r"[<>=!\[ ;]", requirement, maxsplit=1)[0].lower()
+    return canonicalize_name(re.split(r"[<>=!\[ ;]", requirement, maxsplit=1)[0])
 
 
-def test_environment_yml_lists_every_runtime_dependency():
+def lock_entries() -> list[tuple[str, Version, Marker | None, list[str]]]:
+    """(name, version, marker, hashes) of every entry of the lock, read here on its own."""
+    entries = []
+    for block in re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text()):
+        head = re.match(r"([A-Za-z0-9_.-]+)==(\S+?)(?: ; ([^\\]+?))? \\\n", block)
+        if head is None:
+            continue
+        name, version, marker = head.groups()
+        hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
+        entries.append((canonicalize_name(name), Version(version),
+                        Marker(marker) if marker else None, hashes))  # fmt: skip
+    return entries
+
+
+def test_the_lock_pins_every_requirement_with_hashes():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    entries = lock_entries()
+    assert len(entries) > 100 and all(hashes for *_, hashes in entries)
+    pinned = {name: version for name, version, *_ in entries}
+    for requirement in map(
+        Requirement, project["dependencies"] + project["optional-dependencies"]["dev"]
+    ):
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, requirement
+        assert requirement.specifier.contains(pinned[name], prereleases=True), requirement
+
+
+def test_torch_is_the_cpu_build_on_every_platform():
+    torch_entries = [(version, marker) for name, version, marker, _ in lock_entries()
+                     if name == "torch"]  # fmt: skip
+    assert {str(v) for v, _ in torch_entries} == {"2.13.0+cpu", "2.13.0"}
+    platforms = [("linux", "x86_64", "2.13.0+cpu"), ("linux", "aarch64", "2.13.0"),
+                 ("darwin", "arm64", "2.13.0"), ("win32", "AMD64", "2.13.0")]  # fmt: skip
+    for system, machine, expected in platforms:
+        chosen = [str(v) for v, m in torch_entries
+                  if m.evaluate({"sys_platform": system, "platform_machine": machine})]  # fmt: skip
+        assert chosen == [expected], (system, machine)
+
+
+def test_this_environment_is_the_lock():
+    """What `make` installed is exactly what the lock names, version for version."""
+    for name, version, marker, _ in lock_entries():
+        if marker is None or marker.evaluate():
+            assert Version(metadata.version(name)) == version, name
+
+
+def test_environment_yml_pins_the_same_versions():
     environment = (ROOT / "environment.yml").read_text()
-    listed = {
-        requirement_name(line.strip(" -"))
-        for line in environment.splitlines()
-        if line.strip().startswith("- ")
-    }
-    for requirement in project["dependencies"]:
-        assert requirement_name(requirement) in listed, requirement
-    assert "torch==2.13.0" in environment and '-e ".[dev]"' in environment
+    listed = dict(re.findall(r"^\s+- ([A-Za-z0-9_.-]+)==(\S+)$", environment, re.M))
+    locked = {name: version.public for name, version, *_ in lock_entries()}
+    assert {canonicalize_name(n): Version(v).public for n, v in listed.items()} == locked
+    assert "      - -e ." in environment
 
 
-def test_makefile_installs_cpu_torch_before_the_package():
+def test_makefile_installs_from_the_lock_only():
     makefile = (ROOT / "Makefile").read_text()
-    assert makefile.index("torch==2.13.0") < makefile.index('-e ".[dev]"')
+    recipe = makefile[makefile.index("$(STAMP):") :].split("\n\n")[0]
+    assert "requirements.lock" in recipe.splitlines()[0]  # a new lock reinstalls
+    commands = re.split(r"\n|\|\|", recipe.replace("\\\n", " "))
+    installs = [command for command in commands if "pip install" in command]
+    assert len(installs) == 3 and all("--no-deps" in each for each in installs)
+    from_lock, editable = installs[:2], installs[2]
+    assert all("--require-hashes" in each and "-r requirements.lock" in each for each in from_lock)
+    assert editable.strip().endswith("-e .")
+    assert "lock:" in makefile and "scripts/lock.py" in makefile
 
 
 def test_ci_runs_the_readme_test_command():

@@ -20,12 +20,32 @@ HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
-def test_auto_prefers_cuda_then_mps_then_the_cpu():
+def test_auto_prefers_cuda_then_mps_then_the_cpu(monkeypatch):
+    monkeypatch.delenv("CONVSCOPE_DEVICE", raising=False)
     expected = "cuda" if HAS_CUDA else "mps" if HAS_MPS else "cpu"
     assert resolve_device("auto").type == expected
     assert resolve_device(" CPU ") == torch.device("cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
     assert available_devices()[0] == "cpu"
+
+
+def test_convscope_device_decides_what_auto_means(monkeypatch):
+    monkeypatch.setenv("CONVSCOPE_DEVICE", "cpu")
+    assert resolve_device("auto") == torch.device("cpu")
+    assert device_of(cs.load_model("digits")) == torch.device("cpu")
+    monkeypatch.setenv("CONVSCOPE_DEVICE", "cuda:99")  # named, then checked like any device
+    with pytest.raises(ConvscopeError, match=r"device 'cuda:99' is not available.*cpu"):
+        resolve_device("auto")
+    monkeypatch.setenv("CONVSCOPE_DEVICE", "auto")
+    with pytest.raises(ConvscopeError, match=r"CONVSCOPE_DEVICE='auto' would loop"):
+        resolve_device("auto")
+    assert resolve_device("cpu") == torch.device("cpu")  # an explicit device ignores it
+
+
+def test_to_model_follows_the_device_and_the_floating_dtype():
+    net = cs.load_model("digits", device="cpu").double()
+    assert to_model(net, torch.zeros(2, dtype=torch.float32)).dtype == torch.float64
+    assert to_model(net, torch.zeros(2, dtype=torch.int64)).dtype == torch.int64
 
 
 @pytest.mark.parametrize("bad", ["gpu", "tpu", "", "cuda:x"])

@@ -1,12 +1,15 @@
 """Where the work runs: choosing a device, and following the model's device.
 
 `load_model(..., device="auto")` puts a model on CUDA when there is a GPU, else on Apple's MPS,
-else on the CPU. Every analysis function then reads the model's device (`device_of`), moves
-its input there once (`to_model`) and hands its results back on the CPU (`to_cpu`), where
-figures and tables are drawn.
+else on the CPU; `$CONVSCOPE_DEVICE` overrides that choice (`make test` sets it to `cpu`).
+Every analysis function then reads the model's device (`device_of`), moves its input there
+once, in the model's floating dtype (`to_model`), and hands its results back on the CPU
+(`to_cpu`), where figures and tables are drawn.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 from torch import nn
@@ -14,6 +17,9 @@ from torch import nn
 from convscope.core.errors import ConvscopeError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+# What "auto" means when it is set: `make test` sets it to "cpu", so the stored outputs (the
+# CPU's) are compared with CPU results on a machine with a GPU too.
+DEVICE_VARIABLE = "CONVSCOPE_DEVICE"
 
 
 def _mps_available() -> bool:
@@ -35,8 +41,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """The `torch.device` for a `device` parameter.
 
     Args:
-        device: `"auto"` (CUDA when available, else MPS, else the CPU), `"cpu"`, `"cuda"`,
-            `"cuda:N"`, `"mps"`, or a `torch.device`.
+        device: `"auto"` (the device `$CONVSCOPE_DEVICE` names when it is set, else CUDA when
+            available, else MPS, else the CPU), `"cpu"`, `"cuda"`, `"cuda:N"`, `"mps"`, or a
+            `torch.device`.
 
     Raises:
         ConvscopeError: an unknown name, or a device this machine does not have; the message
@@ -51,6 +58,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             f"device must be a string, one of {', '.join(DEVICE_CHOICES)}; got {device!r}"
         )
     if name == "auto":
+        forced = os.environ.get(DEVICE_VARIABLE, "").strip()
+        if forced:
+            return resolve_device(_checked_forced(forced))
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if _mps_available() else torch.device("cpu")
@@ -80,6 +90,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return chosen
 
 
+def _checked_forced(forced: str) -> str:
+    if forced.lower() == "auto":
+        raise ConvscopeError(
+            f"{DEVICE_VARIABLE}={forced!r} would loop; set it to cpu, cuda, cuda:N or mps"
+        )
+    return forced
+
+
 def device_of(model: nn.Module) -> torch.device:
     """The device of `model`'s first parameter or buffer (the CPU for a module with none)."""
     for tensor in (*model.parameters(), *model.buffers()):
@@ -87,8 +105,20 @@ def device_of(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def dtype_of(model: nn.Module) -> torch.dtype:
+    """The dtype of `model`'s first floating parameter or buffer (float32 for a module with
+    none): a model copied to float64 (`core.precision`) reads float64 input."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
 def to_model(model: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
-    """`tensor` on `model`'s device (the same tensor when it is there already)."""
+    """`tensor` on `model`'s device, and in its dtype when both are floating (the same tensor
+    when it is there already)."""
+    if tensor.is_floating_point():
+        return tensor.to(device=device_of(model), dtype=dtype_of(model))
     return tensor.to(device_of(model))
 
 

@@ -157,7 +157,8 @@ def occlusion_attribution(
     channels, height, width = data.shape
     size = integer("size", size, 1, min(height, width), plural="square sizes")
     stride = positive("stride", stride)
-    copies, (rows, columns) = occluded_images(data.cpu(), size, stride, torch.zeros(channels))
+    fill = torch.zeros(channels, dtype=data.dtype)
+    copies, (rows, columns) = occluded_images(data.cpu(), size, stride, fill)
     batch = images_per_batch(model, data.shape, 256)
     score = to_cpu(model(to_model(model, data[None])))[0, index]
     drops = torch.cat(
@@ -166,7 +167,8 @@ def occlusion_attribution(
             for i in range(0, len(copies), batch)
         ]
     )
-    total, covered = torch.zeros(height, width), torch.zeros(height, width)
+    total = torch.zeros(height, width, dtype=drops.dtype)
+    covered = torch.zeros(height, width, dtype=drops.dtype)
     for k, drop in enumerate(drops):
         top, left = (k // columns) * stride, (k % columns) * stride
         total[top : top + size, left : left + size] += drop

@@ -26,6 +26,7 @@ from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError
 from convscope.core.metrics import box_iou
 from convscope.core.net import LayeredModel
+from convscope.core.precision import float64_where_cheap, settled
 from convscope.core.tables import Table
 from convscope.data.datasets import load_digits
 from convscope.data.scenes import Scene, compose_scenes
@@ -55,9 +56,11 @@ def target_boxes(scene: Scene, target: int) -> torch.Tensor:
 
 
 def points_at(heat: torch.Tensor, boxes: torch.Tensor, tolerance: int) -> bool:
-    """Whether the maximum of `heat` `(H, W)` (the first, row by row, on ties) lies within
-    `tolerance` pixels of one of `boxes` `(K, 4)` (top, left, bottom, right; exclusive)."""
-    row, column = divmod(int(heat.flatten().argmax()), heat.shape[1])
+    """Whether the maximum of `heat` `(H, W)` lies within `tolerance` pixels of one of `boxes`
+    `(K, 4)` (top, left, bottom, right; exclusive). Values equal but for rounding are equal
+    (`settled`), and of equal values the first, row by row, is the maximum: the same pixel on
+    every CPU."""
+    row, column = divmod(int(settled(heat).flatten().argmax()), heat.shape[1])
     return _near(row, column, boxes, tolerance)
 
 
@@ -76,6 +79,7 @@ def thresholded_box(
     `heat` `(H, W)` is at least `fraction` of its maximum; all zero for an all-zero map."""
     if not 0 < fraction < 1:
         raise ConvscopeError(f"fraction must be in (0, 1); got {fraction!r}")
+    heat = settled(heat)  # a value at the threshold but for rounding is at it on every CPU
     if heat.max() <= 0:
         return (0, 0, 0, 0)
     mask = (heat >= fraction * heat.max()).numpy().astype(np.uint8)
@@ -104,7 +108,8 @@ def localisation_table(
     progress: bool = False,
     **settings,
 ) -> Table:
-    """The pointing game and box IoU of every method, with the centre baseline last.
+    """The pointing game and box IoU of every method, with the centre baseline last; in float64
+    on the CPU for nets with small inputs (`core.precision`).
 
     Args:
         scorer: a classifier of whole scenes (`sliding_classifier(net)`).
@@ -119,6 +124,8 @@ def localisation_table(
     """
     tolerance = integer("tolerance", tolerance, 0)
     settings = {**SCENE_SETTINGS, **settings}
+    # 200 scenes' argmaxes and thresholds: float64 where cheap, so no count moves by rounding
+    scorer = float64_where_cheap(scorer)
     if not scenes:
         raise ConvscopeError("scenes must hold at least one scene")
     images = torch.stack([scene.image for scene in scenes])

@@ -19,11 +19,12 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from convscope.core.arguments import image_for, positive
-from convscope.core.devices import device_of, to_cpu, to_model
+from convscope.core.devices import device_of, dtype_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import heatmap_overlay, show_panels
+from convscope.core.precision import float64_where_cheap
 
 AUGMENTATIONS = ("none", "flip", "crops_and_flips")
 
@@ -234,13 +235,18 @@ def class_model(
 
     Returns:
         The image for display `(C, H, W)` in [0, 1] (the dataset mean added back by the
-        model's `deprocess`), and the final score S_c(I*).
+        model's `deprocess`), and the final score S_c(I*); both computed in float64 on the
+        CPU for nets with small inputs (`core.precision.float64_where_cheap`).
     """
     index = model.class_index(class_index)
     iterations = positive("iterations", iterations)
     if not (l2 >= 0 and step > 0) or not math.isfinite(l2 + step):
         raise ConvscopeError(f"class_model needs l2 >= 0 and step > 0, finite; got {l2}, {step}")
-    data = torch.zeros(1, *model.input_size, device=device_of(model), requires_grad=True)
+    # Hundreds of steps, each feeding on the last, amplify rounding: float64 on the CPU for
+    # small nets, so the score prints the same on every CPU (core.precision).
+    model = float64_where_cheap(model)
+    data = torch.zeros(1, *model.input_size, device=device_of(model), dtype=dtype_of(model),
+                       requires_grad=True)  # fmt: skip
     for done in range(1, iterations + 1):
         with torch.enable_grad():
             objective = model(data)[0, index] - l2 * data.pow(2).sum()

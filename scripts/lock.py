@@ -1,0 +1,124 @@
+"""Refresh the lock file and the conda environment from pyproject.toml: `make lock`.
+
+- `requirements.lock`: every package `make` installs, exact versions and sha256 hashes of
+  every file PyPI offers for them (pip-compile), resolved for Python 3.11. torch is the CPU
+  wheel, 2.13.0+cpu, on x86-64 Linux; elsewhere (ARM64 Linux, macOS, Windows) PyPI's
+  torch 2.13.0 is itself a CPU build, so the lock names it with its own hashes, by platform.
+- `environment.yml`: the same versions for conda users (pip installs them all inside the
+  conda environment, so conda's own builds never differ from the lock).
+
+After a refresh, `make test` must pass before the new lock is committed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import urllib.request
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements.lock"
+ENVIRONMENT = ROOT / "environment.yml"
+TOOLS = ROOT / "build" / "lock-tools"
+PIP_TOOLS = "pip-tools==7.6.2"
+TORCH = "2.13.0"
+CPU_WHEEL_MARKER = 'platform_machine == "x86_64" and sys_platform == "linux"'
+PYPI_WHEEL_MARKER = 'platform_machine != "x86_64" or sys_platform != "linux"'
+# PyPI's CPU-only torch wheels for Python 3.11 (Linux ARM64, macOS ARM64, Windows)
+PYPI_CPU_WHEELS = re.compile(
+    rf"torch-{re.escape(TORCH)}-cp311-cp311-"
+    r"(manylinux_2_28_aarch64|macosx_\d+_\d+_arm64|win_amd64)\.whl#sha256=([0-9a-f]{64})"
+)
+
+
+def _compile(out: Path) -> None:
+    if not (TOOLS / "bin" / "pip-compile").exists():
+        venv.create(TOOLS, with_pip=True)
+        subprocess.run([TOOLS / "bin" / "pip", "install", "--quiet", PIP_TOOLS], check=True)
+    constraints = TOOLS / "constraints.txt"
+    constraints.write_text(f"torch=={TORCH}+cpu\n")
+    constraints = constraints.relative_to(ROOT)  # relative paths in the lock's comments
+    subprocess.run(
+        [TOOLS / "bin" / "pip-compile", "--quiet", "--extra", "dev", "--generate-hashes",
+         "--allow-unsafe", "--strip-extras", "--all-build-deps", "--no-emit-index-url",
+         "--no-emit-find-links", "--no-header", "--constraint", constraints,
+         "--output-file", out, "pyproject.toml"],
+        check=True, cwd=ROOT,
+    )  # fmt: skip
+
+
+def _pypi_torch_hashes() -> list[str]:
+    with urllib.request.urlopen("https://pypi.org/simple/torch/", timeout=60) as page:
+        found = PYPI_CPU_WHEELS.findall(page.read().decode())
+    if not found:
+        sys.exit(f"no CPU wheel of torch {TORCH} for Python 3.11 on PyPI's torch page")
+    return sorted({digest for _, digest in found})
+
+
+def _split_torch(text: str) -> str:
+    """The torch entry, once for x86-64 Linux (the CPU wheel) and once for everything else."""
+    hashes = r"((?:    --hash=\S+(?: \\)?\n)+)"
+    block = re.compile(rf"^torch=={re.escape(TORCH)}\+cpu \\\n{hashes}", re.M)
+    match = block.search(text)
+    if match is None:
+        sys.exit("pip-compile did not lock torch's CPU wheel")
+    hashes = " \\\n".join(f"    --hash=sha256:{h}" for h in _pypi_torch_hashes())
+    both = (
+        f"torch=={TORCH}+cpu ; {CPU_WHEEL_MARKER} \\\n{match.group(1)}"
+        f"torch=={TORCH} ; {PYPI_WHEEL_MARKER} \\\n{hashes}\n"
+    )
+    return text[: match.start()] + both + text[match.end() :]
+
+
+def pins(lock_text: str) -> dict[str, str]:
+    """{name: version} of every package the lock names (torch's local label kept)."""
+    return {
+        name.lower(): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+?)(?: ;.*)? \\$", lock_text, re.M)
+    }
+
+
+def _environment(versions: dict[str, str]) -> str:
+    lines = [
+        "# Generated from requirements.lock by `make lock` (scripts/lock.py): the same versions.",
+        "#   conda env create -f environment.yml && conda activate convscope",
+        "# torch is PyTorch's CPU build: 2.13.0+cpu from its CPU index on x86-64 Linux, PyPI's",
+        "# 2.13.0 (CPU-only there) elsewhere.",
+        "name: convscope",
+        "channels:",
+        "  - conda-forge",
+        "dependencies:",
+        "  - python=3.11",
+        "  - pip",
+        "  - pip:",
+        "      - --extra-index-url https://download.pytorch.org/whl/cpu",
+    ]
+    for name, version in sorted(versions.items()):
+        if name == "torch":
+            version = version.split("+")[0]
+        lines.append(f"      - {name}=={version}")
+    lines.append("      - -e .")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    scratch = TOOLS / "requirements.lock"
+    TOOLS.mkdir(parents=True, exist_ok=True)
+    _compile(scratch)
+    text = _split_torch(scratch.read_text())
+    header = (
+        "# The exact environment `make` installs (pip, hash-checked): refresh with `make lock`\n"
+        "# (scripts/lock.py, pip-compile over pyproject.toml), then run `make test` before\n"
+        "# committing it.\n"
+    )
+    LOCK.write_text(header + text)
+    versions = {name: version for name, version in pins(text).items()}
+    ENVIRONMENT.write_text(_environment(versions))
+    print(f"{LOCK.name}: {len(versions)} packages; {ENVIRONMENT.name} written")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Numbers that hold on every CPU: float64 where it is cheap, and ties settled by one rule.
+
+CPUs of different kinds (AVX-512, AVX2, SSE, ARM) and different thread counts add in different
+orders, so a float32 result differs from machine to machine in its last bits (float32's eps
+is 1.2e-7). Most printed numbers cannot see that. Three kinds of computation amplify it:
+
+- many steps that feed on their own result (a class model's 400 steps of gradient ascent
+  moved a printed score from 671.26 to 671.10 between two CPU settings of one machine);
+- an argmax or a threshold over a map whose values nearly tie (the pointing game);
+- counts over many scenes, where one flipped decision moves the count.
+
+On the CPU, for nets with small inputs (the digits: a float64 pass costs about twice a float32
+one there, measured 15.5 s against 7.2 s for lesson 07's 200-scene table), such computations
+run on a float64 copy of the model (`float64_where_cheap`), whose rounding (eps 2.2e-16) is
+1e9 times smaller. Before an argmax or a threshold, `settled` rounds a map onto a grid far
+coarser than that rounding and far finer than any difference a figure or a table can show, so
+values that differ only by rounding become equal, and equal values go to the first in row
+order. ImageNet-size nets stay in float32 (float64 would double minutes of work); their
+outputs are not committed, and what they print is rounded to what they can hold.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from convscope.core.devices import device_of
+from convscope.core.meta import has_large_input
+from convscope.core.net import LayeredModel
+
+# A map is settled on a grid of 2**-SETTLE_BITS of its largest magnitude: 2**-30 ≈ 9.3e-10,
+# a million times float64's rounding of a sum of a few thousand terms (~1e-13), and a million
+# times finer than the 3 decimals a table prints.
+SETTLE_BITS = 30
+
+
+def float64_where_cheap(model: LayeredModel) -> LayeredModel:
+    """A float64 copy of `model` when it runs on the CPU and takes small inputs (the digits),
+    else `model` itself. The model is never changed; the copy shares nothing with it.
+
+    Every analysis function moves its input to the model's device and dtype
+    (`core.devices.to_model`), so it runs in float64 on the copy.
+    """
+    if device_of(model).type != "cpu" or has_large_input(model):
+        return model
+    return copy.deepcopy(model).double()
+
+
+def settled(values: torch.Tensor, bits: int = SETTLE_BITS) -> torch.Tensor:
+    """`values` (any shape) in float64, rounded to multiples of max|values| / 2**bits: results
+    that differ only by rounding become equal, so an argmax (first of equals) or a threshold
+    on them gives the same answer on every CPU. An all-zero tensor stays zero."""
+    values = values.detach().to(torch.float64)
+    scale = values.abs().max()
+    if scale == 0 or not torch.isfinite(scale):
+        return values
+    grid = scale / 2**bits
+    return torch.round(values / grid) * grid
