@@ -698,6 +698,8 @@ def test_random_layers_round_trip_through_both_formats(layer):
 
 # --- The schema against upstream BVLC caffe.proto --------------------------------------------
 
+# Field declarations as BVLC's caffe.proto writes them (label, type, number): facts read from
+# upstream, independent of the package's schema tables.
 UPSTREAM_FIELDS = [
     ("NetParameter", "layer", "repeated LayerParameter 100"),
     ("NetParameter", "layers", "repeated V1LayerParameter 2"),
@@ -722,7 +724,88 @@ UPSTREAM_FIELDS = [
     ("V1LayerParameter", "type", "optional LayerType 5"),
     ("V1LayerParameter", "convolution_param", "optional ConvolutionParameter 10"),
     ("V1LayerParameter", "param", "repeated string 1001"),
+    # every other field the round trips above write, as BVLC's caffe.proto declares it
+    ("NetParameter", "name", "optional string 1"),
+    ("NetParameter", "input", "repeated string 3"),
+    ("BlobProto", "num", "optional int32 1"),
+    ("BlobProto", "channels", "optional int32 2"),
+    ("BlobProto", "height", "optional int32 3"),
+    ("BlobProto", "width", "optional int32 4"),
+    ("BlobProto", "diff", "packed float 6"),
+    ("LayerParameter", "name", "optional string 1"),
+    ("LayerParameter", "type", "optional string 2"),
+    ("LayerParameter", "bottom", "repeated string 3"),
+    ("LayerParameter", "top", "repeated string 4"),
+    ("LayerParameter", "loss_weight", "repeated float 5"),
+    ("LayerParameter", "param", "repeated ParamSpec 6"),
+    ("LayerParameter", "blobs", "repeated BlobProto 7"),
+    ("LayerParameter", "include", "repeated NetStateRule 8"),
+    ("LayerParameter", "eltwise_param", "optional EltwiseParameter 110"),
+    ("LayerParameter", "lrn_param", "optional LRNParameter 118"),
+    ("LayerParameter", "softmax_param", "optional SoftmaxParameter 125"),
+    ("ParamSpec", "lr_mult", "optional float 3"),
+    ("ParamSpec", "decay_mult", "optional float 4"),
+    ("NetStateRule", "phase", "optional Phase 1"),
+    ("NetStateRule", "min_level", "optional int32 2"),
+    ("NetStateRule", "stage", "repeated string 4"),
+    ("FillerParameter", "type", "optional string 1"),
+    ("FillerParameter", "value", "optional float 2"),
+    ("ConvolutionParameter", "num_output", "optional uint32 1"),
+    ("ConvolutionParameter", "pad", "repeated uint32 3"),
+    ("ConvolutionParameter", "kernel_size", "repeated uint32 4"),
+    ("ConvolutionParameter", "group", "optional uint32 5"),
+    ("ConvolutionParameter", "bias_filler", "optional FillerParameter 8"),
+    ("ConvolutionParameter", "engine", "optional Engine 15"),
+    ("PoolingParameter", "pool", "optional PoolMethod 1"),
+    ("PoolingParameter", "kernel_size", "optional uint32 2"),
+    ("InnerProductParameter", "num_output", "optional uint32 1"),
+    ("InnerProductParameter", "bias_term", "optional bool 2"),
+    ("InnerProductParameter", "axis", "optional int32 5"),
+    ("InnerProductParameter", "transpose", "optional bool 6"),
+    ("InputParameter", "shape", "repeated BlobShape 1"),
+    ("LRNParameter", "local_size", "optional uint32 1"),
+    ("LRNParameter", "alpha", "optional float 2"),
+    ("LRNParameter", "beta", "optional float 3"),
+    ("LRNParameter", "norm_region", "optional NormRegion 4"),
+    ("LRNParameter", "k", "optional float 5"),
+    ("DropoutParameter", "dropout_ratio", "optional float 1"),
+    ("EltwiseParameter", "operation", "optional EltwiseOp 1"),
+    ("EltwiseParameter", "coeff", "repeated float 2"),
+    ("EltwiseParameter", "stable_prod_grad", "optional bool 3"),
+    ("SoftmaxParameter", "axis", "optional int32 2"),
+    ("BatchNormParameter", "use_global_stats", "optional bool 1"),
+    ("BatchNormParameter", "eps", "optional float 3"),
+    ("V1LayerParameter", "bottom", "repeated string 2"),
+    ("V1LayerParameter", "top", "repeated string 3"),
+    ("V1LayerParameter", "name", "optional string 4"),
+    ("V1LayerParameter", "blobs", "repeated BlobProto 6"),
+    ("V1LayerParameter", "blobs_lr", "repeated float 7"),
+    ("V1LayerParameter", "weight_decay", "repeated float 8"),
+    ("V1LayerParameter", "dropout_param", "optional DropoutParameter 12"),
+    ("V1LayerParameter", "inner_product_param", "optional InnerProductParameter 17"),
+    ("V1LayerParameter", "pooling_param", "optional PoolingParameter 19"),
+    ("V1LayerParameter", "include", "repeated NetStateRule 32"),
+    ("V1LayerParameter", "blob_share_mode", "repeated DimCheckMode 1002"),
 ]
+
+
+def _fields_written(message: str, value: dict, found: set) -> set:
+    for name, item in value.items():
+        found.add((message, name))
+        type_name = MESSAGES[message][name][1]
+        if type_name in MESSAGES:
+            for each in item if isinstance(item, list) else [item]:
+                _fields_written(type_name, each, found)
+    return found
+
+
+def test_every_field_the_round_trips_write_is_checked_against_upstream():
+    """The round trips write and read with the package's schema, so a wrong field number
+    would survive them; every field they use is in the table of upstream declarations."""
+    written = set()
+    for net in (CURRENT_NET, V1_NET):
+        _fields_written("NetParameter", net, written)
+    assert written - {(message, field) for message, field, _ in UPSTREAM_FIELDS} == set()
 
 
 @pytest.mark.parametrize(("message", "field", "declared"), UPSTREAM_FIELDS)

@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import convscope as cs
@@ -89,23 +90,51 @@ def test_crop_offset_rejects_misaligned_grids():
         crop_offset(Geometry(4, 0, 1), Geometry(2, 0, 1))
 
 
-def test_macs_match_the_closed_form():
-    net = cs.load_model("alexnet", weights="random")
-    table = layer_table(net, (1, 3, 224, 224))
-    macs = dict(zip(table.column("layer"), table.column("MACs")))
-    assert macs["conv1"] == 64 * 55 * 55 * 3 * 11 * 11
-    assert macs["conv2"] == 192 * 27 * 27 * 64 * 5 * 5
-    assert macs["fc6"] == 9216 * 4096
-    caffenet = cs.load_model("caffenet", weights="random")
-    table = layer_table(caffenet, (1, 3, 227, 227))
-    macs = dict(zip(table.column("layer"), table.column("MACs")))
-    assert macs["conv2"] == 256 * 27 * 27 * (96 // 2) * 25  # two groups halve the inputs
-    expected_upscore8 = 21 * 70 * 50 * 21 * 16 * 16  # inputs x outputs per input x kernel
-    table = layer_table(meta_fcn("8s"), (1, 3, 500, 334))
-    assert dict(zip(table.column("layer"), table.column("MACs")))["upscore8"] == expected_upscore8
-    assert total_macs(net, (1, 3, 224, 224)) == sum(
-        m for m in dict(zip(*[layer_table(net, (3, 224, 224)).column(c)
-                              for c in ("layer", "MACs")])).values())  # fmt: skip
+def counted_macs(net: nn.Module, shape: tuple[int, ...]) -> dict[str, int]:
+    """Each layer's multiply-accumulates for one image, counted by running the layer itself
+    on ones: with every input (padding included) and every weight 1, each output of a
+    convolution or linear layer is the number of products summed into it, so the sum of
+    the outputs is the layer's MACs (transposed convolutions: each input is spread over its
+    kernel, so the full, uncropped output sums to the same count). Sums in float64 are exact
+    (integers under 2**53)."""
+    counts, names = {}, {module: name for name, module in net.named_layers()}
+
+    def count(module, inputs, output):
+        ones = torch.ones_like(inputs[0][:1], dtype=torch.float64)
+        weight = torch.ones_like(module.weight, dtype=torch.float64)
+        if isinstance(module, nn.Linear):
+            total = F.linear(ones, weight)
+        elif isinstance(module, nn.ConvTranspose2d):
+            total = F.conv_transpose2d(ones, weight, stride=module.stride, groups=module.groups,
+                                       dilation=module.dilation)  # fmt: skip
+        else:
+            pad = module.padding
+            padded = F.pad(ones, (pad[1], pad[1], pad[0], pad[0]), value=1.0)
+            total = F.conv2d(padded, weight, stride=module.stride, groups=module.groups,
+                             dilation=module.dilation)  # fmt: skip
+        counts[names[module]] = int(total.sum().item())
+
+    layers = [m for m in net.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)]
+    handles = [m.register_forward_hook(count) for m in layers]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, *shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("alexnet", (3, 224, 224)), ("caffenet", (3, 227, 227)), ("fcn8s", (3, 64, 48))],
+)
+def test_macs_equal_the_products_each_layer_sums(name, shape):
+    net = cs.load_model(name, weights="random")
+    table = layer_table(net, (1, *shape))
+    ours = {layer: macs for layer, macs in zip(table.column("layer"), table.column("MACs")) if macs}
+    assert ours == counted_macs(net, shape)
+    assert total_macs(net, (1, *shape)) == sum(ours.values())
 
 
 def test_too_small_inputs_name_the_smallest_size():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -45,34 +47,49 @@ def modified_gradient(model, data, layer, signal):
     return x.grad[0]
 
 
-def check_layers(model, data, layers, channels):
+# Both sides in float64: the same transposed convolutions and unpoolings, summed in other
+# orders. A sum of at most 4,608 products (VGG16's conv5: 512 × 3 × 3) errs by at most
+# 4,608 × 1.1e-16 ≈ 5e-13 of its terms' magnitudes; through at most 18 layers, 1e-11; the
+# magnitudes that flow stay within 100 times the largest value compared: 1e-9 of it holds.
+TOLERANCE = 1e-9
+
+
+def check_layers(model, data, layers, count):
+    """Projections equal the modified gradient, in float64, for each layer's `count` most
+    active channels for this image (an empty channel would compare zero with zero)."""
+    model, data = copy.deepcopy(model).double(), data.double()
     deconvnet = Deconvnet(model, data)
     for layer in layers:
+        strength = deconvnet.activations[layer][0].flatten(1).amax(dim=1)
+        channels = strength.argsort(descending=True, stable=True)[:count].tolist()
         for channel in channels:
+            assert strength[channel] > 0, (layer, channel)
             for mode in ("max", "map"):
                 projection = deconvnet.project(layer, channel, mode)
                 signal = deconvnet.start_signal(layer, channel, mode)
                 reference = modified_gradient(model, data, layer, signal)
-                assert (projection - reference).abs().max().item() < 1e-5, (layer, channel, mode)
-                assert projection.abs().sum() > 0 or signal.abs().sum() == 0
+                scale = reference.abs().max().item()
+                assert scale > 0, (layer, channel, mode)
+                error = (projection - reference).abs().max().item()
+                assert error <= TOLERANCE * scale, (layer, channel, mode)
 
 
 def test_digits_every_layer(digits_net, heldout):
     data = digits_net.preprocess(heldout[0][:1])
     layers = ["conv1", "relu1", "pool1", "conv2", "pool2", "conv3", "relu3", "pool3"]
-    check_layers(digits_net, data, layers, channels=[0, 5, 31])
+    check_layers(digits_net, data, layers, count=3)
 
 
 @pytest.mark.parametrize("name", ["caffenet", "alexnet"])
 def test_imagenet_nets_with_lrn_groups_and_overlapping_pools(name):
     model = cs.load_model(name, weights="random")
     data = torch.randn(1, *model.input_size)
-    check_layers(model, data, ["pool1", "conv2", "pool5"], channels=[0, 17])
+    check_layers(model, data, ["pool1", "conv2", "pool5"], count=2)
 
 
 def test_vgg16_top_layer():
     model = cs.load_model("vgg16", weights="random")
-    check_layers(model, torch.randn(1, *model.input_size), ["pool5"], channels=[3])
+    check_layers(model, torch.randn(1, *model.input_size), ["pool5"], count=2)
 
 
 def test_strongest_activation_mode_keeps_one_unit(digits_net, heldout):
@@ -105,7 +122,7 @@ def test_in_place_relus_are_handled():
     for module in model.modules():
         if isinstance(module, nn.ReLU):
             module.inplace = False
-    check_layers(model, data, ["conv2"], channels=[1])
+    check_layers(model, data, ["conv2"], count=2)
 
 
 def test_bad_input_names_the_valid_range(digits_net, heldout):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
+from scipy import ndimage
 
 import convscope as cs
 from convscope.explain.pointing import (
@@ -34,7 +38,27 @@ def test_the_thresholded_box_surrounds_the_largest_region_only():
     assert thresholded_box(torch.zeros(5, 5)) == (0, 0, 0, 0)
 
 
-def test_the_table_scores_every_method_and_the_centre_baseline_by_hand():
+def _by_hand(heat: np.ndarray, boxes: list, tolerance: int) -> tuple[bool, float]:
+    """The hit and the best box IoU of one map, written out with NumPy and SciPy: the first
+    maximum row by row; the largest 8-connected region at 15% of the maximum (SciPy's
+    labelling); intersection over union of pixel sets."""
+    row, column = np.unravel_index(np.argmax(heat), heat.shape)
+    hit = any(t - tolerance <= row < b + tolerance and x - tolerance <= column < r + tolerance
+              for t, x, b, r in boxes)  # fmt: skip
+    labels, count = ndimage.label(heat >= 0.15 * heat.max(), structure=np.ones((3, 3)))
+    sizes = ndimage.sum_labels(np.ones_like(heat), labels, index=range(1, count + 1))
+    rows, columns = np.nonzero(labels == 1 + int(np.argmax(sizes)))
+    region = np.zeros(heat.shape, bool)
+    region[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1] = True
+    ious = []
+    for t, x, b, r in boxes:
+        digit = np.zeros(heat.shape, bool)
+        digit[t:b, x:r] = True
+        ious.append((region & digit).sum() / (region | digit).sum())
+    return hit, max(ious)
+
+
+def test_the_table_scores_every_column_and_the_centre_baseline_by_hand():
     net = cs.load_model("digits")
     scorer = cs.sliding_classifier(net)
     images, labels = cs.load_digits("heldout")
@@ -43,18 +67,31 @@ def test_the_table_scores_every_method_and_the_centre_baseline_by_hand():
         cs.compose_scene(images, labels, (64, 64), positions=[(18, 18)], sources=[7]),
         cs.compose_scene(images, labels, (64, 64), positions=[(0, 0), (36, 36)],
                          sources=[450, 920]),
+        cs.compose_scene(images, labels, (64, 64), positions=[(34, 2), (2, 34)],
+                         sources=[33, 600]),
     ]  # fmt: skip
-    table = localisation_table(scorer, scenes, ["gradient"], tolerance=1)
+    table = localisation_table(scorer, scenes, ["gradient"])  # the default tolerance, 2
     assert table.column("method") == ["gradient", "centre baseline"]
-    centre_hits = [
-        any(t - 1 <= 32 < b + 1 and x - 1 <= 32 < r + 1 for t, x, b, r in boxes.tolist())
-        for boxes in (target_boxes(s, int(s.classes[0])) for s in scenes)
-    ]
-    assert table.rows[1][1] == sum(centre_hits) / 2 and centre_hits[0]
-    hits = []
-    for scene in scenes:  # the gradient's maximum, by plain autograd on the sliding scorer
-        data = scorer.preprocess(scene.image[None]).requires_grad_()
-        scorer(data)[0, int(scene.classes[0])].backward()
-        heat = data.grad[0].abs().amax(0)
-        hits.append(points_at(heat, target_boxes(scene, int(scene.classes[0])), 1))
-    assert table.rows[0][1] == sum(hits) / 2
+    exact = copy.deepcopy(scorer).double()  # the table runs the digits in float64
+    hits, ious = [], []
+    for scene in scenes:  # the gradient by plain autograd on the sliding scorer
+        data = exact.preprocess(scene.image[None].double()).requires_grad_()
+        exact(data)[0, int(scene.classes[0])].backward()
+        boxes = target_boxes(scene, int(scene.classes[0])).tolist()
+        hit, iou = _by_hand(data.grad[0].abs().amax(0).numpy(), boxes, 2)
+        hits.append(hit)
+        ious.append(iou)
+    assert 0 < np.mean(ious) < 1  # the maps are neither empty nor the boxes themselves
+    expected = (np.mean(hits), np.mean(ious), np.mean(np.array(ious) >= 0.5))
+    assert table.rows[0][1:] == tuple(round(float(v), 3) for v in expected)
+    # the centre baseline: the centre pixel, and a centred box of the mean target box's size
+    targets = [target_boxes(s, int(s.classes[0])).tolist() for s in scenes]
+    height, width = np.mean([[b - t, r - x] for boxes in targets for t, x, b, r in boxes], axis=0)
+    top, left = round((64 - height) / 2), round((64 - width) / 2)
+    centre = np.zeros((64, 64))
+    centre[top : top + round(height), left : left + round(width)] = 1.0
+    centre[32, 32] = 2.0  # its maximum is the centre pixel, its region the centred box
+    baseline = [_by_hand(centre, boxes, 2) for boxes in targets]
+    expected = (np.mean([h for h, _ in baseline]), np.mean([i for _, i in baseline]),
+                np.mean([i >= 0.5 for _, i in baseline]))  # fmt: skip
+    assert table.rows[1][1:] == tuple(round(float(v), 3) for v in expected)

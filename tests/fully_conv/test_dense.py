@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
+from torch import nn
 
 import convscope as cs
 from convscope.core.plotting import show_label_maps
+from convscope.fully_conv import dense
 from convscope.fully_conv.dense import (
     class_maps,
     crops,
@@ -42,13 +46,49 @@ def test_window_difference_detects_a_changed_weight():
     assert abs(window_difference(model, cast, image, 8) - 0.01) < 1e-9
 
 
-def test_timing_table_rows(digits_net):
-    table = time_dense_against_crops(
-        digits_net, cs.fully_convolutional(digits_net), (44, 44), 8, repeats=1
-    )
-    assert table.column("run")[0] == "one window (classifier)"
-    assert "3, 3" in table.column("run")[1] and table.column("run")[2].startswith("9 windows")
-    assert table.column("× one window")[0] == 1.0
+class Clock:
+    """A clock that moves only when a `Pause` layer runs: the table's times become exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class Pause(nn.Module):
+    """A layer that costs `seconds` of `clock` time per call, whatever the batch."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def forward(self, data: torch.Tensor) -> torch.Tensor:
+        if data.device.type != "meta":  # the batch-size pass on the meta device is not a run
+            self.clock.now += self.seconds
+        return data
+
+
+def _pausing(net: cs.Net, pause: Pause) -> cs.Net:
+    layers = OrderedDict([("pause", pause), *net.named_children()])
+    return cs.Net(layers, name=net.name, input_size=net.input_size,
+                  class_names=net.class_names, preprocess=net.preprocess)  # fmt: skip
+
+
+def test_the_timing_table_times_what_each_row_says(digits_net, monkeypatch):
+    """Every call costs 0.25 s of a fake clock: a window is one call, the dense map one, nine
+    windows one by one nine, nine in one batch one; each ratio is its time over a window's."""
+    clock = Clock()
+    monkeypatch.setattr(dense, "time", clock)
+    model = _pausing(digits_net, Pause(clock, 0.25))
+    cast = _pausing(cs.fully_convolutional(digits_net), Pause(clock, 0.25))
+    table = time_dense_against_crops(model, cast, (44, 44), 8, repeats=2)
+    assert table.rows == [
+        ("one window (classifier)", 0.25, 1.0),
+        ("dense map, (3, 3) cells (cast)", 0.25, 1.0),
+        ("9 windows, one by one", 2.25, 9.0),
+        ("9 windows, one batch", 0.25, 1.0),
+    ]
 
 
 def test_figures():

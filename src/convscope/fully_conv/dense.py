@@ -72,6 +72,9 @@ def crops(image: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tens
 
 
 def _seconds(action: Callable[[], object], repeats: int, device: torch.device) -> float:
+    """The best of `repeats` timed runs of `action`, after one untimed run: a first call also
+    pays for kernel selection and allocation, which is not the work being timed."""
+    action()
     best = float("inf")
     for _ in range(repeats):
         synchronize(device)
