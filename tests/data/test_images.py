@@ -18,14 +18,15 @@ def test_rgb_file(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "rgb.png")
     image = cs.load_image(tmp_path / "rgb.png")
     assert image.shape == (3, 2, 2) and image.dtype == torch.float32
-    np.testing.assert_allclose(image.numpy(), rgb.transpose(2, 0, 1) / 255.0, atol=1e-7)
+    # values in [0, 1], rounded once to float32: within 2**-24 ≈ 6e-8
+    np.testing.assert_allclose(image.numpy(), rgb.transpose(2, 0, 1) / 255.0, rtol=0, atol=2**-24)
 
 
 def test_gray_file_as_gray_and_as_rgb(tmp_path):
     Image.fromarray(PIXELS, mode="L").save(tmp_path / "gray.png")
     gray = cs.load_image(tmp_path / "gray.png", gray=True)
     rgb = cs.load_image(tmp_path / "gray.png")
-    np.testing.assert_allclose(gray[0].numpy(), PIXELS / 255.0, atol=1e-7)
+    np.testing.assert_allclose(gray[0].numpy(), PIXELS / 255.0, rtol=0, atol=2**-24)  # one rounding
     assert rgb.shape == (3, 2, 2) and torch.equal(rgb[0], rgb[2])
 
 
@@ -33,7 +34,9 @@ def test_sixteen_bit_gray_keeps_its_range(tmp_path):
     deep = np.array([[0, 1000], [32768, 65535]], dtype=np.uint16)
     Image.fromarray(deep).save(tmp_path / "deep.png")
     image = cs.load_image(tmp_path / "deep.png", gray=True)
-    np.testing.assert_allclose(image[0].numpy(), deep / 65535.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        image[0].numpy(), deep / 65535.0, rtol=2**-24, atol=0
+    )  # one rounding
 
 
 def test_rgba_is_composited_on_white(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from bounds import NET_FLOAT64
 
 import convscope as cs
 from convscope.core.errors import ConvscopeError, UnknownNameError
@@ -44,22 +45,23 @@ def test_receptive_patch_is_the_window_of_the_unit(digits_net, heldout):
     assert torch.equal(corner, image[:, 0:24, 0:24])
 
 
-def test_occlusion_matches_one_forward_per_square(digits_net, heldout):
-    image, label = heldout[0][250], int(heldout[1][250])
+def test_occlusion_matches_one_forward_per_square(heldout):
+    digits_net = cs.load_model("digits").double()  # both sides in float64 (tests/bounds.py)
+    image, label = heldout[0][250].double(), int(heldout[1][250])
     maps = occlusion(digits_net, image, label, "conv3", size=8, stride=4)
     assert maps.probability.shape == (6, 6)
-    grey = digits_net.preprocess.deprocess(torch.zeros(1, 1, 1, 1)).item()
+    grey = digits_net.preprocess.deprocess(torch.zeros(1, 1, 1, 1, dtype=torch.float64)).item()
     covered = image.clone()
     covered[:, 8:16, 12:20] = grey  # row 2, column 3
     scores = digits_net(digits_net.preprocess(covered[None]))
-    assert maps.probability[2, 3].item() == pytest.approx(
-        scores.softmax(1)[0, label].item(), abs=1e-6
+    assert maps.probability[2, 3].item() == pytest.approx(  # a probability, at most 1
+        scores.softmax(1)[0, label].item(), abs=NET_FLOAT64
     )
     assert maps.top_class[2, 3].item() == scores.argmax().item()
     with cs.recording(digits_net, ["conv3"]) as blobs:
         digits_net(digits_net.preprocess(covered[None]))
     feature = blobs["conv3"][0, maps.channel].sum().item()
-    assert maps.feature[2, 3].item() == pytest.approx(feature, rel=1e-5)
+    assert maps.feature[2, 3].item() == pytest.approx(feature, rel=NET_FLOAT64)
     assert hook_count(digits_net) == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from bounds import NET_FLOAT64, assert_within
 
 import convscope as cs
 from convscope.core.errors import ConvscopeError, UnknownNameError
@@ -46,19 +47,19 @@ def test_all_classes_in_one_pass_equal_one_backward_each(digits_net, heldout):
     torch.testing.assert_close(all_class_saliency(digits_net, image, [3, 5]), each[[3, 5]])
 
 
-def test_softmax_map_follows_the_softmax_formula(digits_net, heldout):
-    image = heldout[0][500]
-    data = digits_net.preprocess(image[None]).clone().requires_grad_(True)
-    probabilities = digits_net(data).softmax(1)[0]
+def test_softmax_map_follows_the_softmax_formula(heldout):
+    net = cs.load_model("digits").double()  # both sides in float64 (tests/bounds.py)
+    image = heldout[0][500].double()
+    data = net.preprocess(image[None]).clone().requires_grad_(True)
+    probabilities = net(data).softmax(1)[0]
     gradients = torch.stack([
-        torch.autograd.grad(digits_net(data)[0, k], data)[0][0] for k in range(10)
+        torch.autograd.grad(net(data)[0, k], data)[0][0] for k in range(10)
     ])  # fmt: skip
     c = 4
     expected = probabilities[c] * (
         gradients[c] - (probabilities[:, None, None, None] * gradients).sum(0)
     )
-    torch.testing.assert_close(softmax_saliency(digits_net, image, c),
-                               expected.abs().amax(0).detach(), atol=1e-6, rtol=1e-4)  # fmt: skip
+    assert_within(softmax_saliency(net, image, c), expected.abs().amax(0).detach(), NET_FLOAT64)
 
 
 def test_flip_averaging(digits_net, heldout):

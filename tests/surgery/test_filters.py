@@ -26,8 +26,10 @@ def test_gaussian_kernel_closed_form():
     raw = [[math.exp(-(u * u + v * v) / 2) for v in range(-2, 3)] for u in range(-2, 3)]
     total = sum(map(sum, raw))
     expected = torch.tensor(raw) / total
-    torch.testing.assert_close(kernel, expected)
-    assert kernel.sum().item() == pytest.approx(1.0)
+    # both rounded once to float32 from float64 values under 1: within 2**-24 of each other
+    torch.testing.assert_close(kernel, expected, rtol=0, atol=2**-24)
+    # 25 positive float32 terms: their sum errs by at most 25 × 2**-24 of 1
+    assert kernel.sum().item() == pytest.approx(1.0, abs=25 * 2**-24)
 
 
 def test_sobel_kernels_find_their_edges():
@@ -46,12 +48,16 @@ def test_bias_shifts_the_mean_exactly():
     with torch.no_grad():
         net.params["conv"][1][0] = 1.0
     after = filter_outputs(net, image)
+    # each output moves by the bias, 1, rounded once at magnitudes under 2 (2 × 2**-24); the
+    # float32 mean of 600 differences adds at most log2(600) ≈ 10 roundings: under 1e-6
     assert (after[0] - before[0]).mean().item() == pytest.approx(1.0, abs=1e-6)
     torch.testing.assert_close(after[1:], before[1:])
 
 
 def test_designer_net_initialisation():
     weights = torch.cat([designer_net(3, 5, 0.01).params["conv"][0].flatten() for _ in range(40)])
+    # 3,000 draws of N(0, 0.01): the sample std's relative standard error is 1/sqrt(2n) ≈ 1.3%,
+    # so 10% is over seven standard errors
     assert weights.std().item() == pytest.approx(0.01, rel=0.1)
     assert designer_net().params["conv"][1].abs().sum().item() == 0.0
 
@@ -98,6 +104,10 @@ def test_designer_filters_in_a_real_first_layer_match_a_plain_convolution():
     gray = bgr.mean(0, keepdim=True)[None]
     sobel_y = F.pad(torch.tensor([[-1.0, -2, -1], [0, 0, 0], [1, 2, 1]]), (4, 4, 4, 4))
     kernels = torch.stack([gaussian_kernel(11, 2.0), sobel_y, sobel_y.T])[:, None]
+    # float32 sums of 121 products of magnitudes up to 2 × 255 (Sobel on BGR 0..255 minus the
+    # mean): each errs by at most 121 × 2**-24 × 121 × 510 ≈ 0.45 in the worst case, by about
+    # sqrt(121) × 2**-24 × 510 ≈ 3e-4 as rounding errors add up in practice; the maps reach
+    # about 1,000, so 1e-3 absolute plus 1e-4 relative holds with a margin of three
     torch.testing.assert_close(maps, F.conv2d(gray, kernels, stride=4)[0], rtol=1e-4, atol=1e-3)
     untouched = designed.params["conv1"][0][3:]
     assert torch.equal(untouched, net.params["conv1"][0][3:])  # other filters kept
