@@ -7,8 +7,9 @@ those below it (a test over the import graph checks it):
 - `core`: what every lesson stands on: `Net` and `GraphNet`, tables, transforms, plotting,
   errors, paths, seeding, inspection (`recording`, blob and parameter tables), the meta-device
   pass (`blob_shapes`, `layer_table`), receptive-field geometry, metrics, map similarity
-  (Spearman, SSIM), checkpoints, the bilinear kernel and `transplant` (FCN's definitions and
-  the cast need both, so they cannot live in a lesson);
+  (Spearman, SSIM), precision (float64 where cheap, `settled` maps), checkpoints, the
+  bilinear kernel and `transplant` (FCN's definitions and the cast need both, so they cannot
+  live in a lesson);
 - `data`: the shipped digits and photos, the lessons' image sets, digit scenes;
 - `caffe`: reading prototxt and caffemodel files, Caffe's layers, the net builder, weights;
 - `models`: the registry (`load_model`), the architectures, FCN's definitions, training;
@@ -45,6 +46,7 @@ from convscope.core.meta import Shape, blob_shapes, layer_table, smallest_input_
 from convscope.core.metrics import accuracy, box_iou, predict, segmentation_scores
 from convscope.core.net import GraphNet, Net
 from convscope.core.plotting import heatmap_overlay, show_label_maps, show_panels
+from convscope.core.precision import float64_where_cheap, settled
 from convscope.core.records import record
 from convscope.core.seeding import seed_everything
 from convscope.core.similarity import rank_correlation, structural_similarity
@@ -162,6 +164,8 @@ __all__ = [
     "accuracy",
     "all_class_saliency",
     "available_devices",
+    "float64_where_cheap",
+    "settled",
     "resolve_device",
     "answer_key",
     "available_models",
