@@ -34,9 +34,7 @@ def test_sixteen_bit_gray_keeps_its_range(tmp_path):
     deep = np.array([[0, 1000], [32768, 65535]], dtype=np.uint16)
     Image.fromarray(deep).save(tmp_path / "deep.png")
     image = cs.load_image(tmp_path / "deep.png", gray=True)
-    np.testing.assert_allclose(
-        image[0].numpy(), deep / 65535.0, rtol=2**-24, atol=0
-    )  # one rounding
+    np.testing.assert_allclose(image[0].numpy(), deep / 65535.0, rtol=2**-24, atol=0)  # 1 rounding
 
 
 def test_rgba_is_composited_on_white(tmp_path):

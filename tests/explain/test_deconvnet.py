@@ -138,15 +138,21 @@ def test_bad_input_names_the_valid_range(digits_net, heldout):
         deconvnet.project("conv1", 0, "mean")
 
 
-def test_units_of_many_passes_walk_back_together_as_one_by_one(digits_net, heldout):
-    images = heldout[0][:5]
+def test_units_of_many_passes_walk_back_together_as_one_by_one(digits64, heldout64):
+    digits_net, images = digits64, heldout64[0][:5]
     passes = [cs.Deconvnet(digits_net, digits_net.preprocess(image[None])) for image in images]
-    positions = [(0, 0), (1, 2), (3, 3), (2, 0), (1, 1)]
-    together = project_units(passes, "pool2", 7, positions)
+    # the channel whose weakest image is strongest, and each image's strongest unit of it: every
+    # projection is nonzero (an inactive unit would compare zero with zero)
+    maps = torch.cat([p.activations["pool2"] for p in passes])  # (5, 64, 4, 4)
+    channel = int(maps.flatten(2).amax(2).amin(0).argmax())
+    positions = [divmod(int(m.argmax()), 4) for m in maps[:, channel]]
+    assert all(m[r, c] > 0 for m, (r, c) in zip(maps[:, channel], positions))
+    together = project_units(passes, "pool2", channel, positions)
     for unit, (recorded, position) in enumerate(zip(passes, positions)):
-        torch.testing.assert_close(together[unit], recorded.project_unit("pool2", 7, position))
-        whole = recorded.project_unit("pool2", 7, position, crop=False)  # the whole-image walk
-        torch.testing.assert_close(together[unit], whole)
+        one = recorded.project_unit("pool2", channel, position)
+        assert_within(together[unit], one, NET_FLOAT64)
+        whole = recorded.project_unit("pool2", channel, position, crop=False)  # the whole image
+        assert_within(together[unit], whole, NET_FLOAT64)
     with pytest.raises(ConvscopeError, match=r"one position \(and value\) per pass"):
         project_units(passes, "pool2", 7, positions[:2])
     with pytest.raises(ConvscopeError, match="row 4 is out of range for pool2"):
@@ -156,25 +162,26 @@ def test_units_of_many_passes_walk_back_together_as_one_by_one(digits_net, heldo
         cs.Deconvnet(digits_net, digits_net.preprocess(image[None]), switches_only=True)
         for image in images
     ]
-    values = [p.activations["pool2"][0, 7, r, c] for p, (r, c) in zip(passes, positions)]
-    torch.testing.assert_close(project_units(light, "pool2", 7, positions, values), together)
+    values = [p.activations["pool2"][0, channel, r, c] for p, (r, c) in zip(passes, positions)]
+    assert_within(project_units(light, "pool2", channel, positions, values), together, NET_FLOAT64)
     assert light[0].activations["pool2"].device.type == "meta"
     with pytest.raises(ConvscopeError, match="kept only its switches"):
         light[0].project("pool2", 7)
 
 
-def test_every_layers_top_activations_from_one_pass_equal_each_layers_own(digits_net, heldout):
-    images = heldout[0][:60]
+def test_every_layers_top_activations_from_one_pass_equal_each_layers_own(digits64, heldout64):
+    digits_net, images = digits64, heldout64[0][:60]  # float64: tests/bounds.py
     layers = ["conv1", "pool2", "conv3"]
     together = top_activations_of_layers(digits_net, images, layers, k=5, batch_size=60)
     for layer in layers:
         alone = top_activations(digits_net, images, layer, k=5, batch_size=60)
-        torch.testing.assert_close(together[layer].values, alone.values)
+        # one batch of 60 through the same layers either way: the same bits
+        assert torch.equal(together[layer].values, alone.values)
         assert torch.equal(together[layer].images, alone.images)
         assert torch.equal(together[layer].positions, alone.positions)
         # streamed in batches of 7, the same values (equal values may swap places)
         streamed = top_activations_of_layers(digits_net, images, [layer], k=5, batch_size=7)
-        torch.testing.assert_close(streamed[layer].values, alone.values)
+        assert_within(streamed[layer].values, alone.values, NET_FLOAT64)
     # independently: the strongest activation of conv1's channel 0 over the set, by hand
     with torch.no_grad():
         maps = digits_net.conv1(digits_net.preprocess(images))[:, 0]
@@ -196,35 +203,42 @@ def test_every_layers_top_activations_from_one_pass_equal_each_layers_own(digits
 def test_the_transposed_conv_on_the_nonzero_box_equals_the_full_one(
     kernel, stride, padding, dilation, groups, size
 ):
-    conv = nn.Conv2d(4, 8, kernel, stride, padding, dilation, groups=groups)
-    x = torch.zeros(2, 4, size, size)
+    conv = nn.Conv2d(4, 8, kernel, stride, padding, dilation, groups=groups).double()
+    x = torch.zeros(2, 4, size, size, dtype=torch.float64)
     out_shape = conv(x).shape
-    signal = torch.zeros(out_shape)
+    signal = torch.zeros(out_shape, dtype=torch.float64)
     signal[0, 3, 1, out_shape[-1] - 1] = 1.5  # a unit at the right edge
     signal[1, :, 0:2, 0:1] = torch.randn(8, 2, 1)  # and a block at the top left
-    for sparse in (signal, torch.randn(out_shape), torch.zeros(out_shape)):
+    zeros = torch.zeros(out_shape, dtype=torch.float64)
+    for sparse in (signal, torch.randn(out_shape, dtype=torch.float64), zeros):
         full = F.conv_transpose2d(
             sparse, conv.weight, stride=conv.stride, padding=conv.padding, groups=groups,
             dilation=conv.dilation, output_padding=tuple(
                 size - ((sparse.shape[2 + a] - 1) * stride - 2 * padding
                         + dilation * (kernel - 1) + 1) for a in (0, 1)),
         )  # fmt: skip
-        torch.testing.assert_close(transposed_conv_where_nonzero(conv, sparse, x.shape), full)
+        ours = transposed_conv_where_nonzero(conv, sparse, x.shape)
+        if sparse is zeros:
+            assert torch.equal(ours, full)  # nothing to walk back: exactly zero
+        else:
+            assert_within(ours, full, NET_FLOAT64)
 
 
-def test_passes_recorded_in_one_batch_equal_passes_recorded_alone(digits_net, heldout):
-    images = heldout[0][:6]
+def test_passes_recorded_in_one_batch_equal_passes_recorded_alone(digits64, heldout64):
+    digits_net, images = digits64, heldout64[0][:6]
     together = cs.Deconvnet.record_many(digits_net, digits_net.preprocess(images))
     for image, recorded in zip(images, together):
         alone = cs.Deconvnet(digits_net, digits_net.preprocess(image[None]), switches_only=True)
         for layer in ("pool1", "conv3"):
             assert recorded.activations[layer].shape == alone.activations[layer].shape
         full = cs.Deconvnet(digits_net, digits_net.preprocess(image[None]))
-        value = full.activations["pool2"][0, 3, 1, 2]
-        expected = full.project_unit("pool2", 3, (1, 2))
+        strongest = int(full.activations["pool2"][0].argmax())  # an active unit: never zero
+        channel, (row, column) = strongest // 16, divmod(strongest % 16, 4)
+        value = full.activations["pool2"][0, channel, row, column]
+        expected = full.project_unit("pool2", channel, (row, column))
         for light in (alone, recorded):
-            projected = project_units([light], "pool2", 3, [(1, 2)], [value])[0]
-            torch.testing.assert_close(projected, expected)
+            projected = project_units([light], "pool2", channel, [(row, column)], [value])[0]
+            assert_within(projected, expected, NET_FLOAT64)
     with pytest.raises(ConvscopeError, match="record_many takes preprocessed images"):
         cs.Deconvnet.record_many(digits_net, images[0])
 

@@ -43,7 +43,8 @@ def test_odd_kernels_closed_form():
     assert bilinear_kernel(1).equal(torch.ones(1, 1))
     assert bilinear_kernel(3).equal(outer([Fraction(1, 2), Fraction(1), Fraction(1, 2)]))
     thirds = [Fraction(n, 3) for n in (1, 2, 3, 2, 1)]
-    torch.testing.assert_close(bilinear_kernel(5), outer(thirds))
+    # float32 products of thirds against exact fractions: one rounding of values at most 1
+    torch.testing.assert_close(bilinear_kernel(5), outer(thirds), rtol=0, atol=2**-24)
 
 
 def test_diagonal_is_the_single_channel_convolution_per_channel():
@@ -54,7 +55,9 @@ def test_diagonal_is_the_single_channel_convolution_per_channel():
         output = layer(x)
     for i in range(3):
         alone = F.conv_transpose2d(x[:, i : i + 1], by_hand[None, None], stride=2, padding=1)
-        torch.testing.assert_close(output[:, i : i + 1], alone)
+        # quarters are exact in float32 and at most 4 products of values in [0, 1] are added:
+        # the two orders of addition differ by at most 4 × 2**-24 of 1
+        torch.testing.assert_close(output[:, i : i + 1], alone, rtol=0, atol=4 * 2**-24)
     assert output.shape == (2, 3, (5 - 1) * 2 + 4 - 2, (6 - 1) * 2 + 4 - 2)
     assert layer.bias.abs().sum().item() == 0.0
     assert layer.weight.abs().sum().item() == pytest.approx(3 * 4.0)  # 3 kernels summing to 4
@@ -77,7 +80,9 @@ def test_all_pairs_gives_every_channel_the_upsampled_sum():
         output, of_sum = all_pairs(x), single(x.sum(dim=1, keepdim=True))
     assert output.shape[1] == 5
     for j in range(5):
-        torch.testing.assert_close(output[:, j : j + 1], of_sum)
+        # 3 channels in [0, 1] summed, then at most 4 kernel products: a few roundings of
+        # values under 12, so 16 × 12 × 2**-24 ≈ 1.1e-5 bounds them
+        torch.testing.assert_close(output[:, j : j + 1], of_sum, rtol=0, atol=16 * 12 * 2**-24)
 
 
 def interpolate(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -108,19 +113,24 @@ def test_interpolate_equivalent_except_the_outer_band(factor):
 def test_constant_image_fades_only_at_the_border(factor):
     ours = interpolate_equivalent(torch.ones(1, 1, 6, 6, dtype=torch.float64), factor)
     band = factor // 2
-    torch.testing.assert_close(
+    torch.testing.assert_close(  # float64 weights summing to 1: a few 1e-16
         ours[..., band:-band, band:-band],
         torch.ones(1, 1, *[6 * factor - 2 * band] * 2, dtype=torch.float64),
-    )
+        rtol=0, atol=1e-12,
+    )  # fmt: skip
     # row o < s // 2 has source coordinate (o + 0.5) / s - 0.5 < 0: weight 1 - |coordinate|
     expected = torch.tensor([0.5 + (o + 0.5) / factor for o in range(band)], dtype=torch.float64)
-    torch.testing.assert_close(ours[0, 0, :band, 3 * factor], expected)
+    torch.testing.assert_close(ours[0, 0, :band, 3 * factor], expected, rtol=0, atol=1e-12)
 
 
 def test_float32_interior_matches_interpolate():
     x = torch.rand(1, 2, 8, 8)
     ours, theirs = interpolate_equivalent(x, 4), interpolate(x, 4)
-    torch.testing.assert_close(ours[..., 2:-2, 2:-2], theirs[..., 2:-2, 2:-2])
+    # four float32 products of values in [0, 1] with weights summing to 1, added in two
+    # orders, and float32 weights (k/8 exact, but interpolate's computed coordinates round):
+    # within 8 × 2**-24 ≈ 5e-7
+    torch.testing.assert_close(ours[..., 2:-2, 2:-2], theirs[..., 2:-2, 2:-2], rtol=0,
+                               atol=8 * 2**-24)  # fmt: skip
 
 
 def test_upsample_bilinear_crops_to_interpolate_for_even_factors():
@@ -132,7 +142,8 @@ def test_upsample_bilinear_crops_to_interpolate_for_even_factors():
         cropped = full[..., half:-half, half:-half]
         torch.testing.assert_close(cropped, interpolate_equivalent(x, factor), rtol=0, atol=1e-12)
         interior = ~border_mask(cropped.shape, half)
-        torch.testing.assert_close(cropped[interior], interpolate(x, factor)[interior])
+        torch.testing.assert_close(cropped[interior], interpolate(x, factor)[interior],
+                                   rtol=0, atol=1e-12)  # float64 both: a few 1e-16  # fmt: skip
 
 
 @pytest.mark.parametrize("factor", [1, 3, 5])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from bounds import NET_FLOAT64, assert_within
 
 import convscope as cs
 from convscope.core.bilinear import bilinear_kernel
@@ -14,13 +15,15 @@ from convscope.models.fcn import init_digit_fcn
 from convscope.models.training import heldout_scenes
 
 
-def test_fcn32s_from_the_classifier_scores_a_digit_window_like_the_classifier(digits_net, heldout):
-    net = init_digit_fcn("32s", digits_net)
-    digits = heldout[0][:8]
+def test_fcn32s_from_the_classifier_scores_a_digit_window_like_the_classifier(
+    digits_net, digits64, heldout64
+):
+    net = init_digit_fcn("32s", digits_net).double()  # float64 on both sides (tests/bounds.py)
+    digits = heldout64[0][:8]
     data = net.preprocess(digits)  # 28x28: score_fr's cell (2, 2) sees exactly rows 0..27
     score_fr = blobs(net, data, ["score_fr"])["score_fr"]
     digits_rows = [c for c in range(11) if c != BACKGROUND_LABEL]
-    torch.testing.assert_close(score_fr[:, digits_rows, 2, 2], cs.predict(digits_net, digits))
+    assert_within(score_fr[:, digits_rows, 2, 2], cs.predict(digits64, digits), NET_FLOAT64)
     assert torch.all(score_fr[:, BACKGROUND_LABEL] == 0)
 
 

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from convscope.core.arguments import grid_position, integer
-from convscope.core.devices import to_cpu, to_model
+from convscope.core.devices import dtype_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
@@ -284,7 +284,8 @@ def project_units(
         raise ConvscopeError("project_units needs passes of one model on images of one size")
     shape = first._activation(layer).shape
     channel = integer("channel", channel, 0, shape[1] - 1, where=f" for {layer}")
-    signals = torch.zeros(len(passes), *shape[1:], device=first.input_device)
+    signals = torch.zeros(len(passes), *shape[1:], dtype=dtype_of(first.model),
+                          device=first.input_device)  # fmt: skip
     for unit, (recorded, position) in enumerate(zip(passes, positions)):
         row, column = grid_position("position", position, shape[2:], where=f" for {layer}")
         signals[unit, channel, row, column] = (
