@@ -26,10 +26,12 @@ unit notebooks ui outputs: export OMP_NUM_THREADS := 1
 # Stored outputs are the CPU's: "auto" means the CPU in the test stages, on a GPU machine too
 # (the GPU is exercised by tests/core/test_devices.py, against the CPU).
 unit notebooks ui outputs: export CONVSCOPE_DEVICE := cpu
-# nbval's second pass runs under another CPU setting: torch's and oneDNN's oldest x86 kernels
-# (SSE4.1; ignored on ARM) and two threads per worker, so every run of the suite checks that the
-# stored outputs hold on another kind of machine (scripts/measure_spread.py measures three).
-OTHER_CPU := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=2
+# nbval's second pass runs under another CPU setting: torch's, oneDNN's and MKL's oldest x86
+# kernels (SSE4.1/4.2; ignored on ARM) and two threads per worker, so every run of the suite
+# checks that the stored outputs hold on another kind of machine (scripts/measure_spread.py
+# measures three settings).
+OTHER_CPU := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+	OMP_NUM_THREADS=2
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -131,6 +133,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_saliency.py
 	$(BIN)/python bench/bench_methods.py
 	$(BIN)/python bench/bench_imagenet.py
+	$(BIN)/python bench/bench_precision.py
 
 # Refresh requirements.lock and environment.yml from pyproject.toml (pip-compile, in a scratch
 # environment under build/); run `make test` on the result before committing it.

@@ -13,6 +13,7 @@ After a refresh, `make test` must pass before the new lock is committed.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -24,6 +25,7 @@ LOCK = ROOT / "requirements.lock"
 ENVIRONMENT = ROOT / "environment.yml"
 TOOLS = ROOT / "build" / "lock-tools"
 PIP_TOOLS = "pip-tools==7.6.2"
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # where torch's +cpu wheels live
 TORCH = "2.13.0"
 CPU_WHEEL_MARKER = 'platform_machine == "x86_64" and sys_platform == "linux"'
 PYPI_WHEEL_MARKER = 'platform_machine != "x86_64" or sys_platform != "linux"'
@@ -32,6 +34,18 @@ PYPI_CPU_WHEELS = re.compile(
     rf"torch-{re.escape(TORCH)}-cp311-cp311-"
     r"(manylinux_2_28_aarch64|macosx_\d+_\d+_arm64|win_amd64)\.whl#sha256=([0-9a-f]{64})"
 )
+
+
+def _torch_index() -> list[str]:
+    """PyTorch's CPU index as an extra index, when its host resolves; where it does not (a
+    closed network), pip's own configuration must offer the wheel (a find-links folder)."""
+    host = TORCH_INDEX.split("/")[2]
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        print(f"{host} is out of reach: torch's CPU wheel must come from pip's configuration")
+        return []
+    return ["--extra-index-url", TORCH_INDEX]
 
 
 def _compile(out: Path) -> None:
@@ -44,7 +58,7 @@ def _compile(out: Path) -> None:
     subprocess.run(
         [TOOLS / "bin" / "pip-compile", "--quiet", "--extra", "dev", "--generate-hashes",
          "--allow-unsafe", "--strip-extras", "--all-build-deps", "--no-emit-index-url",
-         "--no-emit-find-links", "--no-header", "--constraint", constraints,
+         "--no-emit-find-links", "--no-header", *_torch_index(), "--constraint", constraints,
          "--output-file", out, "pyproject.toml"],
         check=True, cwd=ROOT,
     )  # fmt: skip

@@ -1,9 +1,10 @@
 """How much each printed number moves between CPU settings: run every notebook under each.
 
 A CPU setting is torch's kernel level (`ATEN_CPU_CAPABILITY`), oneDNN's instruction-set cap
-(`ONEDNN_MAX_CPU_ISA`) and the thread count: together they stand for the machines a class
-meets (AVX-512 or AVX2 servers, old laptops, ARM). Every notebook is executed once per
-setting, in a fresh kernel, and every number in every code cell's text output is compared
+(`ONEDNN_MAX_CPU_ISA`), MKL's (`MKL_ENABLE_INSTRUCTIONS`: the matrix products of every linear
+layer and of every float64 convolution) and the thread count: together they stand for the
+machines a class meets (AVX-512 or AVX2 servers, old laptops, ARM). Every notebook is executed
+once per setting, in a fresh kernel, and every number in every code cell's text output is compared
 across settings, position by position, after nbval's own sanitising (`tests/sanitize.cfg`:
 timings and numbers shown after "≈" are shown, never compared):
 
@@ -27,11 +28,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# (name, ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, threads); None keeps the machine's own.
+# (name, ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS, threads); None
+# keeps the machine's own.
 SETTINGS = [
-    ("own, 1 thread", None, None, 1),
-    ("default/SSE41, 1 thread", "default", "SSE41", 1),
-    ("avx2/AVX2, 2 threads", "avx2", "AVX2", 2),
+    ("own, 1 thread", None, None, None, 1),
+    ("SSE4 (torch default, oneDNN SSE41, MKL SSE4_2), 1 thread", "default", "SSE41", "SSE4_2", 1),
+    ("AVX2 (torch, oneDNN, MKL), 2 threads", "avx2", "AVX2", "AVX2", 2),
 ]
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
@@ -45,9 +47,11 @@ def _sanitisers() -> list[tuple[re.Pattern, str]]:
 
 def _execute(notebook: Path, setting: tuple, out: Path) -> None:
     """Execute `notebook` in a fresh kernel whose environment carries `setting`."""
-    _, capability, isa, threads = setting
+    _, capability, isa, mkl, threads = setting
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), CONVSCOPE_DEVICE="cpu")
-    for key, value in (("ATEN_CPU_CAPABILITY", capability), ("ONEDNN_MAX_CPU_ISA", isa)):
+    variables = (("ATEN_CPU_CAPABILITY", capability), ("ONEDNN_MAX_CPU_ISA", isa),
+                 ("MKL_ENABLE_INSTRUCTIONS", mkl))  # fmt: skip
+    for key, value in variables:
         env.pop(key, None)
         if value is not None:
             env[key] = value

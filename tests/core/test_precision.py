@@ -32,6 +32,9 @@ def test_settled_joins_what_only_rounding_separates():
     assert int(values.argmax()) == 2 and int(calm.argmax()) == 1
     assert (calm - values).abs().max() <= 2.0**-SETTLE_BITS / 2  # rounding to the nearest step
     assert torch.equal(settled(torch.zeros(3)), torch.zeros(3, dtype=torch.float64))
+    # float32 maps carry rounding of a few 1e-7 of their maximum: a grid of 2**-16 joins them
+    close32 = settled(torch.tensor([1.0, 1.0 - 2**-21, 0.5 + 2**-20], dtype=torch.float32))
+    assert close32[0] == close32[1] and close32[2] != close32[1]
 
 
 def test_the_pointing_game_and_the_box_see_through_rounding():

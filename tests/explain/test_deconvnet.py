@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from bounds import NET_FLOAT64, U32, assert_within
+from bounds import NET_FLOAT64, U64, assert_within
 from torch import nn
 
 import convscope as cs
@@ -186,11 +186,11 @@ def test_every_layers_top_activations_from_one_pass_equal_each_layers_own(digits
     with torch.no_grad():
         maps = digits_net.conv1(digits_net.preprocess(images))[:, 0]
     best = maps.flatten(1).max(dim=1).values
-    # one conv1 output is a bias plus 25 products; two float32 sums of them differ by at most
-    # 2 × 26 × u32 × the terms' magnitudes, which |w|·max|x| + |b| bounds
+    # one conv1 output is a bias plus 25 products; two float64 sums of them differ by at most
+    # 2 × 26 × u64 × the terms' magnitudes, which |w|·max|x| + |b| bounds
     weight, bias = (p[0].detach() for p in digits_net.params["conv1"])
     magnitudes = weight.abs().sum() * digits_net.preprocess(images).abs().max() + bias.abs()
-    bound = 2 * 26 * U32 * magnitudes.item()
+    bound = 2 * 26 * U64 * magnitudes.item()
     assert abs(together["conv1"].values[0, 0].item() - best.max().item()) <= bound
     assert int(together["conv1"].images[0, 0]) == int(best.argmax())
 

@@ -30,9 +30,10 @@ from convscope.explain.methods import METHODS
 # products per layer (AlexNet's fc6; 3,456 in its largest convolution) through at most 8
 # layers forward and 8 back. Summation's worst case is n·eps of the sum of the terms'
 # magnitudes per layer: 9,216 × 1.1e-16 ≈ 1e-12, 16 layers ≈ 2e-11 of the magnitudes that
-# flow. Those magnitudes are within 1e3 of the largest compared value (measured: at most
-# 40× here), so 1e-7 of the largest value holds with a margin of over 1e3, while any
-# difference of method (a ReLU rule, an upsampling, a sum rule) moves values by percents.
+# flow, twice that between two computations. Those magnitudes are within 40× of the largest
+# compared value here (measured), so the two sides differ by at most about 2e-9 of it: 1e-7
+# holds with a margin of 50, while any difference of method (a ReLU rule, an upsampling, a
+# sum rule) moves values by percents.
 TOLERANCE = 1e-7
 
 

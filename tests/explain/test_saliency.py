@@ -52,7 +52,8 @@ def test_all_classes_in_one_pass_equal_one_backward_each(exact):
     together = all_class_saliency(net, images[120])
     each = torch.stack([plain_saliency(net, images[120], c) for c in range(10)])
     assert_within(together, each, NET_FLOAT64)
-    assert torch.equal(all_class_saliency(net, images[120], [3, 5]), together[[3, 5]])
+    # a batch of 2 gradients against a batch of 10: MKL's float64 products round by shape
+    assert_within(all_class_saliency(net, images[120], [3, 5]), together[[3, 5]], NET_FLOAT64)
 
 
 def test_softmax_map_follows_the_softmax_formula(heldout):

@@ -60,7 +60,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if name == "auto":
         forced = os.environ.get(DEVICE_VARIABLE, "").strip()
         if forced:
-            return resolve_device(_checked_forced(forced))
+            return _forced_device(forced)
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if _mps_available() else torch.device("cpu")
@@ -90,12 +90,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return chosen
 
 
-def _checked_forced(forced: str) -> str:
+def _forced_device(forced: str) -> torch.device:
+    """The device `$CONVSCOPE_DEVICE` names, refused with the variable's name in the message."""
     if forced.lower() == "auto":
         raise ConvscopeError(
             f"{DEVICE_VARIABLE}={forced!r} would loop; set it to cpu, cuda, cuda:N or mps"
         )
-    return forced
+    try:
+        return resolve_device(forced)
+    except ConvscopeError as error:
+        raise ConvscopeError(
+            f"device='auto' follows {DEVICE_VARIABLE}={forced!r}, and {error}; unset it or "
+            f"set it to one of: {', '.join(available_devices())}"
+        ) from None
 
 
 def device_of(model: nn.Module) -> torch.device:

@@ -59,7 +59,7 @@ def points_at(heat: torch.Tensor, boxes: torch.Tensor, tolerance: int) -> bool:
     """Whether the maximum of `heat` `(H, W)` lies within `tolerance` pixels of one of `boxes`
     `(K, 4)` (top, left, bottom, right; exclusive). Values equal but for rounding are equal
     (`settled`), and of equal values the first, row by row, is the maximum: the same pixel on
-    every CPU."""
+    every CPU, but in rare cases (`core.precision`)."""
     row, column = divmod(int(settled(heat).flatten().argmax()), heat.shape[1])
     return _near(row, column, boxes, tolerance)
 
