@@ -24,6 +24,7 @@ from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import has_large_input
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import FIGURE_DPI, in_colour, show_panels
+from convscope.core.precision import float64_where_cheap, settled
 from convscope.core.similarity import rank_correlation, structural_similarity
 from convscope.explain.methods import METHODS, explain_many
 
@@ -83,7 +84,9 @@ def _reset(model: LayeredModel, layer: str, seed: int) -> None:
 
 
 def _scaled(heat: torch.Tensor) -> torch.Tensor:
-    return heat / heat.max() if heat.max() > 0 else heat
+    """`heat` scaled to a maximum of 1, settled (`core.precision`): pixels equal but for
+    rounding rank as ties on every CPU."""
+    return settled(heat / heat.max() if heat.max() > 0 else heat)
 
 
 def explanation_maps(
@@ -97,8 +100,11 @@ def explanation_maps(
     """Every method's map of every image, each scaled to [0, 1]: `(methods, N, H, W)`.
 
     SmoothGrad draws the same noise in every call (a generator seeded with `seed`), so two
-    networks are compared on the same noisy copies. `settings` go to `explain`.
+    networks are compared on the same noisy copies. `settings` go to `explain`. Rank
+    correlations amplify rounding (two near-equal pixels swap ranks), so the maps are made in
+    float64 on the CPU for nets with small inputs (`core.precision`).
     """
+    model = float64_where_cheap(model)
     rows = []
     for method in methods:
         found = explain_many(model, images, [int(t) for t in targets], method, seed=seed,
