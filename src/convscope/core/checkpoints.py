@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -96,9 +96,16 @@ def check_state_dict_fits(model: nn.Module, state: Mapping[str, torch.Tensor], s
         )
 
 
-def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+def load_weights(
+    model: nn.Module,
+    path: str | Path,
+    rename: Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+) -> nn.Module:
     """Read `path`, check every tensor (key, layout, dtype, shape), and only then copy the
     weights into `model`.
+
+    Args:
+        rename: maps the file's keys to the model's (a file saved by another implementation).
 
     Returns:
         `model`, loaded. On any error the model is untouched.
@@ -107,6 +114,8 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
         CheckpointError: the file cannot be read or does not fit; the message names the keys.
     """
     state = read_state_dict(path)
+    if rename is not None:
+        state = rename(state)
     check_state_dict_fits(model, state, str(path))
     try:
         model.load_state_dict(state)

