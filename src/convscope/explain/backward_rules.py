@@ -7,6 +7,9 @@ and g the gradient arriving from above:
 - deconvnet (Zeiler & Fergus 2014): max(g, 0), the signal coming back rectified;
 - guided backpropagation (Springenberg et al. 2015): max(g, 0) · [x > 0], both at once.
 
+A ReLU6 (EfficientNet-Lite's) is min(max(x, 0), 6): its own gradient's mask is
+[0 < x < 6], which guided backpropagation keeps; the deconvnet ignores the forward pass.
+
 Max-pooling and convolutions keep their true backward passes: the switches, the transposed
 filters. Under the deconvnet's rule, normalisation layers (LRN, batch norm) pass the signal
 back unchanged, as lesson 05's deconvnet does. `modified_backward` swaps the rules in for a
@@ -30,29 +33,32 @@ RULES = ("gradient", "deconvnet", "guided")
 
 
 class RectifiedReLU(torch.autograd.Function):
-    """ReLU forward; the backward pass applies a ReLU to the incoming gradient (deconvnet)."""
+    """ReLU forward (capped at `top`: ReLU6); the backward pass applies a ReLU to the incoming
+    gradient (deconvnet)."""
 
     @staticmethod
-    def forward(ctx, x):
-        return x.clamp(min=0)
+    def forward(ctx, x, top):
+        return x.clamp(min=0, max=top)
 
     @staticmethod
     def backward(ctx, gradient):
-        return gradient.clamp(min=0)
+        return gradient.clamp(min=0), None
 
 
 class GuidedReLU(torch.autograd.Function):
-    """ReLU forward; backward: the incoming gradient rectified and masked by `x > 0`."""
+    """ReLU forward (capped at `top`: ReLU6); backward: the incoming gradient rectified and
+    masked by where the forward pass let it through, `0 < x < top`."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, top):
         ctx.save_for_backward(x)
-        return x.clamp(min=0)
+        ctx.top = top
+        return x.clamp(min=0, max=top)
 
     @staticmethod
     def backward(ctx, gradient):
         (x,) = ctx.saved_tensors
-        return gradient.clamp(min=0) * (x > 0)
+        return gradient.clamp(min=0) * ((x > 0) & (x < ctx.top)), None
 
 
 class PassedBack(torch.autograd.Function):
@@ -71,11 +77,17 @@ class PassedBack(torch.autograd.Function):
 _FUNCTIONS = {"deconvnet": RectifiedReLU, "guided": GuidedReLU}
 # normalisation: what the deconvnet passes back unchanged (lesson 05's walk and this rule alike)
 NORMALISATION = (nn.LocalResponseNorm, nn.BatchNorm2d)
+RECTIFIERS = (nn.ReLU, nn.ReLU6)  # the layers whose backward step a rule replaces
+
+
+def _top(module: nn.Module) -> float:
+    """Where a rectifier caps its output: 6 for ReLU6, never for ReLU."""
+    return 6.0 if isinstance(module, nn.ReLU6) else float("inf")
 
 
 @contextmanager
 def modified_backward(model: nn.Module, rule: str) -> Iterator[nn.Module]:
-    """Within the block every `nn.ReLU` of `model` sends back by `rule` (one of `RULES`).
+    """Within the block every ReLU and ReLU6 of `model` sends back by `rule` (one of `RULES`).
 
     The forward values are unchanged. In-place ReLUs run out of place meanwhile (an in-place
     ReLU would leave its own true backward step in the graph); hooks and flags are restored on
@@ -87,13 +99,15 @@ def modified_backward(model: nn.Module, rule: str) -> Iterator[nn.Module]:
         yield model
         return
     function = _FUNCTIONS[rule]
-    relus = [module for module in model.modules() if isinstance(module, nn.ReLU)]
+    relus = [module for module in model.modules() if isinstance(module, RECTIFIERS)]
     flags = [relu.inplace for relu in relus]
     handles = []
     try:
         for relu in relus:
             relu.inplace = False
-            handles.append(relu.register_forward_hook(lambda m, args, out: function.apply(args[0])))
+            handles.append(relu.register_forward_hook(
+                lambda m, args, out: function.apply(args[0], _top(m))
+            ))  # fmt: skip
         if rule == "deconvnet":
             for module in model.modules():
                 if isinstance(module, NORMALISATION):

@@ -11,23 +11,24 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
+from convscope.explain.backward_rules import RECTIFIERS
 
 
 def cam_layer(model: LayeredModel) -> str:
-    """The layer Grad-CAM looks at when none is chosen: the last ReLU among the layers with
-    feature maps (`relu3` of the digit net, `relu5` of AlexNet, `relu5_3` of VGG16), that is
-    the last convolution's rectified output.
+    """The layer Grad-CAM looks at when none is chosen: the last ReLU (or ReLU6) among the
+    layers with feature maps (`relu3` of the digit net, `relu5` of AlexNet, `relu5_3` of
+    VGG16, `head_relu` of EfficientNet-Lite0: 7×7 at 224×224), that is the last
+    convolution's rectified output.
 
     Raises:
         ConvscopeError: the model has no ReLU among its layers with feature maps.
     """
-    relus = [n for n in feature_map_layers(model) if isinstance(model.layer(n), nn.ReLU)]
+    relus = [n for n in feature_map_layers(model) if isinstance(model.layer(n), RECTIFIERS)]
     if not relus:
         raise ConvscopeError(f"{model.name} has no ReLU layer with feature maps for Grad-CAM")
     return relus[-1]
