@@ -53,7 +53,7 @@ from convscope.core.similarity import rank_correlation, structural_similarity
 from convscope.core.tables import Table
 from convscope.core.transplant import transplant
 from convscope.data.datasets import answer_key, lesson_images, load_digits
-from convscope.data.images import load_image, load_photo
+from convscope.data.images import load_image, load_photo, square_photo
 from convscope.data.scenes import SEGMENT_CLASS_NAMES, compose_scene, compose_scenes
 from convscope.explain.backward_rules import projection_by_rule
 from convscope.explain.class_models import ClassModels, show_class_models, suggested_iterations
@@ -78,6 +78,7 @@ from convscope.explain.methods import (
     suggested_counts,
 )
 from convscope.explain.occlusion import occlusion, occlusion_windows, show_occlusion
+from convscope.explain.photo_saliency import photo_saliency, show_photo_saliency
 from convscope.explain.pointing import localisation_scenes, localisation_table
 from convscope.explain.saliency import (
     all_class_saliency,
@@ -213,6 +214,9 @@ __all__ = [
     "load_image",
     "load_model",
     "load_photo",
+    "square_photo",
+    "photo_saliency",
+    "show_photo_saliency",
     "load_shapes_only",
     "load_weights",
     "localize",

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from convscope.core.arguments import integer
 from convscope.core.errors import ImageError, unknown_name
 from convscope.core.paths import data_path
 
@@ -103,3 +105,20 @@ def load_photo(name: str, gray: bool = False) -> torch.Tensor:
     if not matches:
         raise unknown_name("photo", name, photo_names())
     return load_image(matches[0], gray=gray)
+
+
+def square_photo(name: str, size: int = 224) -> torch.Tensor:
+    """A shipped photo's central square, resized to `size` × `size` (bilinear, antialiased):
+    what an ImageNet classifier of that input size reads.
+
+    Returns:
+        `(3, size, size)` float32 in [0, 1].
+    """
+    size = integer("size", size, 1, 4096)
+    photo = load_photo(name)
+    _, height, width = photo.shape
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    crop = photo[None, :, top : top + side, left : left + side]
+    resized = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True)[0]
+    return resized.clamp(0, 1)  # antialiasing can overshoot [0, 1] by a rounding

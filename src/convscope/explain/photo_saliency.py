@@ -1,0 +1,88 @@
+"""Saliency of photos from a trained ImageNet net: lesson 06's maps on the data they were made for.
+
+The map is the paper's: the maximum over colour channels of |∂S_c/∂I| for the net's top
+class c. A few pixels carry gradients many times larger than the rest, so a linear colour
+scale would show little but those; each map is clipped at a high percentile of its own
+values and then scaled to [0, 1] (a display choice, stated on the figure's colour bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from convscope.core.errors import ConvscopeError
+from convscope.core.metrics import predict
+from convscope.core.net import LayeredModel
+from convscope.core.plotting import FIGURE_DPI
+from convscope.data.images import square_photo
+from convscope.explain.saliency import saliency_of_images
+
+CLIP_PERCENTILE = 99.0
+# sixteen grey levels: the eye tells no more apart in speckle, and the committed PNG stays small
+MAP_COLOURS = colormaps["gray"].resampled(16)
+
+
+def clipped(saliency: torch.Tensor, percentile: float = CLIP_PERCENTILE) -> torch.Tensor:
+    """`saliency` `(H, W)` clipped at its `percentile`-th percentile and scaled to [0, 1]
+    (all zero stays all zero)."""
+    if (
+        isinstance(percentile, bool)
+        or not isinstance(percentile, int | float)
+        or not (0 < percentile <= 100)
+    ):
+        raise ConvscopeError(f"percentile must be a number in (0, 100]; got {percentile!r}")
+    top = torch.quantile(saliency.flatten().double(), percentile / 100).item()
+    if top <= 0:
+        return torch.zeros_like(saliency)
+    return (saliency.clamp(max=top) / top).to(saliency.dtype)
+
+
+def photo_saliency(
+    model: LayeredModel, names: Sequence[str]
+) -> tuple[torch.Tensor, list[int], torch.Tensor, torch.Tensor]:
+    """The shipped photos `names` at the model's input size, their top classes, the top
+    classes' probabilities and saliency maps.
+
+    Returns:
+        images `(N, 3, H, W)`, the top class of each, its probability `(N,)`, and the maps
+        `(N, H, W)` (not clipped).
+    """
+    images = torch.stack([square_photo(name, model.input_size[-1]) for name in names])
+    probabilities = predict(model, images).softmax(1)
+    top = probabilities.argmax(1).tolist()
+    maps = saliency_of_images(model, images, top)
+    chosen = probabilities[torch.arange(len(top)), torch.tensor(top)]
+    return images, top, chosen, maps
+
+
+def show_photo_saliency(
+    model: LayeredModel, names: Sequence[str], percentile: float = CLIP_PERCENTILE
+) -> Figure:
+    """One row per photo: the photo, titled with the net's top class and its probability, and
+    its saliency map (`clipped` at `percentile`), with one colour bar for the maps."""
+    images, top, chosen, maps = photo_saliency(model, names)
+    panel = 2.8  # inches: a 224-pixel map drawn at about 200 pixels
+    figure = Figure(figsize=(2 * panel + 0.9, len(names) * (panel + 0.35) + 0.4),
+                    dpi=FIGURE_DPI)  # fmt: skip
+    grid = figure.add_gridspec(len(names), 3, width_ratios=[1, 1, 0.06], left=0.02,
+                               right=0.9, top=1 - 0.4 / figure.get_figheight(), bottom=0.02,
+                               wspace=0.05, hspace=0.12)  # fmt: skip
+    for row, (image, index, probability, saliency) in enumerate(zip(images, top, chosen, maps)):
+        photo_axes, map_axes = figure.add_subplot(grid[row, 0]), figure.add_subplot(grid[row, 1])
+        photo_axes.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+        photo_axes.set_title(f"top class: {model.class_names[index]} (P = {probability:.2f})",
+                             fontsize=10)  # fmt: skip
+        shown = map_axes.imshow(clipped(saliency, percentile).numpy(), cmap=MAP_COLOURS,
+                                vmin=0, vmax=1, interpolation="nearest")  # fmt: skip
+        map_axes.set_title("max over channels of |∂S_c/∂I|", fontsize=10)
+        for axes in (photo_axes, map_axes):
+            axes.axis("off")
+        bar = figure.colorbar(shown, cax=figure.add_subplot(grid[row, 2]))
+        bar.set_label(f"per map, clipped at its {percentile:g}th percentile", fontsize=8)
+        bar.ax.tick_params(labelsize=8)
+    figure.suptitle(f"{model.name}: class saliency maps of photos", fontsize=11)
+    return figure
