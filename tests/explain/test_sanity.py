@@ -13,6 +13,7 @@ from convscope.explain.sanity import (
     randomisable_layers,
     randomisation_curves,
     randomised,
+    similarities,
 )
 
 
@@ -138,3 +139,19 @@ def test_the_stated_cascade_numbers_follow_from_the_package_and_from_scipy():
         # by at most 24 / n² ≈ 3.9e-5 (n = 784), an eighth of that in the mean of 8 images
         assert curves.rank_correlation[state, 0].item() == pytest.approx(
             sum(correlations) / len(correlations), abs=1e-4)  # fmt: skip
+
+
+def test_a_vanished_map_is_a_failed_map_not_a_correlation_of_zero():
+    """Two images for one method: the second map vanished (all zero). The similarities are
+    the first pair's alone (SciPy's Spearman), and half the maps count as vanished."""
+    generator = torch.Generator().manual_seed(4)
+    reference = torch.rand(1, 2, 8, 8, generator=generator, dtype=torch.float64)
+    maps = torch.rand(1, 2, 8, 8, generator=generator, dtype=torch.float64)
+    maps[0, 1] = 0.0
+    ranked, _, vanished = similarities(reference, maps)
+    expected = spearmanr(reference[0, 0].flatten(), maps[0, 0].flatten()).statistic
+    assert ranked.item() == pytest.approx(expected, abs=1e-12)  # float64, 64 ranks
+    assert vanished.item() == 0.5
+    maps[0, 0] = 0.0  # every map vanished: no similarity to average
+    ranked, structural, vanished = similarities(reference, maps)
+    assert torch.isnan(ranked).all() and torch.isnan(structural).all() and vanished.item() == 1

@@ -42,7 +42,11 @@ class SanityCurves:
         methods: the methods compared.
         maps: `(states, methods, N, H, W)`: every map, each scaled to [0, 1].
         rank_correlation, ssim: `(states, methods)`, the mean over the N images of the
-            similarity with the trained network's map (1 for `"trained"`).
+            similarity with the trained network's map (1 for `"trained"`), over the images
+            whose two maps are both alive; NaN when none is.
+        vanished: `(states, methods)`, the fraction of the N images whose map is all zero in
+            that state or in the trained one. A vanished map is a failed map, not a map
+            unlike the trained one: it is left out of the similarities and counted here.
     """
 
     kind: str
@@ -51,6 +55,7 @@ class SanityCurves:
     maps: torch.Tensor
     rank_correlation: torch.Tensor
     ssim: torch.Tensor
+    vanished: torch.Tensor
 
 
 def randomisable_layers(model: LayeredModel) -> list[str]:
@@ -113,20 +118,25 @@ def explanation_maps(
     return torch.stack(rows)
 
 
+def _mean(values: list[float]) -> torch.Tensor:
+    """The mean in float64, NaN for no values."""
+    if not values:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    return torch.tensor(values, dtype=torch.float64).mean()
+
+
 def similarities(reference: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Mean rank correlation and SSIM of `maps` with `reference`, both `(methods, N, H, W)`:
-    two `(methods,)` tensors. A constant map (a dead network's) counts as correlation 0."""
-    ranked, structural = [], []
+    """Mean rank correlation and SSIM of `maps` with `reference`, both `(methods, N, H, W)`,
+    over the pairs whose maps are both alive (not all zero), and the fraction of pairs with
+    a vanished map: three `(methods,)` tensors (the means are NaN when every pair vanished)."""
+    ranked, structural, vanished = [], [], []
     for method_reference, method_maps in zip(reference, maps):
-        pairs = list(zip(method_reference, method_maps))
-        correlations = torch.tensor([rank_correlation(a, b) for a, b in pairs], dtype=torch.float64)
-        ranked.append(correlations.nan_to_num(0.0).mean())
-        structural.append(
-            torch.tensor(
-                [structural_similarity(a, b) for a, b in pairs], dtype=torch.float64
-            ).mean()
-        )
-    return torch.stack(ranked), torch.stack(structural)
+        alive = [(a, b) for a, b in zip(method_reference, method_maps)
+                 if a.abs().max() > 0 and b.abs().max() > 0]  # fmt: skip
+        vanished.append(torch.tensor(1 - len(alive) / len(method_maps), dtype=torch.float64))
+        ranked.append(_mean([rank_correlation(a, b) for a, b in alive]))
+        structural.append(_mean([structural_similarity(a, b) for a, b in alive]))
+    return torch.stack(ranked), torch.stack(structural), torch.stack(vanished)
 
 
 def _check_methods(methods: Sequence[str]) -> list[str]:
@@ -186,8 +196,9 @@ def _curves(kind: str, states, methods, all_maps: list[torch.Tensor]) -> SanityC
         states,
         methods,
         torch.stack(all_maps),
-        torch.stack([ranked for ranked, _ in scores]),
-        torch.stack([structural for _, structural in scores]),
+        torch.stack([ranked for ranked, _, _ in scores]),
+        torch.stack([structural for _, structural, _ in scores]),
+        torch.stack([vanished for _, _, vanished in scores]),
     )
 
 
