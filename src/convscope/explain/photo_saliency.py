@@ -63,7 +63,7 @@ def show_photo_saliency(
     model: LayeredModel, names: Sequence[str], percentile: float = CLIP_PERCENTILE
 ) -> Figure:
     """One row per photo: the photo, titled with the net's top class and its probability, and
-    its saliency map (`clipped` at `percentile`), with one colour bar for the maps."""
+    its saliency map (`clipped` at `percentile`), each with its colour bar."""
     images, top, chosen, maps = photo_saliency(model, names)
     panel = 2.8  # inches: a 224-pixel map drawn at about 200 pixels
     figure = Figure(figsize=(2 * panel + 0.9, len(names) * (panel + 0.35) + 0.4),
