@@ -40,7 +40,7 @@ def test_the_photos_maps_are_the_top_class_gradients():
     # square root in practice, sqrt(1,152 × 100) × 6e-8 ≈ 2e-5 of magnitudes within 10 times
     # the largest gradient: 1e-3 of it leaves a margin of 5
     assert_within(maps[0], ours, 1e-3)
-    figure = cs.show_photo_saliency(net, ["coffee"])
+    figure = cs.show_photo_saliency(net, cs.photo_saliency(net, ["coffee"]))
     assert [a.get_title() for a in figure.axes[:2]] == [
         "top class: espresso (P = 0.94)",
         "max over channels of |∂S_c/∂I|",

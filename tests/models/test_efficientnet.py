@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import convscope as cs
 from convscope.core.errors import CheckpointError, WeightsNotFoundError
@@ -21,16 +20,6 @@ CATS = {"tabby", "tiger cat", "Egyptian cat"}  # the cat photo's ImageNet classe
 @pytest.fixture(scope="module")
 def lite0() -> cs.GraphNet:
     return cs.load_model("efficientnet_lite0", device="cpu")
-
-
-def square_photo(name: str, size: int = 224) -> torch.Tensor:
-    """The photo's central square, resized to `size` (antialiased): `(3, size, size)`."""
-    photo = cs.load_photo(name)
-    _, height, width = photo.shape
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    crop = photo[None, :, top : top + side, left : left + side]
-    return F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True)[0]
 
 
 def probabilities(net, photo: torch.Tensor) -> torch.Tensor:
@@ -85,8 +74,8 @@ def test_same_padding_puts_the_odd_row_at_the_bottom_and_right():
 
 
 def test_the_photos_whose_class_is_known_are_named_top_1(lite0):
-    cat = probabilities(lite0, square_photo("chelsea"))
-    coffee = probabilities(lite0, square_photo("coffee"))
+    cat = probabilities(lite0, cs.square_photo("chelsea"))
+    coffee = probabilities(lite0, cs.square_photo("coffee"))
     assert lite0.class_names[int(cat.argmax())] in CATS
     assert lite0.class_names[int(coffee.argmax())] == "espresso"
     assert coffee.max() > 0.9  # measured 0.940
@@ -109,7 +98,7 @@ def test_the_chosen_padding_and_normalisation_fit_the_weights_best():
     torchvision's ImageNet normalisation) all name both photos top-1, and the chosen one
     gives the known classes the most probability: the smallest summed negative log-likelihood
     of "espresso" and of the three cat classes (measured: 0.18 against 0.22 to 0.35)."""
-    cat_photo, coffee_photo = square_photo("chelsea"), square_photo("coffee")
+    cat_photo, coffee_photo = cs.square_photo("chelsea"), cs.square_photo("coffee")
     losses = {}
     for same in (True, False):
         for lite in (True, False):

@@ -9,6 +9,7 @@ values and then scaled to [0, 1] (a display choice, stated on the figure's colou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from matplotlib import colormaps
@@ -41,34 +42,39 @@ def clipped(saliency: torch.Tensor, percentile: float = CLIP_PERCENTILE) -> torc
     return (saliency.clamp(max=top) / top).to(saliency.dtype)
 
 
-def photo_saliency(
-    model: LayeredModel, names: Sequence[str]
-) -> tuple[torch.Tensor, list[int], torch.Tensor, torch.Tensor]:
-    """The shipped photos `names` at the model's input size, their top classes, the top
-    classes' probabilities and saliency maps.
+class PhotoSaliency(NamedTuple):
+    """Shipped photos read by a net: `images` `(N, 3, H, W)`, the `top` class of each, its
+    `probability` `(N,)`, and its saliency `maps` `(N, H, W)` (not clipped)."""
 
-    Returns:
-        images `(N, 3, H, W)`, the top class of each, its probability `(N,)`, and the maps
-        `(N, H, W)` (not clipped).
-    """
+    images: torch.Tensor
+    top: list[int]
+    probability: torch.Tensor
+    maps: torch.Tensor
+
+
+def photo_saliency(model: LayeredModel, names: Sequence[str]) -> PhotoSaliency:
+    """The shipped photos `names` at the model's input size, their top classes, the top
+    classes' probabilities and saliency maps (`PhotoSaliency`)."""
     images = torch.stack([square_photo(name, model.input_size[-1]) for name in names])
     probabilities = predict(model, images).softmax(1)
     top = probabilities.argmax(1).tolist()
     maps = saliency_of_images(model, images, top)
     chosen = probabilities[torch.arange(len(top)), torch.tensor(top)]
-    return images, top, chosen, maps
+    return PhotoSaliency(images, top, chosen, maps)
 
 
 def show_photo_saliency(
-    model: LayeredModel, names: Sequence[str], percentile: float = CLIP_PERCENTILE
+    model: LayeredModel, found: PhotoSaliency, percentile: float = CLIP_PERCENTILE
 ) -> Figure:
-    """One row per photo: the photo, titled with the net's top class and its probability, and
-    its saliency map (`clipped` at `percentile`), each with its colour bar."""
-    images, top, chosen, maps = photo_saliency(model, names)
+    """One row per photo of `found` (`photo_saliency`): the photo, titled with the net's top
+    class and its probability, and its saliency map (`clipped` at `percentile`), each with its
+    colour bar."""
+    images, top, chosen, maps = found
+    rows = len(top)
     panel = 2.8  # inches: a 224-pixel map drawn at about 200 pixels
-    figure = Figure(figsize=(2 * panel + 0.9, len(names) * (panel + 0.35) + 0.4),
+    figure = Figure(figsize=(2 * panel + 0.9, rows * (panel + 0.35) + 0.4),
                     dpi=FIGURE_DPI)  # fmt: skip
-    grid = figure.add_gridspec(len(names), 3, width_ratios=[1, 1, 0.06], left=0.02,
+    grid = figure.add_gridspec(rows, 3, width_ratios=[1, 1, 0.06], left=0.02,
                                right=0.9, top=1 - 0.4 / figure.get_figheight(), bottom=0.02,
                                wspace=0.05, hspace=0.12)  # fmt: skip
     for row, (image, index, probability, saliency) in enumerate(zip(images, top, chosen, maps)):
