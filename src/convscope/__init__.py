@@ -56,7 +56,13 @@ from convscope.data.datasets import answer_key, lesson_images, load_digits
 from convscope.data.images import load_image, load_photo, square_photo
 from convscope.data.scenes import SEGMENT_CLASS_NAMES, compose_scene, compose_scenes
 from convscope.explain.backward_rules import projection_by_rule
-from convscope.explain.class_models import ClassModels, show_class_models, suggested_iterations
+from convscope.explain.class_models import (
+    ClassModels,
+    show_class_models,
+    show_regularised_class_models,
+    stretched,
+    suggested_iterations,
+)
 from convscope.explain.deconvnet import (
     Deconvnet,
     as_picture,
@@ -240,6 +246,8 @@ __all__ = [
     "show_channel",
     "show_class_maps",
     "show_class_models",
+    "show_regularised_class_models",
+    "stretched",
     "show_filter_outputs",
     "show_filter_response",
     "show_first_layer",

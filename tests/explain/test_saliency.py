@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from bounds import NET_FLOAT64, assert_within
+from scipy import ndimage
 
 import convscope as cs
 from convscope.core.errors import ConvscopeError, UnknownNameError
@@ -140,3 +141,59 @@ def test_many_images_saliency_in_batches_equals_one_by_one(digits_net, exact):
         assert_within(saliency, plain_saliency(net, image, label), NET_FLOAT64)
     with pytest.raises(ConvscopeError, match="one class per image"):
         cs.saliency_of_images(digits_net, images, classes[:3])
+
+
+def test_a_blurred_class_model_step_is_the_blurred_gradient_step(digits64):
+    """One step from I = 0 with a blur after it: the step is `step` × ∂S_c/∂I at 0 (the L2
+    term's gradient is 0 there), then blurred. The reference takes the gradient by plain
+    autograd and blurs with SciPy; both in float64 (NET_FLOAT64, tests/bounds.py)."""
+    data = torch.zeros(1, 1, 28, 28, dtype=torch.float64, requires_grad=True)
+    digits64(data)[0, 6].backward()
+    stepped = (0.2 * data.grad).numpy()
+    blurred = ndimage.gaussian_filter(stepped, sigma=(0, 0, 0.5, 0.5), mode="mirror", truncate=3.0)
+    expected = digits64.preprocess.deprocess(torch.from_numpy(blurred))[0]
+    image, _ = class_model(digits64, 6, l2=0.01, step=0.2, iterations=1, blur=0.5, blur_every=1)
+    assert_within(image, expected, NET_FLOAT64, "blurred step")
+    plain, _ = class_model(digits64, 6, l2=0.01, step=0.2, iterations=1)
+    assert (plain - image).abs().max() > 1e-3  # the blur changed the image
+
+
+def test_blurring_removes_the_fine_texture_of_a_class_model(digits_net):
+    """The regulariser's point: the mean jump between neighbouring pixels falls."""
+
+    def roughness(image):
+        down = (image[:, 1:] - image[:, :-1]).abs().mean()
+        return down + (image[:, :, 1:] - image[:, :, :-1]).abs().mean()
+
+    plain, _ = class_model(digits_net, 4, l2=0.01, step=0.2, iterations=100)
+    smooth, _ = class_model(digits_net, 4, l2=0.01, step=0.2, iterations=100, blur=1.0)
+    assert roughness(smooth) < 0.7 * roughness(plain)
+
+
+def test_bad_blur_settings_are_named(digits_net):
+    with pytest.raises(ConvscopeError, match="blur must be a σ >= 0 in pixels .*; got -1"):
+        class_model(digits_net, 1, iterations=2, blur=-1)
+    with pytest.raises(ConvscopeError, match="blur_every"):
+        class_model(digits_net, 1, iterations=2, blur=0.5, blur_every=0)
+
+
+def test_the_regularised_figure_shows_both_class_models_from_the_cache(digits_net):
+    cache = ClassModels(digits_net)
+    figure = cs.show_regularised_class_models(digits_net, "7", 0.01, 0.2, 20, 0.5, cache=cache)
+    titles = [axes.get_title() for axes in figure.axes]
+    assert cache.computed == 2
+    for blur, title in zip((0.0, 0.5), titles):
+        _, score = cache.cached("7", 0.01, 0.2, 20, blur)
+        assert f"S = {score:.0f}" in title
+    assert titles[0].startswith("L2 only") and titles[1].startswith("L2 + blur σ = 0.5 px")
+
+
+def test_stretching_maps_the_percentiles_to_black_and_white():
+    image = torch.arange(1001, dtype=torch.float64).view(1, 1, 1001) / 1000  # 0, 0.001, ..., 1
+    shown = cs.stretched(image, 99.5)
+    # the 0.5th and 99.5th percentiles of 0..1 in steps of 0.001 are 0.005 and 0.995
+    assert shown[0, 0, 5].item() == pytest.approx(0.0, abs=1e-12)
+    assert shown[0, 0, 500].item() == pytest.approx(0.5, abs=1e-12)
+    assert shown[0, 0, 995].item() == pytest.approx(1.0, abs=1e-12)
+    assert shown.min() == 0 and shown.max() == 1
+    assert torch.equal(cs.stretched(torch.ones(3, 4, 4)), torch.zeros(3, 4, 4))

@@ -25,7 +25,7 @@ from convscope.core.errors import ConvscopeError, UnknownNameError, unknown_name
 from convscope.core.inspection import conv_layers, feature_map_layers
 from convscope.core.meta import blob_shapes, layer_table
 from convscope.core.net import LayeredModel
-from convscope.data.datasets import digit_class_names, lesson_image_count
+from convscope.data.datasets import digit_class_names, imagenet_class_names, lesson_image_count
 from convscope.data.images import photo_names
 from convscope.explain.methods import METHODS
 from convscope.fully_conv.shapes import model_for_shapes
@@ -143,6 +143,8 @@ BOUNDS: dict[str, Bounds] = {
     "l2": Bounds(0, 10),
     "step": Bounds(0, 100, above=True),
     "iterations": Bounds(0, 5000),  # 0: the suggested count (`suggested_iterations`)
+    "photo_iterations": Bounds(1, 2000),
+    "blur": Bounds(0, 10),
     "scene_count": Bounds(1, 1000),
     "sanity_images": Bounds(0, 64),  # 0: the suggested count (`suggested_sanity_check`)
     "tolerance": Bounds(0, 16),
@@ -241,6 +243,7 @@ RULES: dict[str, Callable[[Run, str], None]] = {
     "class_name": lambda run, n: _one_of(run, n, ["", *run.model.class_names]),
     "digit_class": lambda run, n: _one_of(run, n, digit_class_names()),
     "photo": lambda run, n: _one_of(run, n, photo_names()),
+    "photo_class": lambda run, n: _one_of(run, n, imagenet_class_names()),
     "method": lambda run, n: _one_of(run, n, list(METHODS)),
     "height": _check_input_size,
 }

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from convscope.core.arguments import positive
 from convscope.core.meta import has_large_input
+from convscope.core.metrics import predict
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
 from convscope.explain.saliency import class_model
@@ -26,6 +27,9 @@ from convscope.explain.saliency import class_model
 # under a minute on two CPU cores (0.5 s per iteration at 224 x 224).
 SMALL_NET_ITERATIONS = 400
 LARGE_NET_ITERATIONS = 80
+# A photo net's class model has a few extreme pixels; display maps the 0.5th..99.5th
+# percentiles to black..white, so the shapes in between can be seen
+STRETCH_PERCENTILE = 99.5
 
 
 def suggested_iterations(model: LayeredModel) -> int:
@@ -34,12 +38,13 @@ def suggested_iterations(model: LayeredModel) -> int:
 
 
 class ClassModelKey(NamedTuple):
-    """What a class model depends on: class index, λ, step and iterations."""
+    """What a class model depends on: class index, λ, step, iterations and blur σ."""
 
     index: int
     l2: float
     step: float
     iterations: int
+    blur: float = 0.0
 
 
 class ClassModels:
@@ -56,15 +61,17 @@ class ClassModels:
         self._kept: OrderedDict[ClassModelKey, tuple[torch.Tensor, float]] = OrderedDict()
         self.computed = 0  # how many optimisations ran (the tests count them)
 
-    def key(self, class_name: str | int, l2: float, step: float, iterations: int) -> ClassModelKey:
+    def key(
+        self, class_name: str | int, l2: float, step: float, iterations: int, blur: float = 0.0
+    ) -> ClassModelKey:
         return ClassModelKey(self.model.class_index(class_name), float(l2), float(step),
-                             positive("iterations", iterations))  # fmt: skip
+                             positive("iterations", iterations), float(blur))  # fmt: skip
 
     def cached(
-        self, class_name: str | int, l2: float, step: float, iterations: int
+        self, class_name: str | int, l2: float, step: float, iterations: int, blur: float = 0.0
     ) -> tuple[torch.Tensor, float] | None:
         """The kept `(image, score)` for these parameters, or None; never computes."""
-        return self._kept.get(self.key(class_name, l2, step, iterations))
+        return self._kept.get(self.key(class_name, l2, step, iterations, blur))
 
     def get(
         self,
@@ -73,16 +80,17 @@ class ClassModels:
         step: float = 0.2,
         iterations: int = 400,
         progress: Callable[[int], None] | None = None,
+        blur: float = 0.0,
     ) -> tuple[torch.Tensor, float]:
         """`class_model(...)` for these parameters: the kept result, or computed and kept.
 
         Returns:
             The image `(C, H, W)` in [0, 1] and the final score.
         """
-        key = self.key(class_name, l2, step, iterations)
+        key = self.key(class_name, l2, step, iterations, blur)
         if key not in self._kept:
             self._kept[key] = class_model(self.model, key.index, key.l2, key.step,
-                                          key.iterations, progress)  # fmt: skip
+                                          key.iterations, progress, blur=key.blur)  # fmt: skip
             self.computed += 1
             while len(self._kept) > self.keep:
                 self._kept.popitem(last=False)
@@ -107,4 +115,41 @@ def show_class_models(
         panels.append((f"{model.class_names[model.class_index(name)]} ({score:.0f})", image))
     figure = show_panels(panels, size=1.6, columns=min(len(panels), 10))
     figure.suptitle(f"λ = {l2}, step {step}, {iterations} iterations", fontsize=10)
+    return figure
+
+
+def stretched(image: torch.Tensor, percentile: float = STRETCH_PERCENTILE) -> torch.Tensor:
+    """`image` `(C, H, W)` with its values between the `100 - percentile`-th and the
+    `percentile`-th percentile (over all channels) mapped to [0, 1], and clipped there."""
+    values = image.flatten().double()
+    low, high = (torch.quantile(values, q).item() for q in (1 - percentile / 100, percentile / 100))
+    if high <= low:
+        return torch.zeros_like(image)
+    return ((image - low) / (high - low)).clamp(0, 1).to(image.dtype)
+
+
+def show_regularised_class_models(
+    model: LayeredModel,
+    class_name: str | int,
+    l2: float,
+    step: float,
+    iterations: int,
+    blur: float,
+    cache: ClassModels | None = None,
+) -> Figure:
+    """One class's model twice, with the same λ, step and iterations: the paper's (L2 only)
+    and with a Gaussian blur of σ = `blur` every `BLUR_EVERY` steps; each titled with its
+    score S_c and its softmax probability, each `stretched` for display."""
+    cache = cache or ClassModels(model)
+    index = model.class_index(class_name)
+    panels = []
+    for sigma, name in ((0.0, "L2 only (the paper)"), (blur, f"L2 + blur σ = {blur:g} px")):
+        image, score = cache.get(index, l2, step, iterations, blur=sigma)
+        probability = predict(model, image[None]).softmax(1)[0, index].item()
+        panels.append((f"{name}\nS = {score:.0f}, P = {probability:.2f}", stretched(image)))
+    title = (f"class models of \"{model.class_names[index]}\": {iterations} steps, λ = {l2:g}, "
+             f"step {step:g}; each stretched from its {100 - STRETCH_PERCENTILE:g}th to its "
+             f"{STRETCH_PERCENTILE:g}th percentile")  # fmt: skip
+    figure = show_panels(panels, size=3.4, title=title)
+    figure.suptitle(title, fontsize=8)  # the same title, small enough to fit two panels
     return figure

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from convscope.core.arguments import image_for, positive
+from convscope.core.blur import gaussian_blur
 from convscope.core.devices import device_of, dtype_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import images_per_batch
@@ -27,6 +28,10 @@ from convscope.core.plotting import heatmap_overlay, show_panels
 from convscope.core.precision import float64_where_cheap
 
 AUGMENTATIONS = ("none", "flip", "crops_and_flips")
+# Steps between two blurs of a regularised class model: Yosinski et al. (2015) blur "every
+# several steps"; 4 is this lesson's choice (with σ = 0.5 px it keeps the photo net's espresso
+# class model recognisable in 120 steps, measured)
+BLUR_EVERY = 4
 
 
 def check_image_fits(model: LayeredModel, image: torch.Tensor) -> None:
@@ -222,8 +227,12 @@ def class_model(
     step: float = 0.2,
     iterations: int = 400,
     progress: Callable[[int], None] | None = None,
+    *,
+    blur: float = 0.0,
+    blur_every: int = BLUR_EVERY,
 ) -> tuple[torch.Tensor, float]:
-    """The paper's class model: gradient ascent on S_c(I) − λ‖I‖² from I = 0.
+    """The paper's class model: gradient ascent on S_c(I) − λ‖I‖² from I = 0; with `blur`,
+    Yosinski et al.'s (2015) regulariser as well.
 
     Args:
         model: a classifier `Net`.
@@ -232,6 +241,10 @@ def class_model(
         step: the gradient-ascent step size.
         iterations: how many steps.
         progress: called with the number of steps done after each one (a progress bar).
+        blur: σ in pixels of a Gaussian blur applied to I every `blur_every` steps; 0 (the
+            paper's setting) never blurs. Gradient ascent alone favours high spatial
+            frequencies, which raise the score without looking like anything; the blur
+            removes them.
 
     Returns:
         The image for display `(C, H, W)` in [0, 1] (the dataset mean added back by the
@@ -242,6 +255,9 @@ def class_model(
     iterations = positive("iterations", iterations)
     if not (l2 >= 0 and step > 0) or not math.isfinite(l2 + step):
         raise ConvscopeError(f"class_model needs l2 >= 0 and step > 0, finite; got {l2}, {step}")
+    if not (isinstance(blur, int | float) and blur >= 0 and math.isfinite(blur)):
+        raise ConvscopeError(f"blur must be a σ >= 0 in pixels (0: no blur); got {blur!r}")
+    blur_every = positive("blur_every", blur_every)
     # Hundreds of steps, each feeding on the last, amplify rounding: float64 on the CPU for
     # small nets, so the score prints the same on every CPU (core.precision).
     model = float64_where_cheap(model)
@@ -253,6 +269,8 @@ def class_model(
             (gradient,) = torch.autograd.grad(objective, data)
         with torch.no_grad():
             data += step * gradient
+            if blur and done % blur_every == 0:
+                data.copy_(gaussian_blur(data, blur))
         if progress is not None:
             progress(done)
     with torch.no_grad():

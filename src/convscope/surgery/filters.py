@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from convscope.core.arguments import image_for, integer
+from convscope.core.blur import gaussian_weights
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import conv_layers
@@ -27,12 +28,8 @@ KERNEL_KINDS = ("gaussian", "sobel_y", "sobel_x", "typed")
 
 def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> torch.Tensor:
     """A normalised 2-D Gaussian `(size, size)` centred on the middle pixel; sums to 1."""
-    if sigma <= 0:
-        raise ConvscopeError(f"sigma must be positive; got {sigma}")
-    offsets = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    one_d = torch.exp(-(offsets**2) / (2 * sigma**2))
-    kernel = torch.outer(one_d, one_d)
-    return kernel / kernel.sum()
+    one_d = gaussian_weights(size, sigma)
+    return torch.outer(one_d, one_d)
 
 
 def sobel_kernel(axis: str = "y") -> torch.Tensor:
