@@ -43,7 +43,13 @@ from convscope.core.inspection import (
     suggested_layer,
 )
 from convscope.core.meta import Shape, blob_shapes, layer_table, smallest_input_size, total_macs
-from convscope.core.metrics import accuracy, box_iou, predict, segmentation_scores
+from convscope.core.metrics import (
+    accuracy,
+    box_iou,
+    predict,
+    segmentation_scores,
+    wilson_interval,
+)
 from convscope.core.net import GraphNet, Net
 from convscope.core.plotting import heatmap_overlay, show_label_maps, show_panels
 from convscope.core.precision import float64_where_cheap, settled
@@ -85,7 +91,12 @@ from convscope.explain.methods import (
 )
 from convscope.explain.occlusion import occlusion, occlusion_windows, show_occlusion
 from convscope.explain.photo_saliency import photo_saliency, show_photo_saliency
-from convscope.explain.pointing import localisation_scenes, localisation_table
+from convscope.explain.pointing import (
+    TORCHRAY_POINTING,
+    localisation_scenes,
+    localisation_table,
+    photo_localisation_scenes,
+)
 from convscope.explain.saliency import (
     all_class_saliency,
     class_model,
@@ -97,6 +108,7 @@ from convscope.explain.saliency import (
 from convscope.explain.sanity import (
     data_randomisation,
     randomisation_curves,
+    randomisation_stages,
     show_randomisation,
     show_similarity_curves,
     suggested_sanity_check,
@@ -108,6 +120,7 @@ from convscope.explain.top_activations import (
     top_activations,
     top_activations_of_layers,
 )
+from convscope.explain.verdict import trust_table
 from convscope.fully_conv.cast import fully_convolutional, sliding_classifier
 from convscope.fully_conv.dense import (
     class_maps,
@@ -145,6 +158,11 @@ from convscope.ui.widgets import (
 )
 
 __all__ = [
+    "wilson_interval",
+    "randomisation_stages",
+    "trust_table",
+    "photo_localisation_scenes",
+    "TORCHRAY_POINTING",
     "explain_many",
     "as_picture",
     "projection_by_rule",

@@ -114,10 +114,13 @@ def test_the_whole_parameter_set_is_checked_defaults_included(tmp_path):
         ("02", "weights", ".", r"weights='.': '.' is not a readable file"),
         ("05", "model", "caffe:no.prototxt", r"model='caffe:no.prototxt': 'no.prototxt' is not"),
         ("07", "method", "lrp", r"method='lrp' .*'gradient', 'deconvnet', 'guided_backprop'"),
-        ("07", "layer", "fc7", r"layer='fc7' .*'conv1', 'relu1'"),
+        ("07", "layer", "classifier", r"layer='classifier' .*'stem', 'stem_bn', 'stem_relu'"),
         ("07", "sanity_images", "65", r"sanity_images=65 .*<= 64"),
         ("07", "tolerance", "-1", r"tolerance=-1 .*>= 0"),
         ("07", "scene_count", "0", r"scene_count=0 .*>= 1"),
+        ("06", "photo_class", "espreso", r"photo_class='espreso' .*'tench', 'goldfish'"),
+        ("06", "blur", "-1", r"blur=-1.0 .*>= 0"),
+        ("06", "photo_iterations", "0", r"photo_iterations=0 .*>= 1"),
     ],
 )
 def test_values_are_checked_before_running(notebook, name, value, message):

@@ -5,10 +5,15 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
+from scipy.stats import binomtest
 
 import convscope as cs
+from convscope.core.errors import ConvscopeError
+from convscope.data.photo_scenes import photo_scenes
 from convscope.explain.pointing import (
     localisation_table,
     points_at,
@@ -71,7 +76,7 @@ def test_the_table_scores_every_column_and_the_centre_baseline_by_hand():
                          sources=[33, 600]),
     ]  # fmt: skip
     table = localisation_table(scorer, scenes, ["gradient"])  # the default tolerance, 2
-    assert table.column("method") == ["gradient", "centre baseline"]
+    assert table.column("method") == ["gradient", "centre baseline", "random point"]
     exact = copy.deepcopy(scorer).double()  # the table runs the digits in float64
     hits, ious = [], []
     for scene in scenes:  # the gradient by plain autograd on the sliding scorer
@@ -83,7 +88,9 @@ def test_the_table_scores_every_column_and_the_centre_baseline_by_hand():
         ious.append(iou)
     assert 0 < np.mean(ious) < 1  # the maps are neither empty nor the boxes themselves
     expected = (np.mean(hits), np.mean(ious), np.mean(np.array(ious) >= 0.5))
-    assert table.rows[0][1:] == tuple(round(float(v), 3) for v in expected)
+    assert (table.rows[0][1], *table.rows[0][3:]) == tuple(round(float(v), 3) for v in expected)
+    low, high = binomtest(int(sum(hits)), len(hits)).proportion_ci(method="wilson")
+    assert table.rows[0][2] == f"{low:.2f}–{high:.2f}"
     # the centre baseline: the centre pixel, and a centred box of the mean target box's size
     targets = [target_boxes(s, int(s.classes[0])).tolist() for s in scenes]
     height, width = np.mean([[b - t, r - x] for boxes in targets for t, x, b, r in boxes], axis=0)
@@ -94,4 +101,52 @@ def test_the_table_scores_every_column_and_the_centre_baseline_by_hand():
     baseline = [_by_hand(centre, boxes, 2) for boxes in targets]
     expected = (np.mean([h for h, _ in baseline]), np.mean([i for _, i in baseline]),
                 np.mean([i >= 0.5 for _, i in baseline]))  # fmt: skip
-    assert table.rows[1][1:] == tuple(round(float(v), 3) for v in expected)
+    assert (table.rows[1][1], *table.rows[1][3:]) == tuple(round(float(v), 3) for v in expected)
+    # the random point: the share of the 64×64 canvas within 2 px of a target box, by hand
+    shares = []
+    for boxes in targets:
+        near = np.zeros((64, 64), bool)
+        for t, x, b, r in boxes:
+            near[max(0, t - 2) : b + 2, max(0, x - 2) : r + 2] = True
+        shares.append(near.mean())
+    assert table.rows[2][:3] == ("random point", round(float(np.mean(shares)), 3), "expected")
+
+
+def test_wilsons_interval_is_scipys():
+    """SciPy's `binomtest(...).proportion_ci(method="wilson")`: the same closed form, so the
+    two agree to a few float64 roundings (1e-12 of values in [0, 1])."""
+    for hits, trials in ((0, 10), (3, 10), (10, 10), (49, 50), (1, 1)):
+        expected = binomtest(hits, trials).proportion_ci(method="wilson")
+        low, high = cs.wilson_interval(hits, trials)
+        assert abs(low - expected.low) < 1e-12 and abs(high - expected.high) < 1e-12
+
+
+def test_photo_scenes_paste_each_photo_into_its_box():
+    names, classes = ["coffee", "chelsea"], [967, 285]
+    scenes = photo_scenes(names, classes, 4, seed=3)
+    again = photo_scenes(names, classes, 4, seed=3)
+    for index, (scene, same) in enumerate(zip(scenes, again)):
+        assert torch.equal(scene.image, same.image)  # the same for the same seed
+        assert scene.names[0] == names[index % 2]  # the objects take turns as the target
+        assert scene.classes.tolist() == [classes[names.index(n)] for n in scene.names]
+        outside = torch.ones(224, 224, dtype=torch.bool)
+        for (top, left, bottom, right), name in zip(scene.boxes.tolist(), scene.names):
+            assert bottom - top == right - left and 80 <= bottom - top <= 112
+            outside[top:bottom, left:right] = False
+            pasted = scene.image[:, top:bottom, left:right]
+            photo = cs.square_photo(name, 112)  # the same photo, resized independently
+            resized = F.interpolate(photo[None], size=pasted.shape[1:], mode="bilinear",
+                                    antialias=True)[0]  # fmt: skip
+            flipped = resized.flip(-1)
+            error = min((pasted - resized).abs().max(), (pasted - flipped).abs().max())
+            assert error < 1e-6  # one of the two orientations, to float32 rounding of [0, 1]
+        a, b = scene.boxes.tolist()
+        assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]  # apart
+        assert (scene.image[:, outside] == 0.5).all()  # plain grey elsewhere
+
+
+def test_photo_scene_arguments_are_named():
+    with pytest.raises(ConvscopeError, match="1 names and 2 classes"):
+        photo_scenes(["coffee"], [1, 2], 3)
+    with pytest.raises(ConvscopeError, match="cannot place squares of sides"):
+        photo_scenes(["coffee", "chelsea"], [1, 2], 1, size=(120, 120), sides=(100, 110))

@@ -8,6 +8,7 @@ from bounds import NET_FLOAT64, U32, assert_within
 from scipy.stats import spearmanr
 
 import convscope as cs
+from convscope.core.net import GraphNet
 from convscope.explain.sanity import (
     data_randomisation,
     randomisable_layers,
@@ -155,3 +156,42 @@ def test_a_vanished_map_is_a_failed_map_not_a_correlation_of_zero():
     maps[0, 0] = 0.0  # every map vanished: no similarity to average
     ranked, structural, vanished = similarities(reference, maps)
     assert torch.isnan(ranked).all() and torch.isnan(structural).all() and vanished.item() == 1
+
+
+def test_the_photo_nets_cascade_goes_stage_by_stage():
+    """EfficientNet-Lite0's stages hold each layer with weights exactly once, top first in
+    the cascade; a chain's stages are its layers with weights."""
+    net = cs.load_shapes_only("efficientnet_lite0")
+    stages = cs.randomisation_stages(net)
+    names = [stage for stage, _ in stages]
+    assert names == ["classifier", "head", *[f"block{i}" for i in range(15, -1, -1)], "stem"]
+    layers = [layer for _, group in stages for layer in group]
+    assert sorted(layers) == sorted(net.params) and len(layers) == len(set(layers))
+    assert dict(stages)["block0"] == ("block0_depthwise", "block0_depthwise_bn",
+                                      "block0_project", "block0_project_bn")  # fmt: skip
+    digits = cs.load_model("digits")
+    assert cs.randomisation_stages(digits) == [(n, (n,)) for n in reversed(digits.params)]
+
+
+def test_a_cascade_state_randomises_whole_stages(digits):
+    """A net whose stages group layers: each state resets every layer of its stage, with the
+    seed `randomised` gives that layer."""
+    net, images, labels = digits
+    graph = net.layer_graph()
+    grouped = GraphNet(graph, output=graph[-1][0], name="grouped", input_size=net.input_size,
+                       class_names=net.class_names, preprocess=net.preprocess,
+                       stages={"convs": ["conv1", "conv2", "conv3"],
+                               "fcs": ["fc6", "fc7", "fc8"]})  # fmt: skip
+    curves = randomisation_curves(grouped, images[:1], labels[:1], "cascading", ["gradient"])
+    assert curves.states == ["trained", "fcs", "convs"]
+    expected = plain_gradient_map(randomised(net, ["fc8", "fc7", "fc6"]), images[0], labels[0])
+    assert_within(curves.maps[1, 0, 0], expected, NET_FLOAT64)
+
+
+def test_the_suggested_sanity_check_fits_its_budget():
+    """Images per test: LARGE_NET_MACS over (stages × methods × MACs per pass), at least 1."""
+    for name, images in (("efficientnet_lite0", 2), ("alexnet", 2), ("vgg16", 1)):
+        count, methods = cs.suggested_sanity_check(cs.load_shapes_only(name))
+        assert (count, methods) == (images, ["gradient", "guided_backprop", "grad_cam",
+                                             "guided_grad_cam"])  # fmt: skip
+    assert cs.suggested_sanity_check(cs.load_model("digits")) == (8, list(cs.METHODS))

@@ -115,3 +115,20 @@ def box_iou(box_a: Sequence[int] | torch.Tensor, box_b: Sequence[int] | torch.Te
     inter = rows * cols
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union else 0.0
+
+
+# z of a two-sided 95% normal interval: Φ⁻¹(0.975)
+Z95 = 1.959963984540054
+
+
+def wilson_interval(hits: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval for a binomial proportion `hits / trials` (95% by default):
+    unlike the plain normal interval it stays inside [0, 1] and is not empty at 0 or 1 hits."""
+    if not 0 <= hits <= trials or trials < 1:
+        raise ConvscopeError(f"need 0 <= hits <= trials and trials >= 1; got {hits} of {trials}")
+    share = hits / trials
+    middle = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = (
+        z / (1 + z * z / trials) * (share * (1 - share) / trials + z * z / (4 * trials**2)) ** 0.5
+    )
+    return max(0.0, middle - half), min(1.0, middle + half)

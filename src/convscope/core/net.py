@@ -9,7 +9,7 @@ surgery and visualisation walk any model layer by layer, as Caffe's `net.blobs` 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -37,11 +37,34 @@ class LayeredModel(nn.Module):
         input_size: tuple[int, int, int],
         class_names: Sequence[str],
         preprocess: Callable[[torch.Tensor], torch.Tensor],
+        stages: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.name = name
         self.input_size = tuple(input_size)
         self.class_names = list(class_names)
         self.preprocess = preprocess
+        self._stages = None if stages is None else OrderedDict(
+            (stage, tuple(layers)) for stage, layers in stages.items()
+        )  # fmt: skip
+        if self._stages is not None:
+            known = set(self.layer_names)
+            for stage, layers in self._stages.items():
+                for layer in layers:
+                    if layer not in known:
+                        raise unknown_name(f"layer of stage {stage!r}", layer, self.layer_names)
+
+    @property
+    def stages(self) -> OrderedDict[str, tuple[str, ...]]:
+        """The net's parts in forward order, each a name and its layers with weights: the
+        steps of a cascading randomisation. Given by the architecture (EfficientNet's stem,
+        blocks, head and classifier); otherwise each layer with weights is its own stage."""
+        weighted = self.params
+        if self._stages is None:
+            return OrderedDict((layer, (layer,)) for layer in weighted)
+        return OrderedDict(
+            (stage, tuple(layer for layer in layers if layer in weighted))
+            for stage, layers in self._stages.items()
+        )
 
     def named_layers(self) -> Iterator[tuple[str, nn.Module]]:
         """Yield `(caffe_name, module)` for every layer, in forward order."""
@@ -108,8 +131,8 @@ class Net(LayeredModel, nn.Sequential):
         caffe_names: dict[str, str] | None = None,
     ) -> None:
         nn.Sequential.__init__(self, layers)
+        self.caffe_names = dict(caffe_names or {})  # before `_describe`, which reads the names
         self._describe(name, input_size, class_names, preprocess)
-        self.caffe_names = dict(caffe_names or {})
 
     def forward(self, data: torch.Tensor) -> torch.Tensor:
         return nn.Sequential.forward(self, data)
@@ -137,6 +160,8 @@ class GraphNet(LayeredModel):
             `"data"` is the input.
         output: the blob the forward pass returns.
         name, input_size, class_names, preprocess: as in `LayeredModel`.
+        stages: stage name -> its layers, in forward order (`LayeredModel.stages`); None:
+            each layer with weights is a stage.
     """
 
     def __init__(
@@ -148,6 +173,7 @@ class GraphNet(LayeredModel):
         input_size: tuple[int, int, int],
         class_names: Sequence[str],
         preprocess: Callable[[torch.Tensor], torch.Tensor],
+        stages: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__()
         self._bottoms: dict[str, tuple[str, ...]] = {}
@@ -164,7 +190,7 @@ class GraphNet(LayeredModel):
         if output not in known:
             raise unknown_name("output blob", output, sorted(known))
         self.output = output
-        self._describe(name, input_size, class_names, preprocess)
+        self._describe(name, input_size, class_names, preprocess, stages)
 
     def forward(self, data: torch.Tensor) -> torch.Tensor:
         blobs = {INPUT_BLOB: data}

@@ -21,7 +21,7 @@ import torch
 from matplotlib.figure import Figure
 
 from convscope.core.errors import ConvscopeError, unknown_name
-from convscope.core.meta import has_large_input
+from convscope.core.meta import has_large_input, total_macs
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import FIGURE_DPI, in_colour, show_panels
 from convscope.core.precision import float64_where_cheap, settled
@@ -29,6 +29,10 @@ from convscope.core.similarity import rank_correlation, structural_similarity
 from convscope.explain.methods import METHODS, explain_many
 
 TRAINED = "trained"
+SHOWN_STATES = 8  # columns of maps that stay legible across a notebook's width
+# Forward multiply-accumulates one randomisation test may spend on an ImageNet-size net: 160
+# explanations of EfficientNet-Lite0 (0.39 G each), about ten seconds on two CPU cores
+LARGE_NET_MACS = 64 * 10**9
 KINDS = ("cascading", "independent")
 
 
@@ -59,8 +63,15 @@ class SanityCurves:
 
 
 def randomisable_layers(model: LayeredModel) -> list[str]:
-    """The layers with weights, top first (fc8, fc7, ..., conv1): the cascade's order."""
+    """The layers with weights, top first (fc8, fc7, ..., conv1)."""
     return list(reversed(model.params))
+
+
+def randomisation_stages(model: LayeredModel) -> list[tuple[str, tuple[str, ...]]]:
+    """The model's `stages` top first, each with its layers with weights: the cascade's steps
+    (fc8, fc7, ..., conv1 for a chain; classifier, head, block15, ..., stem for
+    EfficientNet, as Adebayo et al. randomise Inception v3 block by block)."""
+    return [(stage, layers) for stage, layers in reversed(model.stages.items()) if layers]
 
 
 def randomised(model: LayeredModel, layers: Sequence[str], seed: int = 0) -> LayeredModel:
@@ -167,24 +178,26 @@ def randomisation_curves(
         settings: passed to `explain` (samples, steps, layer, ...).
 
     Returns:
-        `SanityCurves` with states `"trained"` then each layer of `randomisable_layers`.
+        `SanityCurves` with states `"trained"` then each stage of `randomisation_stages`.
     """
     if kind not in KINDS:
         raise unknown_name("kind", kind, KINDS)
     methods = _check_methods(methods)
     if len(targets) != len(images):
         raise ConvscopeError(f"targets must give one class per image ({len(images)})")
-    layers = randomisable_layers(model)
+    order = randomisable_layers(model)
+    stages = randomisation_stages(model)
     reference = explanation_maps(model, images, targets, methods, seed, **settings)
     states, all_maps = [TRAINED], [reference]
-    net = copy.deepcopy(model)  # one working copy: each state changes one layer of it
-    for position, layer in enumerate(layers):
-        if kind == "independent" and position:  # the previous layer trained again
-            previous = layers[position - 1]
-            net.layer(previous).load_state_dict(model.layer(previous).state_dict())
-        _reset(net, layer, seed + position)  # the seed `randomised` gives this layer
+    net = copy.deepcopy(model)  # one working copy: each state changes one stage of it
+    for position, (stage, layers) in enumerate(stages):
+        if kind == "independent" and position:  # the previous stage trained again
+            for previous in stages[position - 1][1]:
+                net.layer(previous).load_state_dict(model.layer(previous).state_dict())
+        for layer in layers:
+            _reset(net, layer, seed + order.index(layer))  # the seed `randomised` gives it
         all_maps.append(explanation_maps(net, images, targets, methods, seed, **settings))
-        states.append(layer)
+        states.append(stage)
     del net
     return _curves(kind, states, methods, all_maps)
 
@@ -230,9 +243,10 @@ def show_randomisation(
     states: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
 ) -> Figure:
-    """One image's maps: a row per method, a column per state (default: every state and
-    every method the curves hold)."""
-    chosen = list(states) if states is not None else curves.states
+    """One image's maps: a row per method, a column per state (default: every method, and
+    every state up to `SHOWN_STATES`; beyond that the first `SHOWN_STATES - 2` and the last
+    two, so that a long cascade stays legible)."""
+    chosen = list(states) if states is not None else shown_states(curves.states)
     rows = list(methods) if methods is not None else curves.methods
     for state in chosen:
         if state not in curves.states:
@@ -248,6 +262,14 @@ def show_randomisation(
             title = state if row == 0 else ""
             panels.append((title, curves.maps[curves.states.index(state), m, index]))
     return show_panels(panels, cmap="hot", columns=len(chosen) + 1, size=1.25)
+
+
+def shown_states(states: Sequence[str]) -> list[str]:
+    """At most `SHOWN_STATES` of `states`: all of them, or the first `SHOWN_STATES - 2`
+    (trained and the top of the net) and the last two (the bottom)."""
+    if len(states) <= SHOWN_STATES:
+        return list(states)
+    return list(states[: SHOWN_STATES - 2]) + list(states[-2:])
 
 
 def show_similarity_curves(*curves: SanityCurves) -> Figure:
@@ -273,11 +295,17 @@ def show_similarity_curves(*curves: SanityCurves) -> Figure:
 
 
 def suggested_sanity_check(model: LayeredModel) -> tuple[int, list[str]]:
-    """How many images and which methods the randomisation tests use when none are chosen:
-    8 images and every method for the digits; for ImageNet-size nets 1 image and one method of
-    each kind that costs one or two backward passes (the gradient, guided backpropagation,
-    Grad-CAM): every state costs a pass per method, and VGG16 has 33 states (measured: with
-    five methods notebook 07 took 244 s on VGG16 and two CPU cores)."""
-    if has_large_input(model):
-        return 1, ["gradient", "guided_backprop", "grad_cam"]
-    return 8, list(METHODS)
+    """How many images and which methods the randomisation tests use when none are chosen.
+
+    The digits: 8 images and every method. ImageNet-size nets: the four methods of Adebayo et
+    al.'s verdict (the gradient and Grad-CAM, guided backpropagation and Guided Grad-CAM), on
+    as many images as keep one test (every stage of the cascade, every method) within
+    `LARGE_NET_MACS` multiply-accumulates of forward passes, and at least one: 2 for
+    EfficientNet-Lite0 (0.39 G per pass, 19 stages), 1 for VGG16 (15.5 G, 16 layers)."""
+    if not has_large_input(model):
+        return 8, list(METHODS)
+    methods = ["gradient", "guided_backprop", "grad_cam", "guided_grad_cam"]
+    per_image = (
+        len(randomisation_stages(model)) * len(methods) * total_macs(model, model.input_size)
+    )
+    return max(1, LARGE_NET_MACS // per_image), methods
