@@ -134,6 +134,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_methods.py
 	$(BIN)/python bench/bench_imagenet.py
 	$(BIN)/python bench/bench_precision.py
+	$(BIN)/python bench/bench_lessons.py
 
 # Refresh requirements.lock and environment.yml from pyproject.toml (pip-compile, in a scratch
 # environment under build/); run `make test` on the result before committing it.

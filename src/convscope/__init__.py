@@ -96,6 +96,7 @@ from convscope.explain.pointing import (
     localisation_scenes,
     localisation_table,
     photo_localisation_scenes,
+    show_pointing,
 )
 from convscope.explain.saliency import (
     all_class_saliency,
@@ -158,6 +159,7 @@ from convscope.ui.widgets import (
 )
 
 __all__ = [
+    "show_pointing",
     "wilson_interval",
     "randomisation_stages",
     "trust_table",

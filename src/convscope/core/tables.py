@@ -13,10 +13,12 @@ class Table:
     Args:
         columns: the column headers.
         rows: one tuple per row, as many values as columns.
+        decimals: print every float with this many decimals (None: 4 significant digits).
     """
 
     columns: Sequence[str]
     rows: list[tuple] = field(default_factory=list)
+    decimals: int | None = None
 
     def column(self, name: str) -> list:
         """All values of one column, top to bottom."""
@@ -25,13 +27,15 @@ class Table:
 
     def head(self, count: int = 5) -> Table:
         """The first `count` rows, as a new table."""
-        return Table(self.columns, self.rows[:count])
+        return Table(self.columns, self.rows[:count], self.decimals)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __str__(self) -> str:
-        cells = [list(map(str, self.columns))] + [[_format(v) for v in row] for row in self.rows]
+        cells = [list(map(str, self.columns))] + [
+            [_format(v, self.decimals) for v in row] for row in self.rows
+        ]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
         lines = [
             "  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
@@ -43,9 +47,9 @@ class Table:
     __repr__ = __str__
 
 
-def _format(value: object) -> str:
+def _format(value: object, decimals: int | None = None) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.{decimals}f}" if decimals is not None else f"{value:.4g}"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
         return f"{value:,}"
     if isinstance(value, tuple):

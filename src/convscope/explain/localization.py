@@ -20,6 +20,7 @@ from convscope.core.arguments import image_tensor, positive
 from convscope.core.errors import ConvscopeError
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
+from convscope.explain.photo_saliency import clipped
 from convscope.explain.saliency import class_saliency
 
 # GrabCut runs on small images; OpenCV's own thread pool only competes with torch's threads
@@ -120,9 +121,11 @@ def localize(
 
 def show_localization(image: torch.Tensor, result: Localization,
                       truth: tuple[int, int, int, int] | None = None) -> Figure:  # fmt: skip
-    """The image with the found box (and the true one, dashed), the saliency map, the mask."""
+    """The image with the found box (and the true one, dashed), the saliency map (`clipped` at
+    its 99th percentile, as lesson 06 draws photo maps), the mask."""
     figure = show_panels(
-        [("image and box", image), ("saliency", result.saliency), ("GrabCut mask", result.mask)],
+        [("image and box", image), ("saliency, clipped at 99th pct", clipped(result.saliency)),
+         ("GrabCut mask", result.mask)],
         cmap="gray", size=2.8,
     )  # fmt: skip
     axes = figure.axes[0]

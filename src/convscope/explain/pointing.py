@@ -23,6 +23,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from tqdm.auto import tqdm
 
 from convscope.core.arguments import integer
@@ -30,6 +33,7 @@ from convscope.core.errors import ConvscopeError
 from convscope.core.meta import has_large_input
 from convscope.core.metrics import box_iou, predict, wilson_interval
 from convscope.core.net import LayeredModel
+from convscope.core.plotting import FIGURE_DPI, in_colour
 from convscope.core.precision import float64_where_cheap, settled
 from convscope.core.tables import Table
 from convscope.data.datasets import load_digits
@@ -75,13 +79,18 @@ def target_boxes(scene: Scene | PhotoScene, target: int) -> torch.Tensor:
     return scene.boxes[scene.classes == target]
 
 
-def points_at(heat: torch.Tensor, boxes: torch.Tensor, tolerance: int) -> bool:
-    """Whether the maximum of `heat` `(H, W)` lies within `tolerance` pixels of one of `boxes`
-    `(K, 4)` (top, left, bottom, right; exclusive). Values equal but for rounding are equal
-    (`settled`), and of equal values the first, row by row, is the maximum: the same pixel on
-    every CPU, but in rare cases (`core.precision`)."""
+def pointed_pixel(heat: torch.Tensor) -> tuple[int, int]:
+    """`(row, column)` of the maximum of `heat` `(H, W)`. Values equal but for rounding are
+    equal (`settled`), and of equal values the first, row by row, is the maximum: the same
+    pixel on every CPU, but in rare cases (`core.precision`)."""
     row, column = divmod(int(settled(heat).flatten().argmax()), heat.shape[1])
-    return _near(row, column, boxes, tolerance)
+    return row, column
+
+
+def points_at(heat: torch.Tensor, boxes: torch.Tensor, tolerance: int) -> bool:
+    """Whether the maximum of `heat` `(H, W)` (`pointed_pixel`) lies within `tolerance` pixels
+    of one of `boxes` `(K, 4)` (top, left, bottom, right; exclusive)."""
+    return _near(*pointed_pixel(heat), boxes, tolerance)
 
 
 def _near(row: int, column: int, boxes: torch.Tensor, tolerance: int) -> bool:
@@ -164,7 +173,7 @@ def localisation_table(
             ious.append(_best_iou(thresholded_box(result.map, fraction), boxes))
         rows.append(_row(method, hits, ious))
     rows += _baseline_rows(scenes, tolerance)
-    return Table(["method", "pointing", "95% interval", "mean IoU", "IoU ≥ 0.5"], rows)
+    return Table(["method", "pointing", "95% interval", "mean IoU", "IoU ≥ 0.5"], rows, 2)
 
 
 def _interval(hits: list[bool]) -> str:
@@ -174,8 +183,8 @@ def _interval(hits: list[bool]) -> str:
 
 def _row(method: str, hits: list[bool], ious: list[float], interval: str | None = None) -> tuple:
     iou = torch.tensor(ious)
-    return (method, round(float(np.mean(hits)), 3), interval or _interval(hits),
-            round(iou.mean().item(), 3), round((iou >= 0.5).float().mean().item(), 3))  # fmt: skip
+    return (method, round(float(np.mean(hits)), 2), interval or _interval(hits),
+            round(iou.mean().item(), 2), round((iou >= 0.5).float().mean().item(), 2))  # fmt: skip
 
 
 def near_share(scene: Scene | PhotoScene, boxes: torch.Tensor, tolerance: int) -> float:
@@ -205,7 +214,7 @@ def _baseline_rows(scenes: Sequence[Scene | PhotoScene], tolerance: int) -> list
     expected = float(np.mean(shares))
     return [
         _row(CENTRE, hits, ious),
-        (RANDOM_POINT, round(expected, 3), "expected", None, None),
+        (RANDOM_POINT, round(expected, 2), "expected", None, None),
     ]
 
 
@@ -213,3 +222,61 @@ def _baseline_rows(scenes: Sequence[Scene | PhotoScene], tolerance: int) -> list
 # first vgg16 column of TorchRay's docs/pointing.csv (the second is the difficult subset)
 TORCHRAY_POINTING = {CENTRE: 69.6, "gradient": 76.3, "deconvnet": 67.5, "guided_backprop": 75.9,
                      "grad_cam": 86.6}  # fmt: skip
+
+
+POINT_MARKERS = "o^sDvP*X"  # one per method, in the order given
+
+
+def show_pointing(
+    scorer: LayeredModel,
+    scenes: Sequence[Scene | PhotoScene],
+    methods: Sequence[str],
+    tolerance: int = 2,
+    count: int = 4,
+    **settings,
+) -> Figure:
+    """The first `count` scenes, each with its target's box (solid), the band of `tolerance`
+    pixels around it (dotted), the centre (a grey cross) and each method's maximum (a marker
+    per method, filled where it is a hit, hollow where it is a miss); `settings` as for
+    `localisation_table`."""
+    tolerance = integer("tolerance", tolerance, 0)
+    shown = list(scenes[: integer("count", count, 1)])
+    defaults = SCENE_SETTINGS if has_large_input(scorer) else SMALL_SCENE_SETTINGS
+    settings = {**defaults, **settings}
+    scorer = float64_where_cheap(scorer)  # the same maxima as `localisation_table` finds
+    images = torch.stack([scene.image for scene in shown])
+    targets = [int(scene.classes[0]) for scene in shown]
+    found = {method: explain_many(scorer, images, targets, method, **settings)
+             for method in methods}  # fmt: skip
+    figure = Figure(figsize=(2.6 * len(shown), 3.3), dpi=FIGURE_DPI)
+    colours = colormaps["tab10"]
+    for column, (scene, target) in enumerate(zip(shown, targets)):
+        axes = figure.add_subplot(1, len(shown), column + 1)
+        axes.imshow(in_colour(scene.image).permute(1, 2, 0).numpy())
+        boxes = target_boxes(scene, target)
+        for top, left, bottom, right in boxes.tolist():
+            axes.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top,
+                                     fill=False, color="white", linewidth=1.5))  # fmt: skip
+            axes.add_patch(Rectangle((left - tolerance - 0.5, top - tolerance - 0.5),
+                                     right - left + 2 * tolerance, bottom - top + 2 * tolerance,
+                                     fill=False, color="white", linestyle=":"))  # fmt: skip
+        height, width = scene.image.shape[1:]
+        axes.plot(width // 2, height // 2, "x", color="black", markersize=9, mew=2)
+        for index, method in enumerate(methods):
+            row, col = pointed_pixel(found[method][column].map)
+            hit = _near(row, col, boxes, tolerance)
+            colour = colours(index)
+            axes.plot(col, row, POINT_MARKERS[index % len(POINT_MARKERS)], markersize=9,
+                      mec=colour, mfc=colour if hit else "none", mew=2,
+                      label=method.replace("_", " "))  # fmt: skip
+        axes.set_xlim(-0.5, width - 0.5)  # markers at the edge must not widen the picture
+        axes.set_ylim(height - 0.5, -0.5)
+        axes.set_title(f"target: {scorer.class_names[target]}", fontsize=9)
+        axes.axis("off")
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=8)
+    caption = (f"each method's maximum: filled = a hit (within {tolerance} px of the target's "
+               "box, dotted), hollow = a miss; x = the centre")  # fmt: skip
+    figure.suptitle(caption, fontsize=9)
+    figure.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.12, wspace=0.05)
+    return figure

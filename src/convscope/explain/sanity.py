@@ -30,9 +30,16 @@ from convscope.explain.methods import METHODS, explain_many
 
 TRAINED = "trained"
 SHOWN_STATES = 8  # columns of maps that stay legible across a notebook's width
-# Forward multiply-accumulates one randomisation test may spend on an ImageNet-size net: 160
-# explanations of EfficientNet-Lite0 (0.39 G each), about ten seconds on two CPU cores
-LARGE_NET_MACS = 64 * 10**9
+STATE_CAPTIONS = {
+    "cascading": "columns: the net randomised from the top down to the named part; "
+    "each map scaled to its maximum",
+    "independent": "columns: only the named part randomised; each map scaled to its maximum",
+    "data": "columns: the trained net, the net trained on permuted labels; "
+    "each map scaled to its maximum",
+}
+# Forward multiply-accumulates one randomisation test may spend on an ImageNet-size net: 80
+# explanations of EfficientNet-Lite0 (0.39 G each), about five seconds on two CPU cores
+LARGE_NET_MACS = 32 * 10**9
 KINDS = ("cascading", "independent")
 
 
@@ -261,7 +268,10 @@ def show_randomisation(
         for state in chosen:
             title = state if row == 0 else ""
             panels.append((title, curves.maps[curves.states.index(state), m, index]))
-    return show_panels(panels, cmap="hot", columns=len(chosen) + 1, size=1.25)
+    figure = show_panels(panels, cmap="hot", columns=len(chosen) + 1, size=1.25,
+                         title=STATE_CAPTIONS[curves.kind])  # fmt: skip
+    figure.suptitle(STATE_CAPTIONS[curves.kind], fontsize=8)  # small enough for one row
+    return figure
 
 
 def shown_states(states: Sequence[str]) -> list[str]:
@@ -301,7 +311,8 @@ def suggested_sanity_check(model: LayeredModel) -> tuple[int, list[str]]:
     al.'s verdict (the gradient and Grad-CAM, guided backpropagation and Guided Grad-CAM), on
     as many images as keep one test (every stage of the cascade, every method) within
     `LARGE_NET_MACS` multiply-accumulates of forward passes, and at least one: 2 for
-    EfficientNet-Lite0 (0.39 G per pass, 19 stages), 1 for VGG16 (15.5 G, 16 layers)."""
+    EfficientNet-Lite0 (0.39 G per pass, 10 stages), 1 for AlexNet (0.71 G, 8 layers with
+    weights) and VGG16 (15.5 G, 16)."""
     if not has_large_input(model):
         return 8, list(METHODS)
     methods = ["gradient", "guided_backprop", "grad_cam", "guided_grad_cam"]

@@ -37,4 +37,4 @@ def trust_table(cascading: SanityCurves, independent: SanityCurves, pointing: Ta
                          None, None, None, None))  # fmt: skip
     columns = ["method", "pointing", "95% interval", "TorchRay VOC07 %", f"{top} random",
                "all random", f"only {bottom}", "vanished"]  # fmt: skip
-    return Table(columns, rows)
+    return Table(columns, rows, 2)

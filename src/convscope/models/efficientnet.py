@@ -71,15 +71,17 @@ def efficientnet_lite0(class_names: Sequence[str], preprocess: Callable) -> Grap
 
     Returns:
         A `GraphNet` mapping images to 1,000 class scores `(N, 1000)`, whose `stages` are
-        stem, block0 .. block15, head and classifier.
+        stem, the seven stages of blocks (`block0`, `blocks1-2`, `blocks3-4`, `blocks5-7`,
+        `blocks8-10`, `blocks11-14`, `block15`), head and classifier.
     """
     layers = _conv_bn_relu("stem", "data", SameConv2d(3, STEM_CHANNELS, 3, 2, bias=False))
     bottom, channels, index = "stem_relu", STEM_CHANNELS, 0
     stages = {"stem": [name for name, _, _ in layers]}
     for kernel, stride, expansion, out_channels, repeats in STAGES:
+        first = len(layers)
+        stage = f"block{index}" if repeats == 1 else f"blocks{index}-{index + repeats - 1}"
         for repeat in range(repeats):
             block, step = f"block{index}", stride if repeat == 0 else 1
-            first = len(layers)
             inner, top = channels * expansion, bottom
             if expansion != 1:
                 layers += _conv_bn_relu(f"{block}_expand", top, nn.Conv2d(channels, inner, 1,
@@ -90,12 +92,12 @@ def efficientnet_lite0(class_names: Sequence[str], preprocess: Callable) -> Grap
             project = nn.Conv2d(inner, out_channels, 1, bias=False)
             layers += _conv_bn_relu(f"{block}_project", f"{block}_depthwise_relu", project,
                                     relu=False)  # fmt: skip
-            stages[block] = [name for name, _, _ in layers[first:]]
             if step == 1 and channels == out_channels:  # the identity skip
                 layers.append((block, Sum(), (f"{block}_project_bn", bottom)))
             else:
                 layers.append((block, nn.Identity(), (f"{block}_project_bn",)))
             bottom, channels, index = block, out_channels, index + 1
+        stages[stage] = [name for name, _, _ in layers[first:]]
     layers += _conv_bn_relu("head", bottom, nn.Conv2d(channels, HEAD_CHANNELS, 1, bias=False))
     stages["head"] = ["head", "head_bn"]
     stages["classifier"] = ["classifier"]
