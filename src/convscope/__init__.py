@@ -97,6 +97,7 @@ from convscope.explain.pointing import (
     localisation_table,
     photo_localisation_scenes,
     show_pointing,
+    suggested_scene_count,
 )
 from convscope.explain.saliency import (
     all_class_saliency,
@@ -159,6 +160,7 @@ from convscope.ui.widgets import (
 )
 
 __all__ = [
+    "suggested_scene_count",
     "show_pointing",
     "wilson_interval",
     "randomisation_stages",

@@ -117,7 +117,7 @@ def test_the_whole_parameter_set_is_checked_defaults_included(tmp_path):
         ("07", "layer", "classifier", r"layer='classifier' .*'stem', 'stem_bn', 'stem_relu'"),
         ("07", "sanity_images", "65", r"sanity_images=65 .*<= 64"),
         ("07", "tolerance", "-1", r"tolerance=-1 .*>= 0"),
-        ("07", "scene_count", "0", r"scene_count=0 .*>= 1"),
+        ("07", "pointing_scenes", "-1", r"pointing_scenes=-1 .*>= 0"),
         ("06", "photo_class", "espreso", r"photo_class='espreso' .*'tench', 'goldfish'"),
         ("06", "blur", "-1", r"blur=-1.0 .*>= 0"),
         ("06", "photo_iterations", "0", r"photo_iterations=0 .*>= 1"),

@@ -13,7 +13,7 @@ from convscope.course.slides import is_solution_cell
 NOTEBOOKS = notebook_paths()
 # parameters that keep each copy's run short; the copies' cells are the lessons' own
 QUICK = {"02": {"ablated_filters": 2}, "06": {"scene_count": 10},
-         "07": {"scene_count": 10, "sanity_images": 2}}  # fmt: skip
+         "07": {"pointing_scenes": 10, "sanity_images": 2}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -171,3 +171,10 @@ def test_the_pointing_figure_marks_each_maximum_and_whether_it_hits():
         boxes = target_boxes(scene, int(scene.classes[0])).tolist()
         hit = any(t <= row < b and x <= column < r for t, x, b, r in boxes)
         assert (marker.get_markerfacecolor() != "none") == hit
+
+
+def test_the_suggested_scene_count_fits_its_budget():
+    """SCENE_MACS over (4 methods × MACs per pass), at least 10; 200 scenes of digits."""
+    for name, count in (("efficientnet_lite0", 50), ("alexnet", 27), ("vgg16", 10)):
+        assert cs.suggested_scene_count(cs.load_shapes_only(name)) == count
+    assert cs.suggested_scene_count(cs.load_model("digits")) == 200

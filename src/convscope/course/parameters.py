@@ -146,6 +146,7 @@ BOUNDS: dict[str, Bounds] = {
     "photo_iterations": Bounds(1, 2000),
     "blur": Bounds(0, 10),
     "scene_count": Bounds(1, 1000),
+    "pointing_scenes": Bounds(0, 1000),  # 0: the suggested count (`suggested_scene_count`)
     "sanity_images": Bounds(0, 64),  # 0: the suggested count (`suggested_sanity_check`)
     "tolerance": Bounds(0, 16),
 }

@@ -131,15 +131,20 @@ def show_occlusion(image: torch.Tensor, maps: OcclusionMaps, class_names: list[s
 
 
 def occlusion_windows(side: int) -> tuple[int, int]:
-    """The square and stride lesson 07 slides over a `side`-pixel image: a quarter of the
-    side (at least 4), on images of 128 pixels or more rounded up to a multiple of 32 (the
-    last feature map's cell on ImageNet nets), and a stride of half the square: 7 and 3 on 28
-    pixels; 64 and 32 on 224, 36 positions, which keeps one photo-net map within a second on
-    two CPU cores."""
+    """The square and stride lesson 07 slides over a `side`-pixel image.
+
+    Small images: a quarter of the side (at least 4) and a stride of half that (7 and 3 on
+    28 pixels). Images of 128 pixels or more: a quarter of the side rounded up to a multiple
+    of 32 (the last feature map's cell on ImageNet nets), at 5 positions a side where they
+    tile the image (64 and 40 on 224: 25 squares, which keeps one photo-net map under a
+    second on two CPU cores), else a stride of half the square."""
     size = max(4, side // 4)
-    if side >= 128:
-        size = -(-size // 32) * 32
-    return size, max(1, size // 2)
+    if side < 128:
+        return size, max(1, size // 2)
+    size = -(-size // 32) * 32
+    if (side - size) % 4 == 0:
+        return size, (side - size) // 4
+    return size, size // 2
 
 
 @torch.no_grad()

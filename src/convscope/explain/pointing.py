@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError
-from convscope.core.meta import has_large_input
+from convscope.core.meta import has_large_input, total_macs
 from convscope.core.metrics import box_iou, predict, wilson_interval
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import FIGURE_DPI, in_colour
@@ -52,6 +52,20 @@ SCENE_SIZE, SCENE_DIGITS = (32, 64), 2
 SCENE_SETTINGS = {"samples": 10, "steps": 10}
 SMALL_SCENE_SETTINGS = {**SCENE_SETTINGS, "window": 16, "stride": 8}
 PHOTO_OBJECTS = ("coffee", "chelsea")  # the shipped photos whose class ImageNet knows
+# Forward multiply-accumulates the pointing game may spend on an ImageNet-size net: 50 scenes
+# × 4 methods of EfficientNet-Lite0 (0.39 G a pass), about 15 s on two CPU cores
+SCENE_MACS = 78 * 10**9
+SMALL_NET_SCENES, FEWEST_SCENES = 200, 10
+
+
+def suggested_scene_count(model: LayeredModel, methods: int = 4) -> int:
+    """How many scenes lesson 07's pointing game takes when none is chosen: 200 for the
+    digits; for ImageNet-size nets as many as keep `methods` explanations of each within
+    `SCENE_MACS`, and at least 10: 50 for EfficientNet-Lite0, 27 for AlexNet, 10 for VGG16."""
+    if not has_large_input(model):
+        return SMALL_NET_SCENES
+    per_scene = methods * total_macs(model, model.input_size)
+    return max(FEWEST_SCENES, SCENE_MACS // per_scene)
 
 
 def localisation_scenes(count: int = 200, seed: int = 1) -> list[Scene]:
