@@ -71,7 +71,9 @@ def show_photo_saliency(
     colour bar."""
     images, top, chosen, maps = found
     rows = len(top)
-    panel = 2.8  # inches: a 224-pixel map drawn at about 200 pixels
+    # inches: a 224-pixel map drawn at about 200 pixels, so smoothed while shrunk
+    # ("antialiased"), where nearest-neighbour sampling would drop whole rows of the map
+    panel = 2.8
     figure = Figure(figsize=(2 * panel + 0.9, rows * (panel + 0.35) + 0.4),
                     dpi=FIGURE_DPI)  # fmt: skip
     grid = figure.add_gridspec(rows, 3, width_ratios=[1, 1, 0.06], left=0.02,
@@ -83,7 +85,7 @@ def show_photo_saliency(
         photo_axes.set_title(f"top class: {model.class_names[index]} (P = {probability:.2f})",
                              fontsize=10)  # fmt: skip
         shown = map_axes.imshow(clipped(saliency, percentile).numpy(), cmap=MAP_COLOURS,
-                                vmin=0, vmax=1, interpolation="nearest")  # fmt: skip
+                                vmin=0, vmax=1, interpolation="antialiased")  # fmt: skip
         map_axes.set_title("max over channels of |∂S_c/∂I|", fontsize=10)
         for axes in (photo_axes, map_axes):
             axes.axis("off")
