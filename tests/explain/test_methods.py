@@ -196,3 +196,12 @@ def test_many_images_at_once_equal_one_at_a_time():
             assert result.class_index == alone.class_index
             assert torch.allclose(result.attribution, alone.attribution, atol=1e-6), method
             assert torch.allclose(result.map, alone.map, atol=1e-6), method
+
+
+def test_occlusion_squares_follow_the_image_size():
+    """A quarter of the side and half of that on small images; on 128 px or more a multiple
+    of 32 at 5 positions a side where that tiles the image, as the docstring states."""
+    assert cs.occlusion_windows(28) == (7, 3)
+    assert cs.occlusion_windows(224) == (64, 40)  # (224 − 64) / 40 = 4: 5 positions a side
+    assert cs.occlusion_windows(256) == (64, 48)
+    assert cs.occlusion_windows(227) == (64, 32)  # 163 is not a multiple of 4: half the square

@@ -15,6 +15,7 @@ from convscope.explain.sanity import (
     randomisable_layers,
     randomisation_curves,
     randomised,
+    shown_states,
     similarities,
 )
 
@@ -222,3 +223,9 @@ def test_the_trust_table_sets_each_methods_scores_side_by_side():
         ("random point", 0.3, "expected", None, None, None, None, None),
     ]
     assert "0.90" in str(table) and "86.60" in str(table)  # two decimals throughout
+
+
+def test_a_long_cascade_shows_its_top_and_its_bottom():
+    states = ["trained", *(f"s{i}" for i in range(10))]
+    assert shown_states(states) == ["trained", "s0", "s1", "s2", "s3", "s4", "s8", "s9"]
+    assert shown_states(states[:8]) == states[:8]

@@ -78,7 +78,7 @@ def localisation_scenes(count: int = 200, seed: int = 1) -> list[Scene]:
 
 
 def photo_localisation_scenes(
-    model: LayeredModel, count: int = 60, seed: int = 1
+    model: LayeredModel, count: int = 50, seed: int = 1
 ) -> list[PhotoScene]:
     """`count` collages of the `PHOTO_OBJECTS` on 224×224 grey (`photo_scenes`), each object
     given the class `model` ranks first for its photo alone; the objects take turns as the
@@ -142,6 +142,12 @@ def _centre_box(scene: Scene | PhotoScene, size: tuple[float, float]) -> tuple[i
     return (top, left, top + round(size[0]), left + round(size[1]))
 
 
+def _scene_settings(scorer: LayeredModel, settings: dict) -> dict:
+    """`settings` over the scenes' defaults: `SCENE_SETTINGS`, and on small inputs also
+    occlusion's `SMALL_SCENE_SETTINGS`."""
+    return {**(SCENE_SETTINGS if has_large_input(scorer) else SMALL_SCENE_SETTINGS), **settings}
+
+
 def localisation_table(
     scorer: LayeredModel,
     scenes: Sequence[Scene | PhotoScene],
@@ -168,8 +174,7 @@ def localisation_table(
         over the scenes; none for the random point, an expectation), mean IoU and IoU >= 0.5.
     """
     tolerance = integer("tolerance", tolerance, 0)
-    defaults = SCENE_SETTINGS if has_large_input(scorer) else SMALL_SCENE_SETTINGS
-    settings = {**defaults, **settings}
+    settings = _scene_settings(scorer, settings)
     # 200 scenes' argmaxes and thresholds: float64 where cheap, so no count moves by rounding
     scorer = float64_where_cheap(scorer)
     if not scenes:
@@ -255,8 +260,7 @@ def show_pointing(
     `localisation_table`."""
     tolerance = integer("tolerance", tolerance, 0)
     shown = list(scenes[: integer("count", count, 1)])
-    defaults = SCENE_SETTINGS if has_large_input(scorer) else SMALL_SCENE_SETTINGS
-    settings = {**defaults, **settings}
+    settings = _scene_settings(scorer, settings)
     scorer = float64_where_cheap(scorer)  # the same maxima as `localisation_table` finds
     images = torch.stack([scene.image for scene in shown])
     targets = [int(scene.classes[0]) for scene in shown]
