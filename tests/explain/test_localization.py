@@ -10,7 +10,12 @@ import convscope as cs
 from convscope.core.errors import ConvscopeError, UnknownNameError
 from convscope.core.metrics import box_iou
 from convscope.data.scenes import compose_scene
-from convscope.explain.localization import bounding_box, localize, segment_from_saliency
+from convscope.explain.localization import (
+    Localization,
+    bounding_box,
+    localize,
+    segment_from_saliency,
+)
 from convscope.explain.occlusion import occluded_images, occlusion
 from convscope.explain.saliency import class_saliency
 from convscope.explain.top_activations import receptive_patch, top_activations
@@ -101,3 +106,18 @@ def test_sliding_classifier_is_the_best_window(digits64, heldout):
     data = digits_net.preprocess(scene.image[None].double())
     windows = cs.fully_convolutional(digits_net)(data)
     assert_within(scorer(data), windows.amax(dim=(2, 3)), NET_FLOAT64)
+
+
+def test_the_localisation_figure_names_its_boxes():
+    image = torch.zeros(3, 32, 32)
+    image[:, 8:20, 10:24] = 1.0
+    saliency = torch.zeros(32, 32)
+    saliency[8:20, 10:24] = 1.0
+    found = Localization((8, 10, 20, 24), saliency > 0, saliency)
+    figure = cs.show_localization(image, found, truth=(6, 8, 22, 26))
+    legend = figure.axes[0].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["found box", "true box"]
+    boxes = [patch for patch in figure.axes[0].patches]
+    assert [(p.get_x(), p.get_y(), p.get_width(), p.get_height()) for p in boxes] == [
+        (9.5, 7.5, 14, 12), (7.5, 5.5, 18, 16)]  # fmt: skip
+    assert [p.get_linestyle() for p in boxes] == ["-", "--"]

@@ -113,8 +113,9 @@ def show_class_models(
     for name in classes:
         image, score = cache.get(name, l2, step, iterations)
         panels.append((f"{model.class_names[model.class_index(name)]} ({score:.0f})", image))
-    figure = show_panels(panels, size=1.6, columns=min(len(panels), 10))
-    figure.suptitle(f"λ = {l2}, step {step}, {iterations} iterations", fontsize=10)
+    title = f"λ = {l2}, step {step}, {iterations} iterations"
+    figure = show_panels(panels, size=1.6, columns=min(len(panels), 10), title=title)
+    figure.suptitle(title, fontsize=10)  # in the band `show_panels` keeps above the panels
     return figure
 
 

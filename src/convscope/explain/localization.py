@@ -129,11 +129,13 @@ def show_localization(image: torch.Tensor, result: Localization,
         cmap="gray", size=2.8,
     )  # fmt: skip
     axes = figure.axes[0]
-    for box, style in ((result.box, "-"), (truth, "--")):
+    for box, style, name in ((result.box, "-", "found box"), (truth, "--", "true box")):
         if box is not None:
             top, left, bottom, right = box
             corner = (left - 0.5, top - 0.5)
-            outline = Rectangle(corner, right - left, bottom - top, fill=False, color="red")
+            outline = Rectangle(corner, right - left, bottom - top, fill=False, color="red",
+                                label=name)  # fmt: skip
             outline.set_linestyle(style)
             axes.add_patch(outline)
+    axes.legend(loc="lower right", fontsize=8, framealpha=0.8)
     return figure
