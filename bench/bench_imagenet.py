@@ -22,8 +22,6 @@ of lessons 05 and 06.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import resource
 import subprocess
@@ -32,7 +30,7 @@ import time
 from pathlib import Path
 
 import torch
-from timing import median_seconds
+from timing import median_seconds, quietly
 
 import convscope as cs
 from convscope.explain.top_activations import RecordedPasses, top_activations
@@ -42,17 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01", "02", "03", "04", "05", "06", "07"]
 BUDGET_SECONDS = {"alexnet": 60, "vgg16": 180}
 MEMORY_LIMIT_GB = 4.0
-
-
-def quietly(action):
-    """`action` with its stdout swallowed: outside a kernel a widget's Output prints its
-    figures' reprs, which are noise here."""
-
-    def run():
-        with contextlib.redirect_stdout(io.StringIO()):
-            return action()
-
-    return run
 
 
 def seconds(action) -> float:

@@ -12,7 +12,6 @@ Run: `.venv/bin/python bench/bench_lessons.py` (two threads, as on a two-core ma
 
 from __future__ import annotations
 
-import contextlib
 import io
 import subprocess
 import sys
@@ -20,22 +19,13 @@ import time
 from pathlib import Path
 
 import torch
+from timing import quietly
 
 import convscope as cs
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_BUDGET = {"digits": 0.1, "efficientnet_lite0": 1.0}  # seconds per update
 NOTEBOOK_BUDGET = 60.0  # seconds, end to end with the defaults
-
-
-def quietly(action):
-    """`action` with the widgets' display output swallowed."""
-
-    def run():
-        with contextlib.redirect_stdout(io.StringIO()):
-            return action()
-
-    return run
 
 
 def timed(action) -> float:

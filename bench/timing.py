@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import statistics
 import time
 from collections.abc import Callable
+
+
+def quietly(action: Callable[[], object]) -> Callable[[], object]:
+    """`action` with its stdout swallowed: outside a kernel a widget's Output prints its
+    figures' reprs, which are noise here."""
+
+    def run():
+        with contextlib.redirect_stdout(io.StringIO()):
+            return action()
+
+    return run
 
 
 def median_seconds(action: Callable[[], object], repeats: int = 31) -> float:

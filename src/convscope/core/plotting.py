@@ -96,6 +96,7 @@ def show_panels(
     columns: int | None = None,
     size: float = 2.6,
     title: str | None = None,
+    title_size: float | None = None,
 ) -> Figure:
     """Images side by side, each with a title.
 
@@ -105,7 +106,9 @@ def show_panels(
         shared_range: use one colour scale for all panels (to compare magnitudes).
         columns: panels per row (default all in one row).
         size: inches per panel.
-        title: optional figure title.
+        title: optional figure title, in a band above the panels.
+        title_size: its font size in points (None: matplotlib's default); a long title over
+            few panels needs a smaller one to fit.
     """
     arrays = [_display_array(image) for _, image in panels]
     columns = columns or len(panels)
@@ -120,7 +123,7 @@ def show_panels(
         axes.set_title(name, fontsize=10)
         axes.axis("off")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize=title_size)
     _fixed_layout(figure, rows, columns, size, 0.3 if title else 0.0)
     return figure
 

@@ -113,10 +113,13 @@ def show_class_models(
     for name in classes:
         image, score = cache.get(name, l2, step, iterations)
         panels.append((f"{model.class_names[model.class_index(name)]} ({score:.0f})", image))
-    title = f"λ = {l2}, step {step}, {iterations} iterations"
-    figure = show_panels(panels, size=1.6, columns=min(len(panels), 10), title=title)
-    figure.suptitle(title, fontsize=10)  # in the band `show_panels` keeps above the panels
-    return figure
+    return show_panels(
+        panels,
+        size=1.6,
+        columns=min(len(panels), 10),
+        title=f"λ = {l2}, step {step}, {iterations} iterations",
+        title_size=10,
+    )
 
 
 def stretched(image: torch.Tensor, percentile: float = STRETCH_PERCENTILE) -> torch.Tensor:
@@ -151,6 +154,4 @@ def show_regularised_class_models(
     title = (f"class models of \"{model.class_names[index]}\": {iterations} steps, λ = {l2:g}, "
              f"step {step:g}; each stretched from its {100 - STRETCH_PERCENTILE:g}th to its "
              f"{STRETCH_PERCENTILE:g}th percentile")  # fmt: skip
-    figure = show_panels(panels, size=3.4, title=title)
-    figure.suptitle(title, fontsize=8)  # the same title, small enough to fit two panels
-    return figure
+    return show_panels(panels, size=3.4, title=title, title_size=8)  # long: small to fit

@@ -268,10 +268,8 @@ def show_randomisation(
         for state in chosen:
             title = state if row == 0 else ""
             panels.append((title, curves.maps[curves.states.index(state), m, index]))
-    figure = show_panels(panels, cmap="hot", columns=len(chosen) + 1, size=1.25,
-                         title=STATE_CAPTIONS[curves.kind])  # fmt: skip
-    figure.suptitle(STATE_CAPTIONS[curves.kind], fontsize=8)  # small enough for one row
-    return figure
+    return show_panels(panels, cmap="hot", columns=len(chosen) + 1, size=1.25,
+                       title=STATE_CAPTIONS[curves.kind], title_size=8)  # fmt: skip
 
 
 def shown_states(states: Sequence[str]) -> list[str]:
