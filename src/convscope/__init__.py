@@ -51,7 +51,7 @@ from convscope.core.metrics import (
     wilson_interval,
 )
 from convscope.core.net import GraphNet, Net
-from convscope.core.plotting import heatmap_overlay, show_label_maps, show_panels
+from convscope.core.plotting import Heat, figure_problems, show_label_maps, show_panels
 from convscope.core.precision import float64_where_cheap, settled
 from convscope.core.records import record
 from convscope.core.seeding import seed_everything
@@ -126,8 +126,10 @@ from convscope.explain.verdict import trust_table
 from convscope.fully_conv.cast import fully_convolutional, sliding_classifier
 from convscope.fully_conv.dense import (
     class_maps,
+    empty_windows,
     show_class_maps,
     time_dense_against_crops,
+    window_cells,
     window_difference,
 )
 from convscope.fully_conv.shapes import crop_table, key_blobs, model_for_shapes, show_blob_sizes
@@ -231,7 +233,8 @@ __all__ = [
     "gaussian_kernel",
     "geometries",
     "GraphNet",
-    "heatmap_overlay",
+    "Heat",
+    "figure_problems",
     "heldout_scenes",
     "interpolate_equivalent",
     "key_blobs",
@@ -267,6 +270,8 @@ __all__ = [
     "show_blob_sizes",
     "show_channel",
     "show_class_maps",
+    "empty_windows",
+    "window_cells",
     "show_class_models",
     "show_regularised_class_models",
     "stretched",

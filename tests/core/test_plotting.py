@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from matplotlib.figure import Figure
 
-from convscope.core.plotting import heatmap_overlay, normalize, show_panels, tile
+from convscope.core.plotting import Heat, Labels, figure_problems, normalize, show_panels, tile
 
 
 def test_tile_places_each_map_in_its_cell():
@@ -27,13 +29,59 @@ def test_normalize_constant_and_range():
     assert values.tolist() == [0.0, 1.0, 0.5]
 
 
-def test_heatmap_overlay_shape_and_blend():
+def test_heat_over_an_image_is_drawn_from_its_values_with_a_colour_bar():
     image = torch.zeros(1, 8, 8)
-    heat = torch.zeros(2, 2)
-    heat[0, 0] = 1.0
-    overlay = heatmap_overlay(image, heat, alpha=1.0, cmap="gray")
-    assert overlay.shape == (8, 8, 3)
-    assert overlay[0, 0].tolist() == [1.0, 1.0, 1.0] and overlay[7, 7].tolist() == [0, 0, 0]
+    heat = torch.tensor([[0.0, 2.0], [1.0, 3.0]])
+    figure = show_panels([("map", Heat(heat, "score", over=image))])
+    drawn = figure.axes[0].get_images()[-1]
+    assert drawn.get_array().shape == (8, 8)  # resized over the image
+    assert drawn.get_clim() == (0.0, 3.0)  # the values' own range, not [0, 1]
+    assert drawn.colorbar is not None and drawn.colorbar.ax.get_ylabel() == "score"
+    assert figure_problems(figure) == []
+
+
+def test_figure_problems_names_each_break_of_the_standard():
+    figure = Figure(figsize=(2, 2), dpi=72)
+    axes = figure.add_subplot()
+    axes.imshow(np.random.rand(4, 4), cmap="jet")  # a heat map without a colour bar
+    axes.text(0, 0, "tiny", fontsize=6)
+    axes.imshow(np.random.rand(4, 4), cmap="gray")  # a picture: no bar needed
+    problems = figure_problems(figure)
+    assert problems[0] == "72 dpi, below 100"
+    assert "text 'tiny' at 6 pt" in problems
+    assert sum("without a colour bar" in problem for problem in problems) == 1
+
+
+def test_a_row_of_maps_on_one_scale_may_share_one_colour_bar():
+    maps = [Heat(torch.rand(3, 3), "0..1", limits=(0.0, 1.0), bar=last) for last in (0, 0, 1)]
+    assert figure_problems(show_panels([(str(i), m) for i, m in enumerate(maps)])) == []
+    other = Heat(torch.rand(3, 3), "0..2", limits=(0.0, 2.0), bar=False)  # another scale
+    problems = figure_problems(show_panels([("a", maps[2]), ("b", other)]))
+    assert problems == ["a heat map without a colour bar in 'b'"]
+
+
+def test_a_shared_bar_serves_every_map_and_needs_one_scale():
+    maps = [("a", Heat(torch.rand(3, 3), "", limits=(0.0, 1.0))), ("b", torch.rand(3, 3)),
+            ("c", Heat(torch.rand(3, 3), "", limits=(0.0, 1.0)))]  # fmt: skip
+    figure = show_panels(maps, shared_bar="0..1")
+    bars = [axes for axes in figure.axes if axes.get_ylabel() == "0..1"]
+    assert len(bars) == 1 and figure_problems(figure) == []
+    with pytest.raises(ValueError, match="one colour map and fixed limits"):
+        show_panels([*maps, ("d", Heat(torch.rand(3, 3), "", limits=(0.0, 2.0)))], shared_bar="x")
+    with pytest.raises(ValueError, match="one colour map and fixed limits"):
+        show_panels([("e", Heat(torch.rand(3, 3), ""))], shared_bar="x")
+
+
+def test_labels_name_the_classes_present_and_the_unknown_cells():
+    values = torch.tensor([[0, 2], [2, 2]])
+    unknown = torch.tensor([[False, False], [False, True]])
+    figure = show_panels([("labels", Labels(values, ["a", "b", "c"], in_cells=True,
+                                            unknown=unknown, unknown_name="none"))])  # fmt: skip
+    axes = figure.axes[0]
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend == ["c", "a", "none"]  # by count, then the unknown cells; "b" is absent
+    assert sorted(text.get_text() for text in axes.texts) == ["a", "c", "c", "c"]
+    assert figure_problems(figure) == []  # a label map is not a heat map
 
 
 def test_show_panels_titles_and_layout():

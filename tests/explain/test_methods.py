@@ -94,27 +94,32 @@ def test_grad_cam_and_guided_grad_cam_equal_captum(case):
 
 
 def test_occlusion_equals_captum(case):
+    """With the default squares, which tile the image, and with a stride one larger, which
+    does not: then the last square of each row and column is cut at the edge, as in Captum,
+    and every pixel still gets an attribution."""
     net, image, index = case
     channels, side = image.shape[0], image.shape[1]
     size, stride = cs.occlusion_windows(side)
-    assert (side - size) % stride == 0  # the squares tile the image: every pixel is covered
-    theirs = (
-        Occlusion(net)
-        .attribute(
-            data_of(net, image),
-            sliding_window_shapes=(channels, size, size),
-            strides=(channels, stride, stride),
-            baselines=0.0,
-            target=index,
-        )[0]
-        .double()
-    )  # Captum's last step divides in float32: at most 2**-24 ≈ 6e-8 of each value
-    # Each attribution is a difference of two class scores: its rounding scales with the
-    # scores, not with the difference, which can be 1e3 times smaller (random AlexNet).
-    with torch.no_grad():
-        scores = net(data_of(net, image))[0, index].abs().item()
-    scale = max(scores, theirs.abs().max().item())
-    close(cs.explain(net, image, index, "occlusion").attribution, theirs, scale)
+    assert (side - size) % stride == 0 and (side - size) % (stride + 1) != 0
+    for step in (stride, stride + 1):
+        theirs = (
+            Occlusion(net)
+            .attribute(
+                data_of(net, image),
+                sliding_window_shapes=(channels, size, size),
+                strides=(channels, step, step),
+                baselines=0.0,
+                target=index,
+            )[0]
+            .double()
+        )  # Captum's last step divides in float32: at most 2**-24 ≈ 6e-8 of each value
+        # Each attribution is a difference of two class scores: its rounding scales with the
+        # scores, not with the difference, which can be 1e3 times smaller (random AlexNet).
+        with torch.no_grad():
+            scores = net(data_of(net, image))[0, index].abs().item()
+        scale = max(scores, theirs.abs().max().item())
+        ours = cs.explain(net, image, index, "occlusion", window=size, stride=step)
+        close(ours.attribution, theirs, scale)
 
 
 def test_integrated_gradients_equal_captum(case):

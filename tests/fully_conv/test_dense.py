@@ -13,8 +13,10 @@ from convscope.fully_conv import dense
 from convscope.fully_conv.dense import (
     class_maps,
     crops,
+    empty_windows,
     show_class_maps,
     time_dense_against_crops,
+    window_cells,
     window_difference,
 )
 from convscope.fully_conv.shapes import show_blob_sizes
@@ -94,11 +96,37 @@ def test_the_timing_table_times_what_each_row_says(digits_net, monkeypatch):
     ]
 
 
-def test_figures():
-    maps = torch.rand(10, 3, 4).softmax(0)
-    figure = show_class_maps(torch.rand(1, 44, 52), maps, [str(i) for i in range(10)], "7")
-    assert figure.axes[1].get_title() == "P(7) per window"
-    assert len(figure.axes[2].texts) == 12  # one label per cell
+def test_class_map_cells_sit_on_their_windows_centres(digits_net, heldout):
+    """The digit cast reads 28-pixel windows 8 pixels apart (three pools of stride 2): window
+    (i, j) spans rows 8i..8i+27, centred on 8i + 13.5, so its 8-pixel cell spans 8i + 9.5 to
+    8i + 17.5 (imshow's extent: left, right, bottom, top)."""
+    cast = cs.fully_convolutional(digits_net)
+    scene = cs.compose_scene(*heldout, size=(60, 76), positions=[(4, 40)], sources=[0])
+    maps = class_maps(cast, scene.image)
+    assert tuple(maps.shape[1:]) == (5, 7)  # (60 − 28) / 8 + 1, (76 − 28) / 8 + 1
+    assert window_cells(cast, maps) == (9.5, 9.5 + 7 * 8, 9.5 + 5 * 8, 9.5)
+    top, left, bottom, right = scene.boxes[0].tolist()
+    down = [8 * i < bottom and 8 * i + 28 > top for i in range(5)]
+    across = [8 * j < right and 8 * j + 28 > left for j in range(7)]
+    touches = torch.tensor([[d and a for a in across] for d in down])
+    assert torch.equal(empty_windows(cast, maps, scene), ~touches)
+    assert 0 < int(touches.sum()) < touches.numel()
+
+
+def test_figures(digits_net, heldout):
+    cast = cs.fully_convolutional(digits_net)
+    scene = cs.compose_scene(*heldout, size=(44, 52), positions=[(8, 12)], sources=[0])
+    maps = class_maps(cast, scene.image)
+    shown = digits_net.class_names[int(heldout[1][0])]
+    absent = next(name for name in digits_net.class_names if name != shown)
+    figure = show_class_maps(cast, scene.image, maps, shown, scene)
+    titled = {axes.get_title(): axes for axes in figure.axes}
+    assert f"P({shown}) per window" in titled
+    assert len(titled["most probable class per window"].texts) == maps[0].numel()  # per cell
+    figure = show_class_maps(cast, scene.image, maps, absent, scene)
+    assert f"P({absent}) per window: no {absent} in the scene" in [
+        a.get_title() for a in figure.axes
+    ]
     labels = torch.randint(0, 11, (8, 8))
     figure = show_label_maps(
         [("a", torch.rand(1, 8, 8)), ("b", labels)], [str(i) for i in range(11)]

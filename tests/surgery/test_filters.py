@@ -88,7 +88,7 @@ def test_filter_response_figure_reports_the_mean():
     kernel = designer_kernel("gaussian")
     figure = show_filter_response(image, kernel, bias=0.5)
     expected = F.conv2d(image[None], kernel[None, None]).mean().item() + 0.5
-    assert figure.axes[2].get_title() == f"output (mean {expected:.3f})"
+    assert f"output (mean {expected:.3f})" in [axes.get_title() for axes in figure.axes]
 
 
 def test_designer_filters_in_a_real_first_layer_match_a_plain_convolution():

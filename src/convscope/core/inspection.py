@@ -173,4 +173,4 @@ def show_layer(model: LayeredModel, image: torch.Tensor, layer: str) -> Figure:
             shown, caption = weight, f"{layer}: {out_channels} filters {height}x{width}"
         columns = shown.shape[1] if in_channels > 1 else None
         panels.insert(1, (caption, tile(shown.reshape(-1, height, width), columns=columns)))
-    return show_panels(panels, size=3.2)
+    return show_panels(panels, size=2.6)

@@ -4,7 +4,8 @@ Each notebook declares its parameters in its `parameters` cell (names, defaults,
 A run is checked whole: the declared defaults with the overrides applied, so a default that
 no longer fits (a layer of another model) is caught as surely as a typed value. Rules go by
 parameter name, the same in every notebook: `layer` is a layer with feature maps of the
-chosen model, `channel` one of that layer's maps, `iterations` a bounded positive count.
+chosen model, `channel` one of that layer's maps (or -1: the strongest), `iterations` a
+bounded positive count.
 Where a model is needed, it is built on the meta device, so checking costs no weights, no
 memory and about a second at most.
 """
@@ -208,7 +209,7 @@ def _check_scaled_layer(run: Run, name: str) -> None:
 def _check_channel(run: Run, name: str) -> None:
     model = run.model
     channels = blob_shapes(model, (1, *model.input_size))[run.layer][1]
-    _one_of(run, name, range(channels))
+    _one_of(run, name, range(-1, channels))  # -1: the strongest map in the chosen image
 
 
 def _first_filters(run: Run) -> int:

@@ -116,7 +116,7 @@ def show_class_models(
     return show_panels(
         panels,
         size=1.6,
-        columns=min(len(panels), 10),
+        columns=min(len(panels), 5),
         title=f"λ = {l2}, step {step}, {iterations} iterations",
         title_size=10,
     )
@@ -154,4 +154,4 @@ def show_regularised_class_models(
     title = (f"class models of \"{model.class_names[index]}\": {iterations} steps, λ = {l2:g}, "
              f"step {step:g}; each stretched from its {100 - STRETCH_PERCENTILE:g}th to its "
              f"{STRETCH_PERCENTILE:g}th percentile")  # fmt: skip
-    return show_panels(panels, size=3.4, title=title, title_size=8)  # long: small to fit
+    return show_panels(panels, size=2.6, title=title, title_size=8)  # long: small to fit

@@ -133,6 +133,16 @@ class Deconvnet:
         """How many feature maps `layer` has."""
         return self._activation(layer).shape[1]
 
+    def strongest_channel(self, layer: str) -> int:
+        """The feature map of `layer` holding its largest activation in this pass (the paper's
+        choice of what to project; the lowest index on a tie)."""
+        return int(self._values(layer)[0].flatten(1).max(dim=1).values.argmax())
+
+    def silent(self, layer: str, channel: int) -> bool:
+        """Whether map `channel` of `layer` is zero (or below) everywhere in this pass: its
+        projection is then all zero, and there is nothing to see."""
+        return bool(self._values(layer)[0, channel].max() <= 0)
+
     def _check_layer(self, layer: str) -> str:
         return check_feature_map_layer(self.model, layer)
 
@@ -408,8 +418,7 @@ def show_projections(model: LayeredModel, image: torch.Tensor, deconvnet: Deconv
     holding the largest activation, the paper's choice)."""
     panels = [("input", image)]
     for layer in layers:
-        activation = deconvnet.activations[layer][0]
-        channel = int(activation.flatten(1).max(dim=1).values.argmax())
+        channel = deconvnet.strongest_channel(layer)
         picture = as_picture(model, deconvnet.project(layer, channel))
         panels.append((f"{layer} map {channel}", picture))
-    return show_panels(panels, size=2.2)
+    return show_panels(panels, size=2.0, columns=min(len(panels), 4))

@@ -19,7 +19,7 @@ from matplotlib.patches import Rectangle
 from convscope.core.arguments import image_tensor, positive
 from convscope.core.errors import ConvscopeError
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import show_panels
+from convscope.core.plotting import Heat, show_panels
 from convscope.explain.photo_saliency import clipped
 from convscope.explain.saliency import class_saliency
 
@@ -124,18 +124,23 @@ def show_localization(image: torch.Tensor, result: Localization,
     """The image with the found box (and the true one, dashed), the saliency map (`clipped` at
     its 99th percentile, as lesson 06 draws photo maps), the mask."""
     figure = show_panels(
-        [("image and box", image), ("saliency, clipped at 99th pct", clipped(result.saliency)),
+        [("image and box", image),
+         ("saliency", Heat(clipped(result.saliency), "|∂S/∂I|, clipped at its 99th pct",
+                           cmap="hot")),
          ("GrabCut mask", result.mask)],
-        cmap="gray", size=2.8,
+        size=2.0,
     )  # fmt: skip
     axes = figure.axes[0]
-    for box, style, name in ((result.box, "-", "found box"), (truth, "--", "true box")):
+    boxes = ((result.box, "-", "yellow", "found box"), (truth, "--", "cyan", "true box"))
+    for box, style, colour, name in boxes:
         if box is not None:
             top, left, bottom, right = box
             corner = (left - 0.5, top - 0.5)
-            outline = Rectangle(corner, right - left, bottom - top, fill=False, color="red",
-                                label=name)  # fmt: skip
+            outline = Rectangle(corner, right - left, bottom - top, fill=False, color=colour,
+                                linewidth=1.5, label=name)  # fmt: skip
             outline.set_linestyle(style)
             axes.add_patch(outline)
-    axes.legend(loc="lower right", fontsize=8, framealpha=0.8)
+    # below the picture, so that it hides no part of a box
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8,
+                frameon=False)  # fmt: skip
     return figure

@@ -22,7 +22,7 @@ from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer
 from convscope.core.meta import has_large_input, images_per_batch
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import heatmap_overlay, in_colour, show_panels
+from convscope.core.plotting import Heat, in_colour, show_panels
 from convscope.core.tables import Table
 from convscope.explain.averaged_gradients import integrated_gradients, smoothgrad
 from convscope.explain.backward_rules import modified_backward
@@ -91,8 +91,19 @@ def backward_pass_table() -> Table:
     return Table(["method", "paper", "ReLU sends back", "max-pool", "multiplied"], rows)
 
 
+def map_label(method: str) -> str:
+    """What a method's map (`Explanation.map`) holds, short enough for its colour bar: the
+    Grad-CAM map ReLU(Σ α_k A^k), upsampled; occlusion's drop of the score (0 where it
+    rose); else the largest |attribution| over the colour channels."""
+    if method == "grad_cam":
+        return "Grad-CAM"
+    if method == "occlusion":
+        return "score drop"
+    return "|attribution|"
+
+
 def _heat(method: str, attribution: torch.Tensor) -> torch.Tensor:
-    """The map `(N, H, W)` of attributions `(N, C, H, W)`."""
+    """The map `(N, H, W)` of attributions `(N, C, H, W)` (`map_label` says what it holds)."""
     if method == "grad_cam":
         return attribution[:, 0]
     if method == "occlusion":
@@ -228,8 +239,9 @@ def show_explanations(
     panels = [(f"class {model.class_names[model.class_index(target)]}", image)]
     for method in methods:
         result = explain(model, image, target, method, layer, **settings)
-        panels.append((method.replace("_", " "), heatmap_overlay(image, result.map, cmap="hot")))
-    return show_panels(panels, columns=min(len(panels), 5), size=1.9)
+        heat = Heat(result.map, map_label(method), over=image, cmap="hot")
+        panels.append((method.replace("_", " "), heat))
+    return show_panels(panels, columns=min(len(panels), 5), size=1.5)
 
 
 def show_explanation(model: LayeredModel, image: torch.Tensor, target: int | str, method: str,
@@ -240,9 +252,8 @@ def show_explanation(model: LayeredModel, image: torch.Tensor, target: int | str
     return show_panels(
         [
             (f"class {model.class_names[result.class_index]}", in_colour(image)),
-            (title, result.map),
-            ("over the image", heatmap_overlay(image, result.map, cmap="hot")),
+            (title, Heat(result.map, map_label(method), cmap="hot")),
+            ("over the image", Heat(result.map, map_label(method), over=image, cmap="hot")),
         ],
-        cmap="hot",
-        size=2.4,
+        size=1.9,
     )

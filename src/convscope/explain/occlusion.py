@@ -19,7 +19,7 @@ from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import check_feature_map_layer, recording
 from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import heatmap_overlay, show_panels
+from convscope.core.plotting import Heat, Labels, show_panels
 
 
 @dataclass
@@ -32,13 +32,24 @@ class OcclusionMaps:
     top_class: torch.Tensor
     channel: int
     layer: str
+    size: int
+    stride: int
+
+
+def square_starts(side: int, size: int, stride: int) -> range:
+    """Where a square of `size` starts along a `side`: every `stride` pixels until it reaches
+    the edge, as Captum's `Occlusion` does (ceil((side − size) / stride) + 1 positions); the
+    last square is cut at the edge when the stride does not tile the side, so every pixel is
+    covered, as Zeiler & Fergus slide the square over the whole image."""
+    return range(0, side - size + stride, stride) if side > size else range(1)
 
 
 def occluded_images(
     image: torch.Tensor, size: int, stride: int, fill: torch.Tensor
 ) -> tuple[torch.Tensor, tuple[int, int]]:
     """Copies of `image` `(C, H, W)` with a `size`×`size` square of `fill` `(C,)` at every
-    position `stride` apart, row by row: `(rows * columns, C, H, W)`, and `(rows, columns)`.
+    position `stride` apart up to the edges (`square_starts`), row by row:
+    `(rows * columns, C, H, W)`, and `(rows, columns)`.
 
     Raises:
         ConvscopeError: naming the argument: an image that is not `(C, H, W)`, a size that is
@@ -52,8 +63,7 @@ def occluded_images(
         raise ConvscopeError(
             f"fill must be a tensor ({channels},), one value per channel; got {got}"
         )
-    tops = range(0, height - size + 1, stride)
-    lefts = range(0, width - size + 1, stride)
+    tops, lefts = square_starts(height, size, stride), square_starts(width, size, stride)
     copies = image.expand(len(tops) * len(lefts), -1, -1, -1).clone()
     for index, (top, left) in enumerate((t, s) for t in tops for s in lefts):
         copies[index, :, top : top + size, left : left + size] = fill.view(channels, 1, 1)
@@ -108,26 +118,34 @@ def occlusion(
         torch.cat(winners).view(grid),
         channel,
         layer,
+        size,
+        stride,
     )
 
 
 def show_occlusion(image: torch.Tensor, maps: OcclusionMaps, class_names: list[str]) -> Figure:
-    """The image and the three maps: (a) feature activation, (b) P(correct), (c) top class."""
-    figure = show_panels(
+    """The image and the three maps of the paper's Figure 7, one value per position of the
+    square (drawn where the square's centre was): (a) the total activation of the followed
+    feature map, (b) P(correct class), (c) the most probable class, named in a legend."""
+    rows, columns = maps.probability.shape
+    # a digit's name fits in its cell while the cells are large enough to read
+    in_cells = max(len(name) for name in class_names) <= 2 and max(rows, columns) <= 12
+    start = (maps.size - 1) / 2 - maps.stride / 2  # cell k centred on square k's centre
+    cells = (start, start + columns * maps.stride, start + rows * maps.stride, start)
+    return show_panels(
         [
             ("input", image),
-            (f"(a) {maps.layer} map {maps.channel}", heatmap_overlay(image, maps.feature)),
-            ("(b) P(correct class)", heatmap_overlay(image, maps.probability)),
-            ("(c) most probable class", maps.top_class.float()),
+            (f"(a) {maps.layer} map {maps.channel}",
+             Heat(maps.feature, "total activation, square there", over=image, cmap="jet",
+                  extent=cells)),
+            ("(b) P(correct class)",
+             Heat(maps.probability, "P(correct), square there", over=image, cmap="jet",
+                  limits=(0.0, 1.0), extent=cells)),
+            ("(c) most probable class",
+             Labels(maps.top_class, class_names, in_cells=in_cells, over=image, extent=cells)),
         ],
-        size=2.8,
-    )
-    axes = figure.axes[3]
-    for row in range(maps.top_class.shape[0]):
-        for column in range(maps.top_class.shape[1]):
-            label = class_names[int(maps.top_class[row, column])]
-            axes.text(column, row, label[:3], ha="center", va="center", fontsize=6, color="red")
-    return figure
+        size=2.2,
+    )  # fmt: skip
 
 
 def occlusion_windows(side: int) -> tuple[int, int]:
@@ -161,7 +179,7 @@ def occlusion_attribution(
 
     Returns:
         `(C, H, W)`: S_c(x) − S_c(x with the square), the mean over the squares covering each
-        pixel; zero where no square reaches (when the stride does not tile the image).
+        pixel (every pixel is covered: `square_starts`).
     """
     data = image_tensor("data", data, batched=True)[0]
     channels, height, width = data.shape
@@ -183,4 +201,4 @@ def occlusion_attribution(
         top, left = (k // columns) * stride, (k % columns) * stride
         total[top : top + size, left : left + size] += drop
         covered[top : top + size, left : left + size] += 1
-    return (total / covered.clamp(min=1)).expand(channels, -1, -1).clone()
+    return (total / covered).expand(channels, -1, -1).clone()

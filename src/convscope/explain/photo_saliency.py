@@ -71,9 +71,9 @@ def show_photo_saliency(
     colour bar."""
     images, top, chosen, maps = found
     rows = len(top)
-    # inches: a 224-pixel map drawn at about 200 pixels, so smoothed while shrunk
+    # inches: a 224-pixel map drawn at about 200 pixels at 100 dpi, smoothed while shrunk
     # ("antialiased"), where nearest-neighbour sampling would drop whole rows of the map
-    panel = 2.8
+    panel = 2.0
     figure = Figure(figsize=(2 * panel + 0.9, rows * (panel + 0.35) + 0.4),
                     dpi=FIGURE_DPI)  # fmt: skip
     grid = figure.add_gridspec(rows, 3, width_ratios=[1, 1, 0.06], left=0.02,
@@ -83,10 +83,10 @@ def show_photo_saliency(
         photo_axes, map_axes = figure.add_subplot(grid[row, 0]), figure.add_subplot(grid[row, 1])
         photo_axes.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
         photo_axes.set_title(f"top class: {model.class_names[index]} (P = {probability:.2f})",
-                             fontsize=10)  # fmt: skip
+                             fontsize=8)  # fmt: skip
         shown = map_axes.imshow(clipped(saliency, percentile).numpy(), cmap=MAP_COLOURS,
                                 vmin=0, vmax=1, interpolation="antialiased")  # fmt: skip
-        map_axes.set_title("max over channels of |∂S_c/∂I|", fontsize=10)
+        map_axes.set_title("max over channels of |∂S_c/∂I|", fontsize=8)
         for axes in (photo_axes, map_axes):
             axes.axis("off")
         bar = figure.colorbar(shown, cax=figure.add_subplot(grid[row, 2]))

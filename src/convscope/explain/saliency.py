@@ -24,7 +24,7 @@ from convscope.core.devices import device_of, dtype_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import heatmap_overlay, show_panels
+from convscope.core.plotting import Heat, show_panels
 from convscope.core.precision import float64_where_cheap
 
 AUGMENTATIONS = ("none", "flip", "crops_and_flips")
@@ -282,11 +282,12 @@ def show_saliency(model: LayeredModel, image: torch.Tensor, class_name: str | in
     """An image, its saliency map for one class, and the map over the image."""
     index = model.class_index(class_name)
     saliency = class_saliency(model, image, index)
+    label = "max over channels of |∂S/∂I|"
     return show_panels(
         [
             ("image", image),
-            (f"saliency: {model.class_names[index]}", saliency),
-            ("overlay", heatmap_overlay(image, saliency, alpha=0.6, cmap="hot")),
+            (f"saliency: {model.class_names[index]}", Heat(saliency, label, cmap="hot")),
+            ("over the image", Heat(saliency, label, over=image, cmap="hot")),
         ],
-        size=2.6,
+        size=2.2,
     )

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import has_large_input, total_macs
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import FIGURE_DPI, in_colour, show_panels
+from convscope.core.plotting import FIGURE_DPI, MIN_FONT_PT, Heat, in_colour, show_panels
 from convscope.core.precision import float64_where_cheap, settled
 from convscope.core.similarity import rank_correlation, structural_similarity
 from convscope.explain.methods import METHODS, explain_many
@@ -267,9 +267,12 @@ def show_randomisation(
         m = curves.methods.index(method)
         for state in chosen:
             title = state if row == 0 else ""
-            panels.append((title, curves.maps[curves.states.index(state), m, index]))
-    return show_panels(panels, cmap="hot", columns=len(chosen) + 1, size=1.25,
-                       title=STATE_CAPTIONS[curves.kind], title_size=8)  # fmt: skip
+            heat = Heat(curves.maps[curves.states.index(state), m, index], "", limits=(0.0, 1.0),
+                        cmap="hot")  # fmt: skip
+            panels.append((title, heat))
+    return show_panels(panels, columns=len(chosen) + 1, size=1.1,
+                       title=STATE_CAPTIONS[curves.kind], title_size=9,
+                       shared_bar="each map scaled to 0..1")  # fmt: skip
 
 
 def shown_states(states: Sequence[str]) -> list[str]:
@@ -283,7 +286,7 @@ def shown_states(states: Sequence[str]) -> list[str]:
 def show_similarity_curves(*curves: SanityCurves) -> Figure:
     """Rank correlation and SSIM over the states, a line per method: a column per curve set
     (cascading, independent)."""
-    figure = Figure(figsize=(5.0 * len(curves), 6.4), dpi=FIGURE_DPI)
+    figure = Figure(figsize=(4.2 * len(curves), 5.6), dpi=FIGURE_DPI)
     for column, found in enumerate(curves):
         for row, (name, values) in enumerate(
             (("Spearman rank correlation", found.rank_correlation), ("SSIM", found.ssim))
@@ -292,12 +295,13 @@ def show_similarity_curves(*curves: SanityCurves) -> Figure:
             for m, method in enumerate(found.methods):
                 axes.plot(range(len(found.states)), values[:, m].numpy(), marker="o",
                           markersize=3, label=method)  # fmt: skip
-            axes.set_xticks(range(len(found.states)), found.states, rotation=60, fontsize=7)
+            axes.set_xticks(range(len(found.states)), found.states, rotation=60,
+                            fontsize=MIN_FONT_PT)  # fmt: skip
             axes.set_ylim(-0.6, 1.05)
             axes.set_title(f"{found.kind}: {name}", fontsize=9)
             axes.grid(alpha=0.3)
     figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="lower center", ncol=4,
-                  fontsize=7)  # fmt: skip
+                  fontsize=MIN_FONT_PT)  # fmt: skip
     figure.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.2, hspace=0.55, wspace=0.2)
     return figure
 

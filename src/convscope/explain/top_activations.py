@@ -236,13 +236,18 @@ def show_channel(model: LayeredModel, images: torch.Tensor, deconvnet: Deconvnet
                  image: torch.Tensor, top: TopActivations, channel: int,
                  deconvnet_for: Callable[[int], Deconvnet] | None = None) -> Figure:  # fmt: skip
     """One channel: the chosen image, the projection of its strongest activation there, and
-    the channel's top activations over the whole set (projections and patches)."""
+    the channel's top activations over the whole set (projections and patches). A map that is
+    zero everywhere on the chosen image has nothing to project: its panel says so."""
     projections, patches = top_grids(model, images, top, channel, deconvnet_for)
-    projection = as_picture(model, deconvnet.project(top.layer, channel))
+    title = f"{top.layer} map {channel}"
+    if deconvnet.silent(top.layer, channel):
+        projection, title = torch.full_like(image, 0.5), f"{title}: zero on this image"
+    else:
+        projection = as_picture(model, deconvnet.project(top.layer, channel))
     return show_panels(
-        [("image", image), (f"{top.layer} map {channel}", projection),
+        [("image", image), (title, projection),
          ("top activations: projections", projections), ("their input patches", patches)],
-        size=2.6,
+        size=2.2,
     )  # fmt: skip
 
 

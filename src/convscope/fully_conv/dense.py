@@ -10,10 +10,12 @@ from matplotlib.figure import Figure
 
 from convscope.core.arguments import image_for, positive
 from convscope.core.devices import device_of, synchronize, to_cpu, to_model
+from convscope.core.geometry import geometries
 from convscope.core.meta import images_per_batch
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import heatmap_overlay, show_panels
+from convscope.core.plotting import Heat, Labels, show_panels
 from convscope.core.tables import Table
+from convscope.data.scenes import Scene
 
 
 @torch.no_grad()
@@ -31,33 +33,63 @@ def class_maps(cast: LayeredModel, image: torch.Tensor) -> torch.Tensor:
     return to_cpu(cast(to_model(cast, cast.preprocess(image.unsqueeze(0))))[0].softmax(dim=0))
 
 
-def show_class_maps(image: torch.Tensor, maps: torch.Tensor, class_names: list[str],
-                    class_name: str) -> Figure:  # fmt: skip
-    """The image, one class's probability map over it, and the most probable class per cell.
+def window_cells(cast: LayeredModel, maps: torch.Tensor) -> tuple[float, float, float, float]:
+    """Where the cells of `maps` `(classes, H', W')` sit on the input: `(left, right, bottom,
+    top)` in pixel coordinates, each cell a `jump`×`jump` block centred on its window's centre
+    (the output's `start` and `jump`, `geometries`), as `imshow`'s `extent` wants them."""
+    output = cast.layer_names[-1]
+    rows, columns = geometries(cast, 0)[output], geometries(cast, 1)[output]
+    top, left = rows.start - rows.jump / 2, columns.start - columns.jump / 2
+    return (left, left + maps.shape[2] * columns.jump, top + maps.shape[1] * rows.jump, top)
+
+
+def empty_windows(cast: LayeredModel, maps: torch.Tensor, scene: Scene) -> torch.Tensor:
+    """`(H', W')` bool: the windows of `maps` that touch no digit's ink box in `scene`."""
+    output = cast.layer_names[-1]
+    rows, columns = geometries(cast, 0)[output], geometries(cast, 1)[output]
+    tops = rows.start - (rows.field - 1) / 2 + rows.jump * torch.arange(maps.shape[1])
+    lefts = columns.start - (columns.field - 1) / 2 + columns.jump * torch.arange(maps.shape[2])
+    empty = torch.ones(maps.shape[1:], dtype=torch.bool)
+    for top, left, bottom, right in scene.boxes.tolist():
+        down = (tops < bottom) & (tops + rows.field > top)
+        across = (lefts < right) & (lefts + columns.field > left)
+        empty &= ~(down[:, None] & across[None, :])
+    return empty
+
+
+def show_class_maps(cast: LayeredModel, image: torch.Tensor, maps: torch.Tensor,
+                    class_name: str, scene: Scene | None = None) -> Figure:  # fmt: skip
+    """The image, one class's probability per window, and the most probable class per window.
+
+    Each cell is drawn at its window's centre (`window_cells`), on the probability scale 0..1.
+    With `scene`, the windows that touch no digit are grey in the last panel: the classifier
+    has no "nothing here" class, so what it says there is not an answer.
 
     Args:
+        cast: the fully convolutional net that made `maps`.
         image: `(C, H, W)` in [0, 1].
         maps: `(classes, H', W')` from `class_maps`.
-        class_names: the names of the classes, in index order.
         class_name: the class whose map is shown.
+        scene: the `Scene` that `image` is, if it is one.
     """
-    index = class_names.index(class_name)
-    winners = maps.argmax(dim=0)
-    figure = show_panels(
+    index = cast.class_index(class_name)
+    title = f"P({class_name}) per window"
+    if scene is not None and index not in scene.classes.tolist():
+        title += f": no {class_name} in the scene"
+    short = max(len(name) for name in cast.class_names) <= 2
+    empty = empty_windows(cast, maps, scene) if scene is not None else None
+    return show_panels(
         [
             ("input", image),
-            (f"P({class_name}) per window", heatmap_overlay(image, maps[index], alpha=0.6)),
-            ("most probable class", winners.float()),
+            (title, Heat(maps[index], f"P({class_name})", over=image, cmap="viridis",
+                         limits=(0.0, 1.0), alpha=0.7, extent=window_cells(cast, maps))),
+            ("most probable class per window",
+             Labels(maps.argmax(dim=0), cast.class_names, in_cells=short, unknown=empty,
+                    unknown_name="window touches no digit", over=image,
+                    extent=window_cells(cast, maps))),
         ],
-        size=3.2,
-    )
-    axes = figure.axes[2]
-    for (row, column), label in zip(torch.cartesian_prod(
-            torch.arange(winners.shape[0]), torch.arange(winners.shape[1])).tolist(),
-            winners.flatten().tolist()):  # fmt: skip
-        axes.text(column, row, class_names[label], ha="center", va="center", fontsize=7,
-                  color="white" if label < len(class_names) / 2 else "black")  # fmt: skip
-    return figure
+        size=2.6,
+    )  # fmt: skip
 
 
 def crops(image: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:

@@ -18,7 +18,7 @@ from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import conv_layers
 from convscope.core.net import LayeredModel, Net
-from convscope.core.plotting import show_panels
+from convscope.core.plotting import Heat, show_panels
 from convscope.core.transforms import PassThrough
 
 # Responds to horizontal edges: it is the derivative along y (rows), smoothed along x.
@@ -107,12 +107,32 @@ def filter_outputs(net: Net, image: torch.Tensor) -> torch.Tensor:
     return net(image.unsqueeze(0))[0]
 
 
-def show_filter_outputs(net: Net, image: torch.Tensor) -> Figure:
-    """The input and each filter's output, on one shared colour scale (as Caffe's lesson)."""
+def show_filter_outputs(net: Net, image: torch.Tensor, names: Sequence[str] = (),
+                        crop: int | None = None) -> Figure:  # fmt: skip
+    """The input and each filter's output, each output with its own colour bar.
+
+    Args:
+        net: a one-layer net (`designer_net`); image: a gray image `(1, H, W)`.
+        names: what each filter is (default "filter i").
+        crop: show only a `crop`×`crop` square at the centre of each output, and the input
+            pixels it is centred on, magnified (a blur of a pixel or two is visible there).
+    """
     maps = filter_outputs(net, image)
-    panels = [(f"filter {i} output", maps[i]) for i in range(len(maps))]
-    figure = show_panels(panels, shared_range=True)
-    return figure
+    names = list(names) or [f"filter {i}" for i in range(len(maps))]
+    if len(names) != len(maps):
+        raise ConvscopeError(f"names must name each of the {len(maps)} filters; got {names!r}")
+    shown, title = image, None
+    if crop is not None:
+        crop = integer("crop", crop, 1, min(maps.shape[1:]), plural="crop sizes")
+        offset = (image.shape[-1] - maps.shape[-1]) // 2  # an output pixel's input centre
+        top, left = (maps.shape[1] - crop) // 2, (maps.shape[2] - crop) // 2
+        maps = maps[:, top : top + crop, left : left + crop]
+        shown = image[:, top + offset : top + offset + crop, left + offset : left + offset + crop]
+        title = f"the central {crop}×{crop} pixels, magnified"
+    panels = [(f"{name} output", Heat(output, "output", cmap="gray"))
+              for name, output in zip(names, maps)]  # fmt: skip
+    return show_panels([("input", shown), *panels], size=2.0 if crop else 1.8, title=title,
+                       title_size=10)  # fmt: skip
 
 
 def show_filter_response(image: torch.Tensor, kernel: torch.Tensor, bias: float = 0.0) -> Figure:
@@ -123,9 +143,9 @@ def show_filter_response(image: torch.Tensor, kernel: torch.Tensor, bias: float 
     output = F.conv2d(image.unsqueeze(0), kernel[None, None], torch.tensor([float(bias)]))[0, 0]
     return show_panels(
         [
-            ("kernel", kernel),
+            ("kernel", Heat(kernel, "weight", cmap="gray")),
             ("input", image),
-            (f"output (mean {output.mean().item():.3f})", output),
+            (f"output (mean {output.mean().item():.3f})", Heat(output, "output", cmap="gray")),
         ]
     )
 
@@ -191,5 +211,6 @@ def show_first_layer(
     """
     layer = conv_layers(model)[0]
     maps = first_layer_maps(model, image, len(names))
-    panels = [(f"{layer} filter {i}: {name}", maps[i]) for i, name in enumerate(names)]
-    return show_panels([("input", image), *panels])
+    panels = [(f"{layer} filter {i}: {name}", Heat(maps[i], "output", cmap="gray"))
+              for i, name in enumerate(names)]  # fmt: skip
+    return show_panels([("input", image), *panels], size=1.8)

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display as display_figure
 
+from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import feature_map_layers, show_layer
 from convscope.core.meta import layer_table
@@ -70,13 +71,14 @@ def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
 
 
 @wraps_figure(show_layer)
-def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1") -> widgets.interactive:
+def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1",
+                 image_index: int = 0) -> widgets.interactive:  # fmt: skip
     """Choose a layer and an image: the layer's filters and that image's activation maps.
 
     Args:
         model: a `Net`.
         images: `(N, C, H, W)` in [0, 1] to choose from.
-        layer: the layer shown first.
+        layer, image_index: the layer and the image shown first.
     """
 
     def update(layer: str, index: int):
@@ -85,7 +87,12 @@ def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1") -> widg
     return _interactive(
         update,
         layer=widgets.Dropdown(options=feature_map_layers(model), value=layer, description="layer"),
-        index=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
+        index=widgets.IntSlider(
+            value=integer("image_index", image_index, 0, len(images) - 1),
+            min=0,
+            max=len(images) - 1,
+            description="image",
+        ),  # fmt: skip
     )
 
 
@@ -110,8 +117,8 @@ def class_map_widget(
 
     def update(class_name: str, scene_seed: int):
         scene = scene_of_seed(images, labels, scene_seed, size, count)
-        return show_class_maps(scene.image, class_maps(cast, scene.image), cast.class_names,
-                               class_name)  # fmt: skip
+        return show_class_maps(cast, scene.image, class_maps(cast, scene.image), class_name,
+                               scene)  # fmt: skip
 
     return _interactive(
         update,
