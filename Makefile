@@ -35,7 +35,7 @@ OTHER_CPU := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INS
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test env browser unit notebooks ui lint run gallery outputs student slides bench clean \
+.PHONY: lab test env browser unit notebooks ui lint run gallery outputs describe student slides bench clean \
 	lock spread
 CHROMIUM_FILE := $(VENV)/chromium-path
 
@@ -116,6 +116,11 @@ gallery: $(STAMP)
 # stored: it is volatile and would carry every widget figure as well.
 outputs: $(STAMP)
 	$(BIN)/python -m convscope outputs $(NB)
+
+# After editing only markdown: the slide types and every figure's alt text (the sentence after
+# it) set again, without re-executing.
+describe: $(STAMP)
+	$(BIN)/python -m convscope outputs --text-only $(NB)
 
 # Students' copies: every notebook without its worked solutions (cells tagged `solution`).
 student: $(STAMP)

@@ -15,7 +15,7 @@ from convscope.caffe.weights import convert_to
 from convscope.core.checkpoints import check_state_dict_fits, save_state_dict, save_weights
 from convscope.core.errors import ConvscopeError
 from convscope.course.decks import write_decks
-from convscope.course.headless import execute_in_place
+from convscope.course.headless import describe_in_place, execute_in_place
 from convscope.course.runner import plan_runs, run_notebooks, select_notebooks
 from convscope.course.student import write_student_copies
 from convscope.models.registry import MODELS, load_model
@@ -79,7 +79,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _outputs(args: argparse.Namespace) -> int:
     for notebook in select_notebooks(args.notebooks):
-        execute_in_place(notebook)
+        if args.text_only:
+            describe_in_place(notebook)
+        else:
+            execute_in_place(notebook)
         print(f"refreshed {notebook.name}")
     return 0
 
@@ -150,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         "outputs", help="re-execute the committed notebooks in place (after editing them)"
     )
     outputs.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
+    outputs.add_argument(
+        "--text-only",
+        action="store_true",
+        help="after editing only markdown: set the slide types and the figures' alt text "
+        "again, without re-executing",
+    )
     outputs.set_defaults(handler=_outputs)
     student = commands.add_parser(
         "student", help="write students' copies of the notebooks, without the worked solutions"

@@ -1,37 +1,44 @@
-"""Results a notebook records, so that papermill runs and tests can read them back."""
+"""Values a notebook records for machines (papermill runs and the tests), beside it.
+
+`record` writes nothing into the notebook: a lesson's own sentences and printed numbers say
+what was measured, and a bookkeeping call leaves no empty output behind. When the notebook is
+executed by `convscope run` (or a test), `$CONVSCOPE_RECORDS` names a file beside the executed
+notebook, and each record is appended to it as one JSON line; otherwise `record` does nothing.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-METADATA_KEY = "convscope"
+RECORDS_VARIABLE = "CONVSCOPE_RECORDS"
 
 
-def record(name: str, value: float | int | str | bool) -> None:
-    """Store `name: value` in an output's metadata for papermill runs and tests to read.
+def records_path(notebook: str | Path) -> Path:
+    """The file that holds the records of the executed notebook `notebook`."""
+    return Path(notebook).with_suffix(".records.jsonl")
 
-    Nothing shows in the notebook (the output's text is empty): the lesson's own sentences
-    and printed numbers say what was measured; the record is for machines.
+
+def record(name: str, value: float | int | str | bool | list) -> None:
+    """Append `name: value` to the file `$CONVSCOPE_RECORDS` names, if it names one.
 
     Args:
         name: what was measured, e.g. `"heldout_accuracy"`.
-        value: a JSON value; round floats before recording so stored outputs stay stable.
+        value: a JSON value; round floats before recording so the value is stable.
     """
-    from IPython.display import display
-
-    display(
-        {"text/plain": ""},
-        raw=True,
-        metadata={METADATA_KEY: {name: value}},
-    )
+    target = os.environ.get(RECORDS_VARIABLE)
+    if target:
+        with open(target, "a", encoding="utf-8") as lines:
+            lines.write(json.dumps({name: value}) + "\n")
 
 
 def read_records(notebook: str | Path) -> dict[str, object]:
-    """Every value `record` stored in an executed notebook file, by name."""
-    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    """Every value `record` stored while the notebook `notebook` was executed, by name (the
+    last one where a name was recorded twice); `{}` when nothing was recorded."""
+    path = records_path(notebook)
     found: dict[str, object] = {}
-    for cell in cells:
-        for output in cell.get("outputs", []):
-            found.update(output.get("metadata", {}).get(METADATA_KEY, {}))
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found.update(json.loads(line))
     return found

@@ -20,6 +20,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 
 from convscope.core.files import write_atomically
+from convscope.course.alt_text import with_alt_text
 from convscope.course.slides import with_slide_metadata
 
 ENGINE_NAME = "convscope-headless"
@@ -67,12 +68,21 @@ class HeadlessEngine(NBClientEngine):
 papermill_engines.register(ENGINE_NAME, HeadlessEngine)
 
 
+def describe_in_place(path: Path) -> None:
+    """Set a committed notebook's slide types and figures' alt text by their rules, without
+    re-executing it (after editing only its markdown)."""
+    notebook = nbformat.read(path, as_version=4)
+    with_slide_metadata(notebook)
+    with_alt_text(notebook)
+    write_atomically(path, lambda temporary: nbformat.write(notebook, temporary))
+
+
 def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
     """Re-execute a committed notebook in its folder and write it back (`make outputs`).
 
     Widgets are not mirrored and no widget state is stored: it is volatile, and an Output
     widget's state would carry its figures a second time. Every cell's slide type is set by
-    `course.slides`' rule.
+    `course.slides`' rule, and every figure's alt text by `course.alt_text`'s.
     """
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -86,4 +96,5 @@ def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
     client.execute()
     notebook.metadata.pop("widgets", None)
     with_slide_metadata(notebook)  # the slide types follow the cells as edited
+    with_alt_text(notebook)  # each figure described by the sentence after it
     write_atomically(path, lambda temporary: nbformat.write(notebook, temporary))

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import itertools
 import json
+import os
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ from tqdm.auto import tqdm
 
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.files import write_atomically, write_bytes_atomically, write_text_atomically
+from convscope.core.records import RECORDS_VARIABLE, records_path
 from convscope.course.gallery import RunRecord, write_gallery
 from convscope.course.headless import ENGINE_NAME
 from convscope.course.parameters import check_run
@@ -69,13 +71,17 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]
     It runs on the `headless` engine: widgets are not mirrored (see `convscope.headless`).
     papermill writes into a temporary file that becomes `target` once it is complete, a failed
     run's notebook (stopped at its failing cell) included: `target` is never half-written.
+    What the notebook `record`s goes to `records_path(target)` (`read_records` reads it).
 
     Raises:
         papermill.PapermillExecutionError: a cell raised; `target` holds the stopped notebook.
     """
     failures: list[papermill.PapermillExecutionError] = []
+    records = records_path(target)
+    records.unlink(missing_ok=True)  # a new run's records only
 
     def execute(temporary: str) -> None:
+        os.environ[RECORDS_VARIABLE] = str(records.resolve())  # the kernel inherits it
         try:
             papermill.execute_notebook(
                 str(notebook),
@@ -88,6 +94,8 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]
             )
         except papermill.PapermillExecutionError as failure:  # the notebook is written whole
             failures.append(failure)
+        finally:
+            del os.environ[RECORDS_VARIABLE]
 
     write_atomically(target, execute)
     if failures:
