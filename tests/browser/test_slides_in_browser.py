@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from convscope.__main__ import main
+from convscope.course.alt_text import figure_sentence
 from convscope.course.slides import is_widget_cell
 
 from .conftest import REPO, SHOTS, local_only
@@ -26,11 +27,12 @@ CURRENT = """() => {
   const shown = all.filter(s => s.classList.contains('present')).pop();
   return [all.indexOf(shown), shown.querySelectorAll('.fragment.visible').length];
 }"""
-# every figure of the slide shown: (its source's tail, whether it has loaded and has pixels)
+# every figure of the slide shown: (its source's tail, whether it has loaded and has pixels,
+# its alt text)
 IMAGES = """() => {
   const shown = [...document.querySelectorAll('.reveal .slides section.present')].pop();
   return [...shown.querySelectorAll('img')].map(
-    img => [img.src.slice(-60), img.complete && img.naturalWidth > 0]);
+    img => [img.src.slice(-60), img.complete && img.naturalWidth > 0, img.alt]);
 }"""
 
 
@@ -57,9 +59,10 @@ def test_a_deck_opens_offline_and_every_figure_renders(browser, deck_server):
     page.wait_for_function("() => document.querySelector('.MathJax_CHTML') !== null",
                            timeout=30_000)  # fmt: skip  # MathJax typeset the formulas
     notebook = json.loads((REPO / "notebooks" / f"{DECK}.ipynb").read_text(encoding="utf-8"))
-    expected = {  # the figures outside widget cells (a deck shows no widget), each once
-        o["data"]["image/png"].strip()[-60:]
-        for c in notebook["cells"] if not is_widget_cell(c)
+    expected = {  # the figures outside widget cells (a deck shows no widget), each once, with
+        # the sentence after it as its alt text
+        o["data"]["image/png"].strip()[-60:]: figure_sentence(notebook["cells"], index)
+        for index, c in enumerate(notebook["cells"]) if not is_widget_cell(c)
         for o in c.get("outputs", []) if "image/png" in o.get("data", {})
     }  # fmt: skip
     seen, states = set(), []
@@ -69,8 +72,8 @@ def test_a_deck_opens_offline_and_every_figure_renders(browser, deck_server):
             break  # Space changed nothing: the last slide, every fragment shown
         states.append(state)
         images = page.evaluate(IMAGES)
-        assert all(ok for _, ok in images), f"a figure did not render on slide {state}"
-        seen.update(src for src, _ in images)
+        assert all(ok for _, ok, _ in images), f"a figure did not render on slide {state}"
+        seen.update((src, alt) for src, _, alt in images)
         if step in (0, 8):
             page.screenshot(path=SHOTS / f"deck-{DECK}-{step}.png")
         page.keyboard.press("Space")  # reveal.js: the next fragment, subslide or slide
@@ -79,7 +82,7 @@ def test_a_deck_opens_offline_and_every_figure_renders(browser, deck_server):
         pytest.fail(f"the deck did not end within {NEXT_STEPS} steps")
     assert outside == [] and failed == [], (outside, failed)
     slides = {index for index, _ in states}
-    assert len(slides) > 10 and seen == expected, (len(slides), len(seen), len(expected))
+    assert len(slides) > 10 and seen == set(expected.items()), (len(slides), len(seen))
     context.close()
 
 
