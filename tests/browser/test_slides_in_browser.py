@@ -36,10 +36,31 @@ IMAGES = """() => {
 }"""
 
 
+# A 1280×720 projector. The slides that do not fit it yet, each named by the start of its
+# text: a cell taller than a slide on its own (lesson 04's 48-line layer table; four cells of
+# lesson 07 that print tables beside their figures). Splitting those cells is still to do; any
+# other slide that overflows fails the test, and so does one of these once it fits.
+PROJECTOR = {"width": 1280, "height": 720}
+TOO_TALL = {
+    "04_fcn_shapes": ["table = cs.layer_table(fcn"],
+    "07_which_to_trust": ["count, sanity_methods = ", "independent = cs.randomisation_curves(",
+                          "digit_net = cs.load_model(", "pointing_methods = ["],
+}  # fmt: skip
+SLIDES = """() => [...document.querySelectorAll('.reveal .slides > section')].map(
+  h => Math.max(1, h.querySelectorAll(':scope > section').length))"""
+# the slide shown: its height, its width, how many of its code blocks are cut at the right,
+# and the start of its text
+SHOWN = """() => {
+  const s = [...document.querySelectorAll('.reveal .slides section.present')].pop();
+  const cut = [...s.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1);
+  return [s.scrollHeight, s.scrollWidth, cut.length, (s.innerText || '').trim().slice(0, 60)];
+}"""
+
+
 @pytest.fixture(scope="module")
 def deck_server():
-    """`make slides` for one notebook, served from build/slides/ on 127.0.0.1."""
-    assert main(["slides", DECK[:2], "--out", str(DECKS)]) == 0
+    """`make slides` for every notebook, served from build/slides/ on 127.0.0.1."""
+    assert main(["slides", "--out", str(DECKS)]) == 0
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DECKS))
     server = http.server.ThreadingHTTPServer((HOST, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -122,3 +143,29 @@ def test_a_notebook_runs_as_a_live_slideshow_and_its_widget_answers(page, lab):
     else:
         pytest.fail("moving the slider in the slideshow did not change the figure")
     page.screenshot(path=SHOTS / f"{stem}-rise-2.png")
+
+
+@pytest.mark.parametrize(
+    "stem", [path.stem for path in sorted((REPO / "notebooks").glob("0*.ipynb"))]
+)
+def test_every_slide_fits_a_projector(browser, deck_server, stem):
+    """Each slide of the deck, shown by its address (reveal.js's history: `#/h/v`), is at most
+    as tall and as wide as reveal.js's 1280×720 slide, and no line of code is cut."""
+    context = browser.new_context(viewport=PROJECTOR)
+    page = context.new_page()
+    page.goto(f"{deck_server}/{stem}.slides.html")
+    page.wait_for_selector(".reveal.ready", timeout=30_000)
+    too_tall = []
+    for across, down_count in enumerate(page.evaluate(SLIDES)):
+        for down in range(down_count):
+            page.evaluate(f"() => {{ location.hash = '#/{across}/{down}'; }}")
+            page.wait_for_timeout(100)
+            height, width, cut, text = page.evaluate(SHOWN)
+            assert width <= PROJECTOR["width"] and cut == 0, (stem, across, down, text)
+            if height > PROJECTOR["height"]:
+                too_tall.append(text)
+    context.close()
+    known = TOO_TALL.get(stem, [])
+    assert len(too_tall) == len(known) and all(
+        any(text.startswith(start) for start in known) for text in too_tall
+    ), too_tall

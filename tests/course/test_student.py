@@ -33,7 +33,8 @@ def test_no_solution_survives_and_every_exercise_does(copies):
         texts = {"".join(c["source"]) for c in kept}
         assert not any("".join(s["source"]) in texts for s in solutions)
         assert kept == [c for c in cells if not is_solution_cell(c)]  # the rest untouched
-        assert "## Exercises" in "".join(kept[-1]["source"])
+        assert "## Exercises" in "".join(kept[-2]["source"])
+        assert "".join(kept[-1]["source"]).startswith("## References")
         assert not any("### Solution" in "".join(c["source"]) for c in kept)
 
 

@@ -87,7 +87,8 @@ def test_notebook_structure(path):
     assert "import convscope as cs" in setup
     assert all("seed_everything" not in source(c) for c in code[2:])
     lesson = [c for c in all_cells if not is_solution_cell(c)]
-    last = source(lesson[-1])
+    assert source(lesson[-1]).startswith("## References")  # the lesson ends with its sources
+    last = source(lesson[-2])
     assert "## Summary" in last and "## Exercises" in last
     # the worked solutions come after the exercises, one per exercise, in order
     assert all_cells[len(lesson) :] == [c for c in all_cells if is_solution_cell(c)]

@@ -95,7 +95,9 @@ def write_deck(notebook_path: Path, out: Path) -> Path:
         extra_template_basedirs=[str(TEMPLATE.parent)],
         template_name=TEMPLATE.name,
         reveal_url_prefix="vendor/reveal.js",
-        reveal_scroll=True,
+        reveal_scroll=False,  # a slide fits the screen: nothing hides behind a scroll bar
+        reveal_width="1280",  # a 1280×720 projector's screen, one logical pixel to one pixel
+        reveal_height="720",
         reveal_theme="white",  # its fonts ship with reveal.js ("simple" imports Google's)
         reveal_transition="none",
         require_js_url="vendor/requirejs/require.js",

@@ -8,10 +8,15 @@ The rule, cell by cell (RISE in JupyterLab and nbconvert's reveal.js decks read 
   not its plumbing;
 - a markdown cell that opens a section (`## ...`) starts a slide: one idea per slide;
 - a markdown cell after code starts a subslide: the next step of the idea, with its sentence;
+  but the sentence after a figure, which says what to see in it, stays on the figure's slide;
 - a code cell stays on the slide of the sentence that explains it (`-`); one that follows
   other shown code appears as a fragment of that slide;
 - a widget cell gets a subslide of its own, and so does whatever follows it;
-- a worked solution is a subslide after the exercises, for the instructor to reveal.
+- a worked solution is a subslide after the exercises, for the instructor to reveal;
+- a slide fits a 1280×720 projector: a cell that would make its slide taller than
+  `SLIDE_HEIGHT` starts a subslide instead, but a figure's sentence stays with its figure
+  (`cell_height` estimates each cell's height in the decks' CSS, `course/deck_template`; the
+  browser test measures every slide of every deck).
 
 `make outputs` writes these into the notebooks; a test checks that the committed metadata is
 what the rule gives, so an edited notebook cannot drift from it.
@@ -19,9 +24,20 @@ what the rule gives, so an edited notebook cannot drift from it.
 
 from __future__ import annotations
 
+import base64
 import re
 
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
+# How many estimated pixels a 1280×720 slide may hold: fewer than 720, because reveal.js keeps
+# a margin and the estimate undercounts formulas and lists (set against the browser test's
+# measurements of every deck); and the decks' CSS in pixels: the text's line height and
+# characters a line, the code's, the printed output's line height, the tallest a figure is
+# drawn (`course/deck_template`).
+SLIDE_HEIGHT = 560
+TEXT_LINE, TEXT_CHARACTERS = 27, 110
+CODE_LINE, CODE_CHARACTERS = 21, 140
+OUTPUT_LINE = 15
+FIGURE_HEIGHT, FIGURE_WIDTH = 380, 1240
 PARAMETERS_TAG, SOLUTION_TAG = "parameters", "solution"
 WIDGET_CALL = re.compile(r"\bcs\.\w+_widget\(")
 
@@ -41,18 +57,59 @@ def is_solution_cell(cell: dict) -> bool:
     return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
 
 
+def _wrapped_lines(text: str, characters: int) -> int:
+    return sum(max(1, -(-len(line) // characters)) for line in text.splitlines())
+
+
+def _png_size(encoded: str) -> tuple[int, int]:
+    """(width, height) from a base64 PNG's header (its IHDR chunk)."""
+    header = base64.b64decode(encoded[:44])
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def cell_height(cell: dict) -> int:
+    """About how many pixels `cell` takes on a deck's slide, input and outputs."""
+    if cell["cell_type"] == "markdown":
+        height = 0
+        for block in _source(cell).strip().split("\n\n"):
+            heading = block.startswith("#")
+            height += 60 if heading else _wrapped_lines(block, TEXT_CHARACTERS) * TEXT_LINE + 16
+        return height
+    height = _wrapped_lines(_source(cell), CODE_CHARACTERS) * CODE_LINE + 24
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if "image/png" in data:
+            width, tall = _png_size(data["image/png"])
+            tall = tall * min(1.0, FIGURE_WIDTH / max(width, 1))
+            height += int(min(tall, FIGURE_HEIGHT)) + 10
+        elif output.get("output_type") == "stream":
+            text = output.get("text", "")  # a string, or a list of lines in a stored notebook
+            text = "".join(text) if isinstance(text, list) else text
+            height += _wrapped_lines(text, CODE_CHARACTERS) * OUTPUT_LINE + 10
+        elif "text/plain" in data and not is_widget_cell(cell):
+            height += _wrapped_lines("".join(data["text/plain"]), CODE_CHARACTERS) * OUTPUT_LINE
+    return height + (30 if is_widget_cell(cell) else 0)
+
+
+def _shows_figure(cell: dict | None) -> bool:
+    return cell is not None and any(
+        "image/png" in output.get("data", {}) for output in cell.get("outputs", []))  # fmt: skip
+
+
 def slide_types(cells: list[dict]) -> list[str]:
     """The slide type of each cell of a lesson notebook, by the module's rule."""
     types: list[str] = []
     code_seen = 0
+    filled = 0  # estimated pixels on the slide being built
     for index, cell in enumerate(cells):
         previous = cells[index - 1] if index else None
         after_widget = previous is not None and is_widget_cell(previous)
         if index == 0:
             kind = "slide"
         elif is_solution_cell(cell):
-            kind = "-" if previous is not None and is_solution_cell(previous) and (
-                previous["cell_type"] == "markdown") else "subslide"  # fmt: skip
+            follows = previous is not None and is_solution_cell(previous) and (
+                previous["cell_type"] == "markdown" or _shows_figure(previous))  # fmt: skip
+            kind = "-" if follows else "subslide"
         elif cell["cell_type"] == "code":
             code_seen += 1
             tags = cell.get("metadata", {}).get("tags", [])
@@ -66,10 +123,17 @@ def slide_types(cells: list[dict]) -> list[str]:
                 kind = "-"
         elif _source(cell).lstrip().startswith("## "):
             kind = "slide"
-        elif previous is not None and previous["cell_type"] == "code" or after_widget:
+        elif after_widget:
             kind = "subslide"
+        elif previous is not None and previous["cell_type"] == "code":
+            kind = "-" if _shows_figure(previous) else "subslide"  # a figure keeps its sentence
         else:
             kind = "-"
+        height = cell_height(cell) if kind != "skip" else 0
+        sentence = cell["cell_type"] == "markdown" and _shows_figure(previous)
+        if kind in ("-", "fragment") and filled + height > SLIDE_HEIGHT and not sentence:
+            kind = "subslide"  # the slide is full
+        filled = height if kind in ("slide", "subslide") else filled + height
         types.append(kind)
     return types
 
