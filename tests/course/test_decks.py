@@ -6,8 +6,10 @@ import html
 import json
 import re
 
+import pytest
+
 from convscope.course.alt_text import figure_sentence
-from convscope.course.decks import write_deck
+from convscope.course.decks import move_into_place, write_deck
 from convscope.course.runner import notebook_paths
 from convscope.course.slides import is_widget_cell
 
@@ -24,3 +26,20 @@ def test_each_figure_of_a_deck_has_its_sentence_as_alt_text(tmp_path):
     alts = [html.unescape(alt) for alt in re.findall(r'<img[^>]* alt="([^"]*)"', page)]
     assert len(re.findall(r"<img", page)) == len(sentences) >= 2
     assert alts == sentences
+
+
+def test_a_package_unpacked_twice_at_once_is_kept_once(tmp_path):
+    """Two builds into one folder (two test workers, two terminals) may both unpack a vendor
+    package; the second to finish keeps the first one's copy instead of failing."""
+    target = tmp_path / "vendor" / "reveal.js"
+    for build in ("first", "second"):
+        staged = tmp_path / build / "staged"
+        (staged / "dist").mkdir(parents=True)
+        (staged / "dist" / "reveal.js").write_text(build)
+        move_into_place(staged, target)
+    assert (target / "dist" / "reveal.js").read_text() == "first"
+    assert (tmp_path / "second" / "staged").is_dir()  # left for its temporary folder's cleanup
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not the package")  # any other failure is raised
+    with pytest.raises(OSError):
+        move_into_place(tmp_path / "second" / "staged", blocked)

@@ -70,9 +70,20 @@ def fetch_vendor(out: Path) -> Path:
                 destination = staged / member
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 (shutil.copytree if source.is_dir() else shutil.copy2)(source, destination)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staged.rename(target)  # whole, or not at all
+            move_into_place(staged, target)
     return vendor
+
+
+def move_into_place(staged: Path, target: Path) -> None:
+    """Rename the folder `staged` to `target`: whole, or not at all. When another build (a
+    second process writing decks into the same folder) has put `target` there meanwhile, its
+    copy of the same pinned package is kept and `staged` is left to be cleaned up."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staged.rename(target)
+    except OSError:
+        if not target.is_dir():
+            raise
 
 
 def _without_live_widgets(notebook: dict) -> dict:
