@@ -86,7 +86,6 @@ def tile(
         columns: grid width (default `ceil(sqrt(N))`).
         padding: white pixels between tiles.
         scale: scale the stack jointly to [0, 1] (off: the maps already are pictures).
-        scale: scale the stack jointly to [0, 1] (off: the maps already are pictures).
 
     Returns:
         `(rows*(H+padding)-padding, columns*(W+padding)-padding[, 3])` array in [0, 1].

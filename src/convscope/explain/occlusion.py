@@ -25,7 +25,8 @@ from convscope.core.plotting import Heat, Labels, show_panels
 @dataclass
 class OcclusionMaps:
     """Per square position `(rows, columns)`: feature activation, correct-class probability
-    and most probable class; plus which feature map was followed."""
+    and most probable class; plus which feature map was followed, and the square's side and
+    step (`size`, `stride`), which place each value on the image."""
 
     feature: torch.Tensor
     probability: torch.Tensor
