@@ -117,8 +117,8 @@ gallery: $(STAMP)
 outputs: $(STAMP)
 	$(BIN)/python -m convscope outputs $(NB)
 
-# After editing only markdown: the slide types and every figure's alt text (the sentence after
-# it) set again, without re-executing.
+# After editing only markdown: the slide types, every figure's alt text (the sentence after it)
+# and its storage (a palette PNG where nothing visible is lost) set again, without re-executing.
 describe: $(STAMP)
 	$(BIN)/python -m convscope outputs --text-only $(NB)
 

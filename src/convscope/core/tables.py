@@ -29,6 +29,13 @@ class Table:
         """The first `count` rows, as a new table."""
         return Table(self.columns, self.rows[:count], self.decimals)
 
+    def __getitem__(self, rows: slice) -> Table:
+        """The rows `rows` selects (`table[:24]`, `table[24:]`), as a new table: a long table
+        printed in parts, each part with its header."""
+        if not isinstance(rows, slice):
+            raise TypeError(f"rows: a slice such as table[:10], not {rows!r}; one row: .rows[i]")
+        return Table(self.columns, self.rows[rows], self.decimals)
+
     def __len__(self) -> int:
         return len(self.rows)
 

@@ -21,6 +21,7 @@ from papermill.engines import NBClientEngine, papermill_engines
 
 from convscope.core.files import write_atomically
 from convscope.course.alt_text import with_alt_text
+from convscope.course.compact_figures import with_compact_figures
 from convscope.course.slides import with_slide_metadata
 
 ENGINE_NAME = "convscope-headless"
@@ -69,11 +70,12 @@ papermill_engines.register(ENGINE_NAME, HeadlessEngine)
 
 
 def describe_in_place(path: Path) -> None:
-    """Set a committed notebook's slide types and figures' alt text by their rules, without
-    re-executing it (after editing only its markdown)."""
+    """Set a committed notebook's slide types, figures' alt text and figures' storage by their
+    rules, without re-executing it (after editing only its markdown)."""
     notebook = nbformat.read(path, as_version=4)
     with_slide_metadata(notebook)
     with_alt_text(notebook)
+    with_compact_figures(notebook)
     write_atomically(path, lambda temporary: nbformat.write(notebook, temporary))
 
 
@@ -82,7 +84,8 @@ def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
 
     Widgets are not mirrored and no widget state is stored: it is volatile, and an Output
     widget's state would carry its figures a second time. Every cell's slide type is set by
-    `course.slides`' rule, and every figure's alt text by `course.alt_text`'s.
+    `course.slides`' rule, every figure's alt text by `course.alt_text`'s, and its storage by
+    `course.compact_figures`'.
     """
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -97,4 +100,5 @@ def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
     notebook.metadata.pop("widgets", None)
     with_slide_metadata(notebook)  # the slide types follow the cells as edited
     with_alt_text(notebook)  # each figure described by the sentence after it
+    with_compact_figures(notebook)  # stored as palette PNGs where nothing visible is lost
     write_atomically(path, lambda temporary: nbformat.write(notebook, temporary))

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.files import write_atomically, write_bytes_atomically, write_text_atomically
 from convscope.core.records import RECORDS_VARIABLE, records_path
+from convscope.course.compact_figures import compact_png
 from convscope.course.gallery import RunRecord, write_gallery
 from convscope.course.headless import ENGINE_NAME
 from convscope.course.parameters import check_run
@@ -206,6 +207,7 @@ def _execute(run: Run, out: Path) -> RunRecord:
         error=error,
     )  # fmt: skip
     figure = key_figure(target) if produced else None
+    figure = compact_png(figure) if figure else None  # stored as the committed notebooks'
     if produced:
         record.html_file = str(export_html(target).relative_to(out))
     if figure:

@@ -33,20 +33,24 @@ def class_maps(cast: LayeredModel, image: torch.Tensor) -> torch.Tensor:
     return to_cpu(cast(to_model(cast, cast.preprocess(image.unsqueeze(0))))[0].softmax(dim=0))
 
 
+def _output_geometry(cast: LayeredModel):
+    """The field, jump and start of `cast`'s output along the rows and along the columns."""
+    output = cast.layer_names[-1]
+    return geometries(cast, 0)[output], geometries(cast, 1)[output]
+
+
 def window_cells(cast: LayeredModel, maps: torch.Tensor) -> tuple[float, float, float, float]:
     """Where the cells of `maps` `(classes, H', W')` sit on the input: `(left, right, bottom,
     top)` in pixel coordinates, each cell a `jump`×`jump` block centred on its window's centre
     (the output's `start` and `jump`, `geometries`), as `imshow`'s `extent` wants them."""
-    output = cast.layer_names[-1]
-    rows, columns = geometries(cast, 0)[output], geometries(cast, 1)[output]
+    rows, columns = _output_geometry(cast)
     top, left = rows.start - rows.jump / 2, columns.start - columns.jump / 2
     return (left, left + maps.shape[2] * columns.jump, top + maps.shape[1] * rows.jump, top)
 
 
 def empty_windows(cast: LayeredModel, maps: torch.Tensor, scene: Scene) -> torch.Tensor:
     """`(H', W')` bool: the windows of `maps` that touch no digit's ink box in `scene`."""
-    output = cast.layer_names[-1]
-    rows, columns = geometries(cast, 0)[output], geometries(cast, 1)[output]
+    rows, columns = _output_geometry(cast)
     tops = rows.start - (rows.field - 1) / 2 + rows.jump * torch.arange(maps.shape[1])
     lefts = columns.start - (columns.field - 1) / 2 + columns.jump * torch.arange(maps.shape[2])
     empty = torch.ones(maps.shape[1:], dtype=torch.bool)
