@@ -15,8 +15,9 @@ of lessons 05 and 06.
      way is extrapolated from the measured time per step (1,200 steps would take 10 minutes);
    - widget updates: the deconvnet widget's channel move, the saliency widget's move, the
      class-model widget's slider move (which no longer computes anything).
-2. Every notebook end to end with papermill, its defaults for the model, `weights=random`:
-   wall time and the peak memory of the run (papermill and its kernel).
+2. Every notebook end to end with papermill, its defaults for the model, `weights=random`,
+   its worked solutions included (`convscope run` executes every cell): wall time and the
+   peak memory of the run (papermill and its kernel), each against its budget.
 """
 
 from __future__ import annotations

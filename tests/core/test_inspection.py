@@ -78,7 +78,12 @@ def test_feature_map_layers_stop_at_flatten(digits_net):
 def test_show_layer_figure_and_bad_layer(digits_net, heldout):
     figure = show_layer(digits_net, heldout[0][0], "conv2")
     assert [a.get_title() for a in figure.axes][1].startswith("conv2 filters (16x16 of 64x32)")
-    assert len(show_layer(digits_net, heldout[0][0], "pool1").axes) == 2  # no filters
+    weights = digits_net.layer("conv2").weight.detach()[:16, :16]
+    bars = {a.get_ylabel(): a.get_ylim() for a in figure.axes if a.get_ylabel()}
+    assert bars["weight"] == pytest.approx((weights.min().item(), weights.max().item()))
+    assert set(bars) == {"weight", "activation"}  # each grid read on its own colour bar
+    pooled = show_layer(digits_net, heldout[0][0], "pool1")
+    assert [a.get_title() for a in pooled.axes if a.get_title()] == ["input", "pool1: 32 maps"]
     with pytest.raises(UnknownNameError, match="pool3"):
         show_layer(digits_net, heldout[0][0], "fc6")
 

@@ -18,6 +18,17 @@ def test_tile_places_each_map_in_its_cell():
     assert grid[2, 0] == 1.0 and grid[3, 8] == 1.0  # padding and the empty 6th cell are white
 
 
+def test_tile_of_values_keeps_them_and_leaves_the_gaps_out_of_the_scale():
+    maps = torch.tensor([-2.0, 0.5, 3.0]).view(3, 1, 1).expand(3, 2, 2)
+    grid = tile(maps, columns=2, scale=False, fill=np.nan)
+    assert grid[0, 0] == -2.0 and grid[0, 3] == 0.5 and grid[3, 0] == 3.0  # the values
+    gaps = np.isnan(grid)
+    assert gaps[2].all() and gaps[:, 2].all() and gaps[3:, 3:].all()  # gaps, the empty cell
+    assert gaps.sum() == grid.size - 3 * 4  # and nothing else
+    figure = show_panels([("maps", Heat(grid, "activation", cmap="gray"))])
+    assert figure.axes[0].get_images()[0].get_clim() == (-2.0, 3.0)  # NaN not in the scale
+
+
 def test_tile_colour_maps_and_columns():
     grid = tile(np.random.rand(4, 2, 2, 3), columns=4)
     assert grid.shape == (2, 4 * 3 - 1, 3)

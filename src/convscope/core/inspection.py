@@ -10,13 +10,14 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import show_panels, tile
+from convscope.core.plotting import Heat, show_panels, tile
 from convscope.core.tables import Table
 
 MAX_FILTER_ROWS = 16  # show at most 16 filters x 16 input channels of a deep layer
@@ -149,8 +150,14 @@ def suggested_layer(model: LayeredModel) -> str:
     return convs[len(convs) // 2]
 
 
+def _tiled(values: torch.Tensor, label: str, columns: int | None = None) -> Heat:
+    """`values` `(N, h, w)` tiled in a grid on one gray scale, with a colour bar `label`."""
+    return Heat(tile(values, columns, scale=False, fill=np.nan), label, cmap="gray")
+
+
 def show_layer(model: LayeredModel, image: torch.Tensor, layer: str) -> Figure:
-    """A layer's filters as one tiled grid (conv layers) beside one image's activation maps.
+    """A layer's filters as one tiled grid (conv layers) beside one image's activation maps,
+    each grid on one gray scale with its colour bar (the weights', the activations').
 
     Args:
         model: a `Net` or `GraphNet`.
@@ -160,7 +167,7 @@ def show_layer(model: LayeredModel, image: torch.Tensor, layer: str) -> Figure:
     check_feature_map_layer(model, layer)
     data = model.preprocess(image.unsqueeze(0))
     maps = blobs(model, data, [layer])[layer][0]
-    panels = [("input", image), (f"{layer}: {len(maps)} maps", tile(maps))]
+    panels = [("input", image), (f"{layer}: {len(maps)} maps", _tiled(maps, "activation"))]
     module = model.layer(layer)
     if isinstance(module, torch.nn.Conv2d):
         weight = module.weight.detach()
@@ -172,5 +179,5 @@ def show_layer(model: LayeredModel, image: torch.Tensor, layer: str) -> Figure:
         if in_channels == 1:
             shown, caption = weight, f"{layer}: {out_channels} filters {height}x{width}"
         columns = shown.shape[1] if in_channels > 1 else None
-        panels.insert(1, (caption, tile(shown.reshape(-1, height, width), columns=columns)))
+        panels.insert(1, (caption, _tiled(shown.reshape(-1, height, width), "weight", columns)))
     return show_panels(panels, size=2.6)

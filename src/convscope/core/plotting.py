@@ -78,6 +78,7 @@ def tile(
     columns: int | None = None,
     padding: int = 1,
     scale: bool = True,
+    fill: float = 1.0,
 ) -> np.ndarray:
     """Arrange a stack of maps in a near-square grid, as Caffe's `vis_square` did.
 
@@ -85,17 +86,21 @@ def tile(
         maps: `(N, H, W)` gray maps or `(N, H, W, 3)` colour maps; scaled jointly to [0, 1].
         columns: grid width (default `ceil(sqrt(N))`).
         padding: white pixels between tiles.
-        scale: scale the stack jointly to [0, 1] (off: the maps already are pictures).
+        scale: scale the stack jointly to [0, 1] (off: the maps are pictures, or values to
+            draw as a `Heat`).
+        fill: the value between tiles: 1 (white) for pictures; NaN for a `Heat`, drawn as
+            the background and left out of its colour scale.
 
     Returns:
-        `(rows*(H+padding)-padding, columns*(W+padding)-padding[, 3])` array in [0, 1].
+        `(rows*(H+padding)-padding, columns*(W+padding)-padding[, 3])` array, in [0, 1]
+        when scaled.
     """
     array = normalize(maps) if scale else _as_array(maps)
     count, height, width = array.shape[:3]
     columns = columns or math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
     shape = (rows * (height + padding) - padding, columns * (width + padding) - padding)
-    canvas = np.ones(shape + array.shape[3:], dtype=np.float32)
+    canvas = np.full(shape + array.shape[3:], fill, dtype=np.float32)
     for index in range(count):
         top, left = (index // columns) * (height + padding), (index % columns) * (width + padding)
         canvas[top : top + height, left : left + width] = array[index]
