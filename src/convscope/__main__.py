@@ -14,6 +14,7 @@ from convscope.caffe.net import load_caffe
 from convscope.caffe.weights import convert_to
 from convscope.core.checkpoints import check_state_dict_fits, save_state_dict, save_weights
 from convscope.core.errors import ConvscopeError
+from convscope.core.files import writable_file, writable_folder
 from convscope.course.decks import write_decks
 from convscope.course.headless import describe_in_place, execute_in_place
 from convscope.course.runner import plan_runs, run_notebooks, select_notebooks
@@ -28,20 +29,34 @@ from convscope.models.training import (
 TRAINABLE = ("digits", "digits-permuted", "digit-fcn")
 
 
-def _train(args: argparse.Namespace) -> int:
+def _at_least_one(text: str) -> int:
+    """An argparse type: an integer of at least 1 (`--epochs 0` would train nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
 
+
+def _train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    epochs = {"digits": 60, "digits-permuted": 80}.get(args.model)
+    epochs = args.epochs if args.epochs is not None else epochs
+    if args.out and args.model == "digit-fcn":
+        writable_folder("--out", args.out)
+    elif args.out:
+        writable_file("--out", args.out)
     if args.model == "digits":
-        model, heldout_accuracy = train_digit_classifier(epochs=args.epochs or 60, seed=args.seed)
+        model, heldout_accuracy = train_digit_classifier(epochs=epochs, seed=args.seed)
         out = Path(args.out) if args.out else MODELS["digits"].weights.path
         save_weights(model, out)
         print(f"held-out accuracy: {heldout_accuracy:.2%}")
         print(f"saved {out} in {time.perf_counter() - start:.0f} s")
         return 0
     if args.model == "digits-permuted":
-        model, trained, heldout_accuracy = train_permuted_digits(
-            epochs=args.epochs or 80, seed=args.seed
-        )
+        model, trained, heldout_accuracy = train_permuted_digits(epochs=epochs, seed=args.seed)
         out = Path(args.out) if args.out else MODELS["digits-permuted"].weights.path
         save_weights(model, out)
         print(f"accuracy on its permuted training labels: {trained:.2%}")
@@ -60,11 +75,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    out = writable_file("--out", args.out)  # before the long conversion
     source = load_caffe(args.prototxt, args.caffemodel)
     with torch.device("meta"):
         target = load_model(args.to, weights="random")
     state = convert_to(source, target)
-    out = Path(args.out)
     check_state_dict_fits(target, state, str(args.caffemodel))  # every key fits, before writing
     save_state_dict(state, out)  # atomically: a failed write keeps an existing file
     print(f"wrote {out}: {len(state)} tensors for {args.to}")
@@ -72,6 +87,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    writable_folder("--out", args.out)  # before any run
     runs = plan_runs(args.notebooks, args.parameters or [], args.files or [], args.grids or [])
     failures = run_notebooks(runs, Path(args.out))
     return 1 if failures else 0
@@ -88,13 +104,15 @@ def _outputs(args: argparse.Namespace) -> int:
 
 
 def _student(args: argparse.Namespace) -> int:
-    for path in write_student_copies(select_notebooks(args.notebooks), Path(args.out)):
+    out = writable_folder("--out", args.out)
+    for path in write_student_copies(select_notebooks(args.notebooks), out):
         print(f"wrote {path}")
     return 0
 
 
 def _slides(args: argparse.Namespace) -> int:
-    for path in write_decks(select_notebooks(args.notebooks), Path(args.out)):
+    out = writable_folder("--out", args.out)
+    for path in write_decks(select_notebooks(args.notebooks), out):
         print(f"wrote {path}")
     return 0
 
@@ -106,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="train a model whose weights ship in data/")
     train.add_argument("model", choices=TRAINABLE)
     train.add_argument(
-        "--epochs", type=int, help="digits (default 60) and digits-permuted (default 80)"
+        "--epochs",
+        type=_at_least_one,
+        help="digits (default 60) and digits-permuted (default 80)",
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(

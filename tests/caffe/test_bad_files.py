@@ -23,7 +23,7 @@ def test_a_device_is_refused_instead_of_read_until_memory_runs_out():
 
 
 def test_a_folder_is_refused(tmp_path):
-    with pytest.raises(CaffeFormatError, match="is not a regular file"):
+    with pytest.raises(CaffeFormatError, match="caffemodel .* is a folder; give a file in it"):
         read_caffemodel(tmp_path)
 
 

@@ -100,9 +100,29 @@ def test_a_small_file_asking_for_gigabytes_is_refused_before_anything_is_allocat
         plan_runs(["05"], [("model", f"caffe:{path}"), ("weights", "random")])
 
 
+def test_an_input_too_large_to_describe_is_refused_before_its_shape_is_made():
+    # 2**31 - 1 squared rows and columns: torch cannot even make the meta tensor (the
+    # property test found it); 4 bytes a value is over any budget long before that
+    shape = {"dim": [2**31 - 1, 2**31 - 1, 64, 64]}
+    net = {"name": "wide", "input": ["data"], "input_shape": [shape], "layer": []}
+    too_large = r"the input \(2147483647, 2147483647, 64, 64\) alone needs [\d,]+ bytes, over"
+    with pytest.raises(CaffeFormatError, match=too_large):
+        build_caffe_net(net)
+
+
 def test_the_memory_budget_is_configurable(monkeypatch):
     net = net_with(conv())
     assert check_memory(build_caffe_net(net), (1, 4, 8, 8)) is None
     monkeypatch.setenv("CONVSCOPE_MAX_NET_BYTES", "100")
     with pytest.raises(CaffeFormatError, match="over the limit of 100"):
         build_caffe_net(net)
+
+
+def test_a_blob_that_holds_fewer_values_than_its_shape_is_called_corrupt():
+    net = build_caffe_net(net_with(conv()))
+    short = blob((4, 4, 3, 3))
+    short["data"] = short["data"][:100]
+    truncated = {"layer": [{"name": "c", "blobs": [short, blob((4,))]}]}
+    message = r"weight blob declares shape \(4, 4, 3, 3\) \(144 values\) but holds 100: .* corrupt"
+    with pytest.raises(CaffeFormatError, match=message):
+        load_caffe_weights(net, truncated)

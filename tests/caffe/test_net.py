@@ -331,7 +331,8 @@ def test_errors_name_the_layer():
     with pytest.raises(CaffeFormatError, match="'c'.*'nowhere'"):
         build([layer("c", "ReLU", ["nowhere"])])
     param = {"num_output": 4, "kernel_size": [3]}
-    with pytest.raises(CaffeFormatError, match=r"'c': weight blob has 10 values"):
+    wrong_shape = r"'c': weight blob has shape \(10,\); the layer needs \(4, 3, 3, 3\)"
+    with pytest.raises(CaffeFormatError, match=wrong_shape):
         build([layer("c", "Convolution", ["data"], convolution_param=param)],
               {"c": [rand(10), rand(4)]})  # fmt: skip
     with pytest.raises(CaffeFormatError, match="'c' has 1 blobs"):

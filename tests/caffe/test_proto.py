@@ -532,8 +532,8 @@ def test_file_errors(tmp_path: Path):
         read_prototxt(tmp_path / "nowhere.prototxt")
     with pytest.raises(CaffeFormatError, match="caffemodel file not found"):
         read_caffemodel(str(tmp_path / "nowhere.caffemodel"))
-    with pytest.raises(CaffeFormatError, match="caffemodel .* is not a regular file"):
-        read_caffemodel(tmp_path)  # a directory
+    with pytest.raises(CaffeFormatError, match="caffemodel .* is a folder"):
+        read_caffemodel(tmp_path)
     (tmp_path / "empty.caffemodel").write_bytes(b"")
     with pytest.raises(CaffeFormatError, match="holds no layers"):
         read_caffemodel(tmp_path / "empty.caffemodel")
@@ -548,7 +548,9 @@ def test_file_errors(tmp_path: Path):
         read_prototxt(tmp_path / "latin1.prototxt")
     (tmp_path / "bom.prototxt").write_bytes('\ufeffname: "x"'.encode())  # Windows editors
     assert read_prototxt(tmp_path / "bom.prototxt") == {"name": "x"}
-    with pytest.raises(CaffeFormatError, match="a prototxt path is a str or Path, not bytes"):
+    with pytest.raises(
+        CaffeFormatError, match=r"prototxt must be a file path \(str or Path\); got b"
+    ):
         read_prototxt(b"name: 'x'")
 
 

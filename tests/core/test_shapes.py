@@ -138,9 +138,9 @@ def test_macs_equal_the_products_each_layer_sums(name, shape):
 
 
 def test_too_small_inputs_name_the_smallest_size():
-    with pytest.raises(ConvscopeError, match="smallest valid input is 28x28"):
+    with pytest.raises(ConvscopeError, match="smallest it reads is 28x28"):
         layer_table(cs.load_model("digits"), (1, 1, 20, 28))
-    with pytest.raises(ConvscopeError, match=r"smallest valid input is 63x63"):
+    with pytest.raises(ConvscopeError, match=r"smallest it reads is 63x63"):
         layer_table(cs.load_model("alexnet", weights="random"), (1, 3, 40, 40))
 
 

@@ -134,7 +134,7 @@ def test_missing_default_weights_fail_the_check_with_instructions(offline_hub):
 
 
 def test_an_input_too_small_for_the_model_is_refused_up_front():
-    too_small = r"height=100: input \(100, 100\) is too small .*199x199"
+    too_small = r"height=100: input of 100x100 is too small .*199x199"
     with pytest.raises(ConvscopeError, match=too_small):
         plan_runs(["04"], [("model", "caffenet"), ("height", "100"), ("width", "100")])
 
@@ -252,3 +252,19 @@ def test_the_command_line_prints_one_line_per_error_and_exits_2(tmp_path, capsys
     assert "Traceback" not in err
     with pytest.raises(ConvscopeError):
         main(["--debug", "run", "01", "-p", "sigma", "0", "--out", str(tmp_path)])
+
+
+def test_parameter_files_and_output_folders_are_named_when_unusable(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    cases = [
+        (["run", "01", "-f", str(tmp_path / "missing.yaml")], "-f file not found: "),
+        (["run", "01", "-f", str(tmp_path)], "-f .* is a folder; give a file in it"),
+        (["run", "01", "--out", str(tmp_path / "a_file")], "--out .*a_file is a file; give"),
+        (["run", "01", "--out", "/proc/convscope"], "--out /proc/convscope: cannot write there"),
+        (["student", "01", "--out", str(tmp_path / "a_file")], "--out .*a_file is a file"),
+        (["convert", "a", "b", "--to", "caffenet", "--out", str(tmp_path)], "--out .* is a fold"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert re.match(rf"convscope: error: {message}", err) and "\n" not in err, err

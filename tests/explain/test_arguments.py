@@ -30,7 +30,7 @@ def test_integers_of_every_kind_are_accepted_and_bools_and_floats_refused():
 
 
 def test_a_negative_position_does_not_wrap(deconvnet):
-    with pytest.raises(ConvscopeError, match="row -1 is out of range for conv2; valid rows are"):
+    with pytest.raises(ConvscopeError, match=r"position \(-1, 0\): row -1 is out of range for "):
         deconvnet.project_unit("conv2", 0, (-1, 0))
     with pytest.raises(ConvscopeError, match="position must be"):
         deconvnet.project_unit("conv2", 0, 3)

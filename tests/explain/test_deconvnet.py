@@ -273,3 +273,30 @@ def test_projection_by_rule_gives_the_true_gradient_and_the_deconvnet(heldout):
     assert_within(true, x.grad[0], NET_FLOAT64)
     # the two rules differ here, by far more than rounding
     assert (true - rectified).abs().max() > 0.01 * true.abs().max()
+
+
+def test_an_image_too_small_for_the_deconvnet_is_refused_by_size(digits_net):
+    for side in (10, 1):
+        data = torch.zeros(1, 1, side, side)
+        small = rf"image of {side}x{side} is too small for digits up to pool3: .* is 28x28"
+        with pytest.raises(ConvscopeError, match=small):
+            Deconvnet(digits_net, data)
+        with pytest.raises(ConvscopeError, match=r"images of .* too small"):
+            Deconvnet.record_many(digits_net, data.expand(2, -1, -1, -1))
+
+
+def test_top_activations_of_larger_images_at_a_conv_layer(digits_net, heldout):
+    """A conv layer reads any size from its field up: 40x40 images (the 28x28 digits padded
+    with zeros) stream to conv2, the fc layers above never run. Each channel's strongest
+    units are those of a plain pass through the layers up to conv2."""
+    images = F.pad(heldout[0][:12], (6, 6, 6, 6))
+    found = top_activations(digits_net, images, "conv2", k=3)
+    x = digits_net.preprocess(images)
+    with torch.no_grad():
+        for name, module in digits_net.named_layers():
+            x = module(x)
+            if name == "conv2":
+                break
+    best = x.flatten(2).amax(dim=2).T.topk(3, dim=1)  # (channels, k) over the images
+    assert torch.equal(found.images, best.indices)
+    assert torch.equal(found.values, best.values)  # the same floats: the same operations

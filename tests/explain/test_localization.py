@@ -121,3 +121,21 @@ def test_the_localisation_figure_names_its_boxes():
     assert [(p.get_x(), p.get_y(), p.get_width(), p.get_height()) for p in boxes] == [
         (9.5, 7.5, 14, 12), (7.5, 5.5, 18, 16)]  # fmt: skip
     assert [p.get_linestyle() for p in boxes] == ["-", "--"]
+
+
+def test_a_constant_saliency_map_is_refused_before_grabcut():
+    """GrabCut needs foreground and background seeds; a blank image's constant map has none
+    above its background quantile (OpenCV would stop on an assertion)."""
+    for value in (0.0, 1.0):
+        with pytest.raises(ConvscopeError, match=rf"saliency is constant \({value:g}\): no pixel"):
+            segment_from_saliency(torch.zeros(1, 28, 28), torch.full((28, 28), value))
+    one_bright = torch.zeros(28, 28)
+    one_bright[3, 4] = 1.0  # a single seed is enough
+    assert segment_from_saliency(torch.zeros(1, 28, 28), one_bright).any()
+
+
+def test_occlusion_refuses_an_image_the_classifier_cannot_read(digits_net):
+    with pytest.raises(ConvscopeError, match="40x40 does not fit digits: .* exactly 28x28"):
+        occlusion(digits_net, torch.rand(1, 40, 40), 3, "conv2")
+    with pytest.raises(ConvscopeError, match="10x10 is too small for digits"):
+        occlusion(digits_net, torch.rand(1, 10, 10), 3, "conv2")

@@ -182,7 +182,7 @@ def test_save_weights_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError):
+    with pytest.raises(cs.ConvscopeError, match=r"cannot write .*w.pt: disk full"):
         checkpoints.save_weights(model, path)
     assert list(tmp_path.iterdir()) == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -82,3 +83,10 @@ def test_permuted_training_is_the_same_for_the_same_seed():
     second, _, _ = train_permuted_digits(epochs=1, count=64, progress=False)
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_zero_epochs_is_refused_by_the_command_line(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "digits", "--epochs", "0"])
+    assert stopped.value.code == 2
+    assert "argument --epochs: must be at least 1; got 0" in capsys.readouterr().err

@@ -43,13 +43,19 @@ def test_a_tensor_of_the_right_shape_but_the_wrong_kind_is_refused_and_nothing_i
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_not_finite_values_load_with_a_warning_naming_the_keys(tmp_path):
+def test_not_finite_values_are_refused_unless_allowed_with_a_warning(tmp_path):
     model = cs.load_model("digits", weights="random")
+    before = model.params["fc8"][0].detach().clone()
     weight = torch.randn(model.params["fc8"][0].shape)
     weight[0, 0] = float("nan")
     path = saved_with(tmp_path, "fc8.weight", weight)
-    with pytest.warns(UserWarning, match="fc8.weight"):
+    with pytest.raises(CheckpointError, match="NaN or infinite values in fc8.weight"):
         cs.load_weights(model, path)
+    assert torch.equal(model.params["fc8"][0], before)  # untouched
+    with pytest.raises(CheckpointError, match="fc8.weight"):
+        cs.load_model("digits", weights=path)
+    with pytest.warns(UserWarning, match="fc8.weight"):
+        cs.load_weights(model, path, allow_not_finite=True)
     assert torch.isnan(model.params["fc8"][0][0, 0])
 
 
@@ -63,3 +69,14 @@ def test_clean_weights_load_without_a_warning(tmp_path):
 
 def test_every_checkpoint_error_is_a_convscope_error():
     assert issubclass(CheckpointError, ConvscopeError)
+
+
+def test_a_folder_none_or_nothing_is_not_a_model_or_weights(tmp_path):
+    with pytest.raises(CheckpointError, match=r"weights .* is a folder; give a file in it"):
+        cs.load_model("digits", weights=tmp_path)
+    with pytest.raises(cs.ConvscopeError, match=r'weights must be "default", "random" or a file'):
+        cs.load_model("digits", weights=None)
+    with pytest.raises(cs.ConvscopeError, match=r"unknown model None; choose one of: digits"):
+        cs.load_model(None)
+    with pytest.raises(cs.ConvscopeError, match=r"path .* is a folder; give the file to write"):
+        cs.save_weights(cs.load_model("digits", weights="random"), tmp_path)

@@ -460,6 +460,12 @@ def _build(net_param: dict, name: str, class_names: list[str] | None, preprocess
         raise CaffeFormatError(
             f"the input must be (N, C, H, W), each at least 1; the prototxt gives {input_shape}"
         )
+    input_bytes = 4 * math.prod(input_shape)  # before even a shape-only tensor is made
+    if input_bytes > max_net_bytes():
+        raise CaffeFormatError(
+            f"the input {tuple(input_shape)} alone needs {input_bytes:,} bytes, over the limit "
+            f"of {max_net_bytes():,} (CONVSCOPE_MAX_NET_BYTES)"
+        )
     builder = _Builder(input_name, input_shape)
     layer_list = [layer for layer in layers_of(net_param) if _in_test_phase(layer)]
     final_softmax = None

@@ -4,13 +4,13 @@ as tables, plus the helpers both readers share (`caffe_proto` explains the desig
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from convscope.core.errors import ConvscopeError
+from convscope.core.files import readable_file
 
 
 class CaffeFormatError(ConvscopeError):
@@ -333,21 +333,16 @@ MAX_CAFFE_BYTES = 2 * 1024**3
 def read_file(path: str | Path, what: str) -> bytes:
     """The bytes of a regular file of at most `$CONVSCOPE_MAX_CAFFE_BYTES` (`MAX_CAFFE_BYTES`);
     a FIFO, a device or a folder is refused before it is opened."""
-    if not isinstance(path, str | Path):
-        raise CaffeFormatError(f"a {what} path is a str or Path, not {type(path).__name__}")
+    path = readable_file(what, path, CaffeFormatError)
     limit = int(os.environ.get("CONVSCOPE_MAX_CAFFE_BYTES", MAX_CAFFE_BYTES))
+    size = path.stat().st_size
+    if size > limit:
+        raise CaffeFormatError(
+            f"{what} file {path} has {size:,} bytes, over the limit of {limit:,} "
+            "(CONVSCOPE_MAX_CAFFE_BYTES)"
+        )
     try:
-        status = os.stat(path)
-        if not stat.S_ISREG(status.st_mode):
-            raise CaffeFormatError(f"{what} {path} is not a regular file")
-        if status.st_size > limit:
-            raise CaffeFormatError(
-                f"{what} file {path} has {status.st_size:,} bytes, over the limit of {limit:,} "
-                "(CONVSCOPE_MAX_CAFFE_BYTES)"
-            )
         with open(path, "rb") as handle:
             return handle.read(limit + 1)
-    except FileNotFoundError:
-        raise CaffeFormatError(f"{what} file not found: {path}") from None
     except OSError as error:
         raise CaffeFormatError(f"cannot read {what} file {path}: {error.strerror}") from None

@@ -62,10 +62,16 @@ def load_caffe_weights(model: LayeredModel, weights: dict) -> list[str]:
         for blob, (label, tensor, transpose) in zip(blobs, targets):
             values = _blob_array(blob)
             wanted = (tensor.shape[1], tensor.shape[0]) if transpose else tuple(tensor.shape)
-            if values.numel() != tensor.numel() or not _shape_equals(blob, tuple(wanted)):
+            if not _shape_equals(blob, tuple(wanted)):
                 raise CaffeFormatError(
-                    f"layer {layer['name']!r}: {label} blob has {values.numel()} values, shape "
-                    f"{_blob_shape(blob)}; the layer needs {tuple(wanted)}"
+                    f"layer {layer['name']!r}: {label} blob has shape {_blob_shape(blob)}; the "
+                    f"layer needs {tuple(wanted)}"
+                )
+            if values.numel() != tensor.numel():
+                raise CaffeFormatError(
+                    f"layer {layer['name']!r}: {label} blob declares shape {_blob_shape(blob)} "
+                    f"({tensor.numel():,} values) but holds {values.numel():,}: the caffemodel "
+                    f"is truncated or corrupt"
                 )
             if transpose:
                 values = values.view(tensor.shape[1], tensor.shape[0]).T

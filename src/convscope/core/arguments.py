@@ -109,5 +109,8 @@ def grid_position(
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ConvscopeError(f"{name} must be a (row, column) pair; got {value!r}")
     height, width = (None, None) if size is None else (size[0] - 1, size[1] - 1)
-    row = integer("row", value[0], 0, height, where=where)
-    return row, integer("column", value[1], 0, width, where=where)
+    try:
+        row = integer("row", value[0], 0, height, where=where)
+        return row, integer("column", value[1], 0, width, where=where)
+    except ConvscopeError as error:  # the argument first: "position (9, 0): row 9 is ..."
+        raise ConvscopeError(f"{name} {tuple(value)}: {error}") from None

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from convscope.core.errors import CheckpointError
-from convscope.core.files import write_atomically
+from convscope.core.files import readable_file, write_atomically
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -21,9 +21,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     Raises:
         CheckpointError: the file is missing, truncated, corrupt or holds no tensors.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"weights file not found: {path}")
+    path = readable_file("weights", path, CheckpointError)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad bytes; all mean "unreadable"
@@ -57,12 +55,18 @@ def _tensor_problem(key: str, tensor: torch.Tensor, wanted: torch.Tensor) -> str
     return None
 
 
-def check_state_dict_fits(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+def check_state_dict_fits(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str,
+    allow_not_finite: bool = False,
+) -> None:
     """Check every entry of `state` against `model` before anything is copied.
 
     Each tensor must exist in the model, be dense and strided (not meta, sparse or
-    quantized), have a dtype the model's tensor can take and its shape. Tensors with NaN or
-    infinite values load, with a warning naming their keys.
+    quantized), have a dtype the model's tensor can take and its shape, and hold finite
+    values: a NaN or an infinity makes every output NaN. `allow_not_finite=True` loads such
+    tensors anyway, with a warning naming their keys (to study a diverged training run).
 
     Raises:
         CheckpointError: naming every missing, unexpected or unusable key.
@@ -90,22 +94,27 @@ def check_state_dict_fits(model: nn.Module, state: Mapping[str, torch.Tensor], s
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
     ]
     if not_finite:
-        warnings.warn(
-            f"weights in {source} hold NaN or infinite values in: " + ", ".join(not_finite[:6]),
-            stacklevel=3,
-        )
+        listed = ", ".join(not_finite[:6]) + (" ..." if len(not_finite) > 6 else "")
+        if not allow_not_finite:
+            raise CheckpointError(
+                f"weights in {source} hold NaN or infinite values in {listed}: the model would "
+                f"output NaN (allow_not_finite=True loads them anyway, with a warning)"
+            )
+        warnings.warn(f"weights in {source} hold NaN or infinite values in {listed}", stacklevel=3)
 
 
 def load_weights(
     model: nn.Module,
     path: str | Path,
     rename: Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    allow_not_finite: bool = False,
 ) -> nn.Module:
-    """Read `path`, check every tensor (key, layout, dtype, shape), and only then copy the
-    weights into `model`.
+    """Read `path`, check every tensor (key, layout, dtype, shape, finite values), and only
+    then copy the weights into `model`.
 
     Args:
         rename: maps the file's keys to the model's (a file saved by another implementation).
+        allow_not_finite: load NaN or infinite values with a warning instead of refusing.
 
     Returns:
         `model`, loaded. On any error the model is untouched.
@@ -116,7 +125,7 @@ def load_weights(
     state = read_state_dict(path)
     if rename is not None:
         state = rename(state)
-    check_state_dict_fits(model, state, str(path))
+    check_state_dict_fits(model, state, str(path), allow_not_finite)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:  # checked above; kept so nothing else can escape half-done

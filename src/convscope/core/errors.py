@@ -28,6 +28,11 @@ class SurgeryError(ConvscopeError):
     """A parameter transplant between layers whose shapes cannot be matched."""
 
 
+class FileError(ConvscopeError):
+    """A path that cannot be read or written as asked: missing, a folder, a FIFO, no
+    permission, no space."""
+
+
 class ImageError(ConvscopeError):
     """An image file that is missing or cannot be decoded."""
 

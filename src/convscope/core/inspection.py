@@ -58,6 +58,39 @@ def recording(
             handle.remove()
 
 
+class _EndOfPass(Exception):
+    """Raised by `ending_after`'s hook to end a forward pass; never leaves the context."""
+
+
+@contextmanager
+def ending_after(model: LayeredModel, layer: str | None) -> Iterator[None]:
+    """Within it, a forward pass of `model` ends as soon as `layer` has made its output, so
+    the layers above it cost nothing and need not fit the input (a conv layer reads any
+    size at least its field; the fc layers above it read one). `None` changes nothing.
+
+    Usage: `with recording(net, ["conv2"]) as kept, ending_after(net, "conv2"): net(x)`;
+    the pass returns nothing then, so record what is needed, entering `recording` first
+    (its hook on `layer` must run before this one).
+
+    Raises:
+        UnknownNameError: `layer` does not exist; nothing is registered.
+    """
+    if layer is None:
+        yield
+        return
+
+    def end(module, inputs, output):
+        raise _EndOfPass
+
+    handle = model.layer(layer).register_forward_hook(end)
+    try:
+        yield
+    except _EndOfPass:
+        pass
+    finally:
+        handle.remove()
+
+
 @torch.no_grad()
 def blobs(model: LayeredModel, data: torch.Tensor, layers: Iterable[str] | None = None):
     """One forward pass of preprocessed `data` `(N, C, H, W)` on the model's device; returns

@@ -17,7 +17,7 @@ from torch.func import functional_call
 
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
-from convscope.core.inspection import recording
+from convscope.core.inspection import ending_after, recording
 from convscope.core.net import INPUT_BLOB, Crop, LayeredModel
 from convscope.core.tables import Table
 
@@ -36,12 +36,15 @@ def _pair(value) -> tuple[int, int]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
-def meta_blobs(model: LayeredModel, input_shape: Sequence[int]) -> dict[str, torch.Tensor]:
+def meta_blobs(
+    model: LayeredModel, input_shape: Sequence[int], until: str | None = None
+) -> dict[str, torch.Tensor]:
     """All blobs of one forward pass on the meta device: shapes only, no memory, model untouched.
 
     Args:
         model: a `Net` or `GraphNet` (on any device).
         input_shape: `(N, C, H, W)`.
+        until: end the pass after this layer (`ending_after`); None: the whole net.
 
     Returns:
         Blob name -> meta tensor, `"data"` first, then every layer's output in forward order.
@@ -52,23 +55,27 @@ def meta_blobs(model: LayeredModel, input_shape: Sequence[int]) -> dict[str, tor
     }
     dtype = next(iter(meta_state.values())).dtype if meta_state else torch.float32
     data = torch.empty(tuple(input_shape), device="meta", dtype=dtype)
-    with recording(model, clone=False) as blobs:
+    with recording(model, clone=False) as blobs, ending_after(model, until):
         functional_call(model, meta_state, (data,))
     return {INPUT_BLOB: data, **blobs}
 
 
-def blob_shapes(model: LayeredModel, input_shape: Sequence[int]) -> dict[str, Shape]:
+def blob_shapes(
+    model: LayeredModel, input_shape: Sequence[int], until: str | None = None
+) -> dict[str, Shape]:
     """Every blob's shape for an input of `input_shape` `(N, C, H, W)`, from one pass on the
-    meta device (no memory, the model untouched): `"data"` first, then each layer's output.
+    meta device (no memory, the model untouched): `"data"` first, then each layer's output,
+    up to layer `until` (None: all).
 
     Raises:
-        ConvscopeError: the input does not fit the model; the message names the smallest size.
+        ConvscopeError: the input does not fit the model (`check_input_fits`'s message).
     """
     shape = tuple(input_shape)
     try:
-        return {name: Shape(blob.shape) for name, blob in meta_blobs(model, shape).items()}
+        blobs = meta_blobs(model, shape, until)
     except (RuntimeError, ValueError) as error:
-        raise _size_error(model, shape, error) from error
+        raise _size_error(model, shape, until) from error
+    return {name: Shape(blob.shape) for name, blob in blobs.items()}
 
 
 # The activations one forward batch may hold: the largest blob three times over (a layer's
@@ -86,12 +93,16 @@ def has_large_input(model: LayeredModel) -> bool:
     return model.input_size[-2] * model.input_size[-1] >= LARGE_INPUT_PIXELS
 
 
-def images_per_batch(model: LayeredModel, image_shape: Sequence[int], most: int) -> int:
+def images_per_batch(
+    model: LayeredModel, image_shape: Sequence[int], most: int, until: str | None = None
+) -> int:
     """How many images `(C, H, W)` one forward batch may hold, at most `most`, so that the
     largest blob stays within `BATCH_BYTES` three times over (from the meta-device pass): 64
     digits or 256 occluded photos fit for a small net, 13 photos for VGG16 at 224 x 224.
+    `until`: the passes end after this layer (`ending_after`).
     """
-    return max(1, min(most, BATCH_BYTES // (3 * 4 * largest_blob(model, image_shape))))
+    largest = largest_blob(model, image_shape, until)
+    return max(1, min(most, BATCH_BYTES // (3 * 4 * largest)))
 
 
 # model -> {(architecture, image shape): elements of its largest blob}; weak, so a model's
@@ -100,18 +111,27 @@ def images_per_batch(model: LayeredModel, image_shape: Sequence[int], most: int)
 _LARGEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def largest_blob(model: LayeredModel, image_shape: Sequence[int]) -> int:
-    """Elements of one image's largest blob `(C, H, W)` in `model` (the meta-device pass,
-    measured once per model, architecture and image shape: a pass costs ~20 ms, and the
-    lessons call this for every image they explain)."""
-    architecture = tuple(
+def _architecture(model: LayeredModel) -> tuple:
+    """Every layer's name, type and parameter shapes: what a shape-only pass depends on."""
+    return tuple(
         (name, type(module).__name__, *(tuple(p.shape) for p in module.parameters(recurse=False)))
         for name, module in model.named_layers()
     )
-    key = (architecture, tuple(image_shape))
+
+
+def largest_blob(model: LayeredModel, image_shape: Sequence[int], until: str | None = None) -> int:
+    """Elements of one image's largest blob `(C, H, W)` in `model`, up to layer `until` (the
+    meta-device pass, measured once per model, architecture, image shape and `until`: a pass
+    costs ~20 ms, and the lessons call this for every image they explain).
+
+    Raises:
+        ConvscopeError: the image does not fit (`check_input_fits`'s message).
+    """
+    key = (_architecture(model), tuple(image_shape), until)
     kept = _LARGEST.setdefault(model, {})
     if key not in kept:
-        shapes = blob_shapes(model, (1, *image_shape))
+        check_input_fits(model, image_shape, until=until)
+        shapes = blob_shapes(model, (1, *image_shape), until)
         kept[key] = max(math.prod(shape[1:]) for shape in shapes.values())
     return kept[key]
 
@@ -138,38 +158,100 @@ def _hyper(module: nn.Module) -> str:
     return ""
 
 
-def _size_error(model: LayeredModel, input_shape: Sequence[int], error: Exception) -> Exception:
-    height, width = smallest_input_size(model)
+def _size_error(model: LayeredModel, input_shape: Sequence[int], until: str | None,
+                name: str = "input") -> ConvscopeError:  # fmt: skip
+    """Why an input of `input_shape` (`(..., H, W)`) does not fit: too small (the message
+    names the smallest size), or big enough but not the size fully connected layers take."""
+    height, width = input_shape[-2:]
+    smallest = smallest_input_size(model, until)
+    where = f"{model.name}" + (f" up to {until}" if until else "")
+    if height >= smallest[0] and width >= smallest[1]:
+        return _exact_size_error(model, input_shape, name)
     return ConvscopeError(
-        f"input {tuple(input_shape[-2:])} is too small for {model.name}: the smallest valid "
-        f"input is {height}x{width} (H x W) ({error})"
+        f"{name} of {height}x{width} is too small for {where}: the smallest it reads is "
+        f"{smallest[0]}x{smallest[1]} (H x W)"
     )
 
 
-def _fits(model: LayeredModel, input_shape: Sequence[int]) -> bool:
-    try:
-        meta_blobs(model, input_shape)
-    except (RuntimeError, ConvscopeError, ValueError):
-        return False
-    return True
+def _exact_size_error(model: LayeredModel, input_shape: Sequence[int], name: str) -> ConvscopeError:
+    height, width = input_shape[-2:]
+    _, trained_height, trained_width = model.input_size
+    return ConvscopeError(
+        f"{name} of {height}x{width} does not fit {model.name}: its fully connected layers "
+        f"read exactly {trained_height}x{trained_width} (H x W); resize or crop it, or cast the "
+        f"net fully convolutional (lesson 03)"
+    )
 
 
-def smallest_input_size(model: LayeredModel) -> tuple[int, int]:
-    """The smallest height (at the training width) and width (at the training height) accepted.
+# model -> {(architecture, input shape, until): whether it fits}; weak, as `_LARGEST`.
+_FITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    Searched up to the training size, which must itself be valid.
+
+def _fits(model: LayeredModel, input_shape: Sequence[int], until: str | None = None) -> bool:
+    key = (_architecture(model), tuple(input_shape), until)
+    kept = _FITS.setdefault(model, {})
+    if key not in kept:
+        try:
+            meta_blobs(model, input_shape, until)
+            kept[key] = True
+        except (RuntimeError, ConvscopeError, ValueError):
+            kept[key] = False
+    return kept[key]
+
+
+def check_input_fits(
+    model: LayeredModel, image_shape: Sequence[int], name: str = "image", until: str | None = None
+) -> None:
+    """Refuse an image `(C, H, W)` that `model` cannot read (up to layer `until`; None: the
+    whole net), before any real pass: from one shape-only pass, remembered per shape.
+
+    Raises:
+        ConvscopeError: naming the argument and its size, and the smallest size the model
+            reads there, or the exact size its fully connected layers take.
+    """
+    if not _fits(model, (1, *image_shape), until):
+        raise _size_error(model, image_shape, until, name)
+    if _fully_connected(model, until) and tuple(image_shape[-2:]) != model.input_size[1:]:
+        # a shape-only pass may run (a 30x30 digit can flatten to 28x28's length), but the
+        # fully connected weights were learnt for one size: the pixels would not line up
+        raise _exact_size_error(model, image_shape, name)
+
+
+def _fully_connected(model: LayeredModel, until: str | None) -> bool:
+    """Whether a fully connected layer reads the feature maps themselves in a pass that ends
+    after `until` (None: all): not after a global (adaptive) pooling, which reads any size."""
+    for layer, module in model.named_layers():
+        if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            return False
+        if isinstance(module, nn.Linear):
+            return True
+        if layer == until:
+            return False
+    return False
+
+
+def smallest_input_size(model: LayeredModel, until: str | None = None) -> tuple[int, int]:
+    """The smallest height (at the training width) and width (at the training height) the
+    model reads, up to layer `until` (None: the whole net).
+
+    A binary search up to the training size, which must itself be valid: a conv or pooling
+    layer that reads a size reads every larger one, so the sizes that fit are a range.
     """
     channels, height, width = model.input_size
     found = []
     for axis, limit in ((0, height), (1, width)):
-        for size in range(1, limit + 1):
-            shape = [1, channels, height, width]
-            shape[2 + axis] = size
-            if _fits(model, shape):
-                found.append(size)
-                break
-        else:
+        shape = [1, channels, height, width]
+        if not _fits(model, shape, until):
             raise ConvscopeError(f"{model.name} rejects even its training size {height}x{width}")
+        low, high = 1, limit  # high fits; find the smallest that does
+        while low < high:
+            middle = (low + high) // 2
+            shape[2 + axis] = middle
+            if _fits(model, shape, until):
+                high = middle
+            else:
+                low = middle + 1
+        found.append(high)
     return found[0], found[1]
 
 
@@ -194,7 +276,7 @@ def layer_table(model: LayeredModel, input_shape: Sequence[int]) -> Table:
     try:
         blobs = meta_blobs(model, shape)
     except (RuntimeError, ConvscopeError) as error:
-        raise _size_error(model, shape, error) from error
+        raise _size_error(model, shape, None) from error
     along = [geometries(model, axis) for axis in (0, 1)]
     rows = [(INPUT_BLOB, "Input", "", Shape(shape[1:]), 1, 1, 0, 0)]
     for name, module, bottoms in model.layer_graph():

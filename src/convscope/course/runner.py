@@ -18,7 +18,13 @@ from nbconvert import HTMLExporter
 from tqdm.auto import tqdm
 
 from convscope.core.errors import ConvscopeError, unknown_name
-from convscope.core.files import write_atomically, write_bytes_atomically, write_text_atomically
+from convscope.core.files import (
+    readable_file,
+    writable_folder,
+    write_atomically,
+    write_bytes_atomically,
+    write_text_atomically,
+)
 from convscope.core.records import RECORDS_VARIABLE, records_path
 from convscope.course.compact_figures import compact_png
 from convscope.course.gallery import RunRecord, write_gallery
@@ -143,8 +149,9 @@ def plan_runs(
     """
     base: dict[str, object] = {}
     for file in files:
+        path = readable_file("-f", file)
         try:
-            loaded = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as error:
             problem = " ".join(str(error).split())
             raise ConvscopeError(f"parameter file {file} is not valid YAML: {problem}") from error
@@ -231,7 +238,11 @@ def run_notebooks(runs: list[Run], out: Path) -> list[str]:
 
     Returns:
         One line per failed run, naming the notebook, the cell and the error.
+
+    Raises:
+        FileError: `out` is a file, or no file can be written there; nothing is run.
     """
+    out = writable_folder("out", out)
     failures = []
     for run in tqdm(runs, desc="notebook runs", unit="run"):
         record = _execute(run, out)

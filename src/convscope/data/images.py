@@ -12,6 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from convscope.core.arguments import integer
 from convscope.core.errors import ImageError, unknown_name
+from convscope.core.files import readable_file
 from convscope.core.paths import data_path
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
@@ -33,8 +34,15 @@ def _to_float_array(image: Image.Image, gray: bool) -> np.ndarray:
         values = np.asarray(image, dtype=np.float64) / 65535.0
         values = np.clip(values, 0.0, 1.0)
         return values if gray else np.repeat(values[..., None], 3, axis=2)
-    if image.mode == "F":
-        values = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
+    if image.mode == "F":  # 32-bit floats: taken as they are, so they must lie in [0, 1]
+        values = np.asarray(image, dtype=np.float64)
+        finite = np.isfinite(values).all()
+        if not finite or values.min() < 0 or values.max() > 1:
+            raise ValueError(
+                f"its 32-bit float values run from {np.nanmin(values):.4g} to "
+                f"{np.nanmax(values):.4g}{'' if finite else ', with NaN or infinity'}; float "
+                f"images must lie in [0, 1] (divide 8-bit levels by 255 first)"
+            )
         return values if gray else np.repeat(values[..., None], 3, axis=2)
     if image.mode == "P":
         image = image.convert("RGBA")
@@ -64,9 +72,7 @@ def load_image(path: str | Path, gray: bool = False) -> torch.Tensor:
             `max_image_pixels()` (read from its header, before decoding); the message names
             the path.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"image file not found: {path}")
+    path = readable_file("image", path, ImageError)
     try:
         with Image.open(path) as opened:
             width, height = opened.size  # from the header: nothing decoded yet

@@ -24,6 +24,7 @@ from convscope.core.arguments import grid_position, integer
 from convscope.core.devices import dtype_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
+from convscope.core.meta import check_input_fits
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
 from convscope.explain.backward_rules import NORMALISATION, projection_by_rule
@@ -71,6 +72,7 @@ class Deconvnet:
                 f"{model.name} takes {model.input_size[0]} channel(s); "
                 f"the image has {data.shape[1]}"
             )
+        check_input_fits(model, data.shape[1:], "image", until=_check_chain(model)[-1][0])
         self._record(model, data, switches_only)
 
     @classmethod
@@ -84,6 +86,7 @@ class Deconvnet:
                 f"record_many takes preprocessed images (N, C, H, W) with C="
                 f"{model.input_size[0]}; got {tuple(data.shape)}"
             )
+        check_input_fits(model, data.shape[1:], "images", until=_check_chain(model)[-1][0])
         batch = cls.__new__(cls)
         batch._record(model, data, switches_only)
         passes = []

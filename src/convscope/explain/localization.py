@@ -51,6 +51,11 @@ def _to_bgr8(image: torch.Tensor) -> np.ndarray:
     )
 
 
+def _constant_or_flat(values: np.ndarray) -> str:
+    low, high = float(values.min()), float(values.max())
+    return f"constant ({low:.3g})" if low == high else f"flat (from {low:.3g} to {high:.3g})"
+
+
 def segment_from_saliency(
     image: torch.Tensor,
     saliency: torch.Tensor,
@@ -84,6 +89,11 @@ def segment_from_saliency(
     mask = np.full(values.shape, cv2.GC_PR_BGD, dtype=np.uint8)
     mask[values >= high] = cv2.GC_FGD
     mask[values <= low] = cv2.GC_BGD  # <=: many pixels may share the lowest value (0)
+    if not (mask == cv2.GC_FGD).any():  # GrabCut needs seeds of both kinds
+        raise ConvscopeError(
+            f"saliency is {_constant_or_flat(values)}: no pixel lies above its {background} "
+            f"quantile, so there is no foreground seed; nothing to localise (is the image blank?)"
+        )
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.grabCut(_to_bgr8(image), mask, None, *models, iterations, cv2.GC_INIT_WITH_MASK)
     foreground_pixels = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)

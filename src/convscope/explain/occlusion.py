@@ -17,7 +17,7 @@ from convscope.core.arguments import image_for, image_tensor, integer, positive
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import check_feature_map_layer, recording
-from convscope.core.meta import images_per_batch
+from convscope.core.meta import check_input_fits, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import Heat, Labels, show_panels
 
@@ -96,6 +96,7 @@ def occlusion(
     """
     check_feature_map_layer(model, layer)
     image_for(model, image)
+    check_input_fits(model, image.shape)
     size = integer("size", size, 1, min(image.shape[1:]), plural="square sizes")
     stride = positive("stride", stride)
     batch_size = positive("batch_size", batch_size)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from tqdm.auto import tqdm
 
@@ -285,13 +286,17 @@ def show_pointing(
             hit = _near(row, col, boxes, tolerance)
             colour = colours(index)
             axes.plot(col, row, POINT_MARKERS[index % len(POINT_MARKERS)], markersize=9,
-                      mec=colour, mfc=colour if hit else "none", mew=2,
-                      label=method.replace("_", " "))  # fmt: skip
+                      mec=colour, mfc=colour if hit else "none", mew=2)  # fmt: skip
         axes.set_xlim(-0.5, width - 0.5)  # markers at the edge must not widen the picture
         axes.set_ylim(height - 0.5, -0.5)
         axes.set_title(f"target: {scorer.class_names[target]}", fontsize=9)
         axes.axis("off")
-    handles, labels = figure.axes[0].get_legend_handles_labels()
+    handles = [  # each method's marker filled, as a hit: the first scene's may be a miss
+        Line2D([], [], linestyle="none", marker=POINT_MARKERS[index % len(POINT_MARKERS)],
+               markersize=9, mec=colours(index), mfc=colours(index), mew=2)
+        for index in range(len(methods))
+    ]  # fmt: skip
+    labels = [method.replace("_", " ") for method in methods]
     figure.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=8)
     caption = (f"each method's maximum: filled = a hit (within {tolerance} px of the target's "
                "box, dotted), hollow = a miss; x = the centre")  # fmt: skip

@@ -16,13 +16,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 from matplotlib.figure import Figure
-from torch import nn
 
 from convscope.core.arguments import image_for, positive
 from convscope.core.blur import gaussian_blur
 from convscope.core.devices import device_of, dtype_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
-from convscope.core.meta import images_per_batch
+from convscope.core.meta import check_input_fits, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import Heat, show_panels
 from convscope.core.precision import float64_where_cheap
@@ -35,15 +34,10 @@ BLUR_EVERY = 4
 
 
 def check_image_fits(model: LayeredModel, image: torch.Tensor) -> None:
-    """Refuse an image `(C, H, W)` that the model cannot read: the wrong channels, or (for a
-    classifier whose last layer is fully connected) not exactly its input size."""
-    expected = tuple(model.input_size)
+    """Refuse an image `(C, H, W)` that the model cannot read: the wrong channels, too small,
+    or (fully connected layers) not exactly its input size (`check_input_fits`)."""
     image_for(model, image)
-    if isinstance(model.layer(model.layer_names[-1]), nn.Linear) and tuple(image.shape) != expected:
-        raise ConvscopeError(
-            f"{model.name} classifies images of exactly {expected} (C, H, W); got "
-            f"{tuple(image.shape)}: resize or crop it first"
-        )
+    check_input_fits(model, image.shape)
 
 
 def input_gradients(model: LayeredModel, data: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

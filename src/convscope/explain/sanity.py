@@ -14,6 +14,7 @@ scaled to [0, 1] by their maximum), the mean over the images.
 from __future__ import annotations
 
 import copy
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ STATE_CAPTIONS = {
     "cascading": "columns: the net randomised from the top down to the named part; "
     "each map scaled to its maximum",
     "independent": "columns: only the named part randomised; each map scaled to its maximum",
-    "data": "columns: the trained net, the net trained on permuted labels; "
+    "data": "rows: the trained net, the net trained on permuted labels; "
     "each map scaled to its maximum",
 }
 # Forward multiply-accumulates one randomisation test may spend on an ImageNet-size net: 80
@@ -252,7 +253,8 @@ def show_randomisation(
 ) -> Figure:
     """One image's maps: a row per method, a column per state (default: every method, and
     every state up to `SHOWN_STATES`; beyond that the first `SHOWN_STATES - 2` and the last
-    two, so that a long cascade stays legible)."""
+    two, so that a long cascade stays legible). With fewer states than methods (the data
+    test's two nets) the other way round: a row per state, a column per method."""
     chosen = list(states) if states is not None else shown_states(curves.states)
     rows = list(methods) if methods is not None else curves.methods
     for state in chosen:
@@ -261,6 +263,8 @@ def show_randomisation(
     for method in rows:
         if method not in curves.methods:
             raise unknown_name("method", method, curves.methods)
+    if len(chosen) < len(rows):
+        return _randomisation_by_state(curves, image, index, chosen, rows)
     panels = []
     for row, method in enumerate(rows):
         panels.append((method, in_colour(image)))
@@ -271,6 +275,21 @@ def show_randomisation(
                         cmap="hot")  # fmt: skip
             panels.append((title, heat))
     return show_panels(panels, columns=len(chosen) + 1, size=1.1,
+                       title=STATE_CAPTIONS[curves.kind], title_size=9,
+                       shared_bar="each map scaled to 0..1")  # fmt: skip
+
+
+def _randomisation_by_state(curves: SanityCurves, image: torch.Tensor, index: int,
+                            states: list[str], methods: list[str]) -> Figure:  # fmt: skip
+    """`show_randomisation` with a row per state (the image first) and a column per method."""
+    panels = []
+    for row, state in enumerate(states):
+        panels.append((f"{state}:", in_colour(image)))
+        for method in methods:
+            values = curves.maps[curves.states.index(state), curves.methods.index(method), index]
+            title = textwrap.fill(method.replace("_", " "), 11) if row == 0 else ""
+            panels.append((title, Heat(values, "", limits=(0.0, 1.0), cmap="hot")))
+    return show_panels(panels, columns=len(methods) + 1, size=1.15,
                        title=STATE_CAPTIONS[curves.kind], title_size=9,
                        shared_bar="each map scaled to 0..1")  # fmt: skip
 

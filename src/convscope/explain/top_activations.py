@@ -20,8 +20,8 @@ from convscope.core.arguments import grid_position, image_for, image_tensor, int
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
-from convscope.core.inspection import check_feature_map_layer, feature_map_layers
-from convscope.core.meta import blob_shapes, images_per_batch
+from convscope.core.inspection import check_feature_map_layer, ending_after, feature_map_layers
+from convscope.core.meta import blob_shapes, check_input_fits, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels, tile
 from convscope.explain.deconvnet import Deconvnet, as_picture, project_units
@@ -68,7 +68,9 @@ def top_activations_of_layers(
         raise ConvscopeError("layers must name at least one layer with feature maps")
     image_for(model, images, "images", batched=True)
     k = positive("k", k, high=len(images))
-    batch = images_per_batch(model, images.shape[1:], positive("batch_size", batch_size))
+    deepest = max(layers, key=model.layer_names.index)  # the passes end there
+    check_input_fits(model, images.shape[1:], "images", until=deepest)
+    batch = images_per_batch(model, images.shape[1:], positive("batch_size", batch_size), deepest)
     best: dict[str, tuple[torch.Tensor, ...]] = {}
     start = 0
 
@@ -93,7 +95,8 @@ def top_activations_of_layers(
     handles = [model.layer(layer).register_forward_hook(keeper(layer)) for layer in layers]
     try:
         for start in range(0, len(images), batch):
-            model(to_model(model, model.preprocess(images[start : start + batch])))
+            with ending_after(model, deepest):  # after the keepers: its hook runs last
+                model(to_model(model, model.preprocess(images[start : start + batch])))
     finally:
         for handle in handles:
             handle.remove()
@@ -193,7 +196,7 @@ def recorded_switches(
     """The switches-only passes of `images[indices]` (each image once), recorded in batches
     bounded by memory (`Deconvnet.record_many`)."""
     wanted = list(dict.fromkeys(indices))
-    batch = images_per_batch(model, images.shape[1:], 256)
+    batch = images_per_batch(model, images.shape[1:], 256, feature_map_layers(model)[-1])
     found = {}
     for start in range(0, len(wanted), batch):
         chunk = wanted[start : start + batch]
@@ -276,7 +279,7 @@ class RecordedPasses:
 
     def __init__(self, model: LayeredModel, images: torch.Tensor, keep: int = 256) -> None:
         self.model, self.images = model, image_for(model, images, "images", batched=True)
-        shapes = blob_shapes(model, (1, *images.shape[1:]))
+        shapes = blob_shapes(model, (1, *images.shape[1:]), feature_map_layers(model)[-1])
         pools = [layer for layer in feature_map_layers(model)
                  if isinstance(model.layer(layer), torch.nn.MaxPool2d)]  # fmt: skip
         per_pass = max(1, 4 * sum(math.prod(shapes[layer]) for layer in pools))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,12 @@ import torch
 from convscope.caffe.net import load_caffe
 from convscope.core.checkpoints import load_weights
 from convscope.core.devices import device_of, resolve_device
-from convscope.core.errors import CheckpointError, WeightsNotFoundError, unknown_name
+from convscope.core.errors import (
+    CheckpointError,
+    ConvscopeError,
+    WeightsNotFoundError,
+    unknown_name,
+)
 from convscope.core.inspection import suggested_layer
 from convscope.core.meta import blob_shapes
 from convscope.core.net import LayeredModel
@@ -179,9 +185,9 @@ def model_kind(name: str) -> str:
     Raises:
         UnknownNameError: `name` is neither.
     """
-    if name.startswith("caffe:"):
+    if isinstance(name, str) and name.startswith("caffe:"):
         return "caffe"
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise unknown_name("model", name, [*available_models(), CAFFE_SPEC])
     return MODELS[name].kind
 
@@ -302,9 +308,11 @@ def load_model(
         `input_size`. The analysis functions follow its device.
     """
     target = resolve_device(device)
+    model_kind(name)
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ConvscopeError(f'weights must be "default", "random" or a file path; got {weights!r}')
     if name.startswith("caffe:"):
         return _placed(load_caffe_model(name, weights).eval(), target)
-    model_kind(name)
     entry = MODELS[name]
     model = entry.build()
     if weights == "default":
