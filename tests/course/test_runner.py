@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,6 +14,7 @@ from papermill.clientwrap import PapermillNotebookClient
 
 from convscope.__main__ import main
 from convscope.core.errors import ConvscopeError, UnknownNameError, WeightsNotFoundError
+from convscope.course import headless as runner_headless
 from convscope.course import runner
 from convscope.course.headless import HeadlessClient
 from convscope.course.parameters import check_run, coerce
@@ -268,3 +270,36 @@ def test_parameter_files_and_output_folders_are_named_when_unusable(tmp_path, ca
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert re.match(rf"convscope: error: {message}", err) and "\n" not in err, err
+
+
+def test_a_run_reports_each_code_cell_and_its_kernel_talks_over_ipc(tmp_path, monkeypatch, capfd):
+    """Progress names each code cell as it starts (papermill's injected parameters cell too);
+    the kernel listens on Unix sockets in the runtime folder, which are gone afterwards, and
+    ipykernel has no unencrypted TCP port to warn about."""
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    run = failing_notebook(tmp_path)
+    notebook = nbformat.read(run.notebook, as_version=4)
+    notebook.cells[1].source = "\n\n# the cell that used to fail\nprint(value * 2)"
+    notebook.cells.insert(1, nbformat.v4.new_markdown_cell("words, not counted"))
+    nbformat.write(notebook, run.notebook)
+    lines = []
+    transports = []
+    original = runner_headless.IPCKernelManager.__init__
+
+    def noting(self, **kwargs):
+        original(self, **kwargs)
+        transports.append(self.transport)
+
+    monkeypatch.setattr(runner_headless.IPCKernelManager, "__init__", noting)
+    executed = execute_notebook(run.notebook, tmp_path / "out.ipynb", run.parameters, lines.append)
+    assert lines == [
+        "cell 1 of 3: value = 1",
+        "cell 2 of 3: # Parameters",
+        "cell 3 of 3: # the cell that used to fail",
+    ]
+    assert nbformat.read(executed, as_version=4).cells[-1].outputs[0].text == "4\n"
+    expected = "tcp" if os.name == "nt" else "ipc"
+    assert transports == [expected]
+    assert "without encryption" not in capfd.readouterr().err
+    assert list(runtime.glob("*ipc*")) == []  # the sockets removed with the kernel

@@ -7,14 +7,22 @@ cell's `execute_reply`. Now and then the reply is never seen and the run waits f
 no widget, so this engine simply does not mirror them; cells and their outputs are unchanged.
 A cell that still runs longer than `CELL_TIMEOUT` fails with a timeout instead of hanging.
 `execute_in_place` refreshes a committed notebook's outputs the same way.
+
+Kernels talk to the runner over Unix sockets in Jupyter's runtime folder (`IPCKernelManager`),
+not over TCP ports on the machine: no other user of a shared teaching server can reach them,
+and ipykernel has no unencrypted TCP to warn about. Windows has no such sockets and keeps TCP.
+A run can report each code cell as it starts (`progress`): cell n of m, with its first line.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
@@ -28,12 +36,41 @@ ENGINE_NAME = "convscope-headless"
 CELL_TIMEOUT = 900  # seconds; the slowest lesson cell (VGG16 top-9 over 24 crops) takes ~2 min
 
 
-class HeadlessClient(PapermillNotebookClient):
-    """papermill's notebook client without nbclient's Output-widget mirroring."""
+KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
 
-    def __init__(self, *args, **kwargs):
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels listen on Unix sockets (`KERNEL_TRANSPORT`), their files
+    beside the connection file in Jupyter's runtime folder and removed at shutdown."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("transport", KERNEL_TRANSPORT)
+        super().__init__(**kwargs)
+
+
+def first_line(source: str) -> str:
+    """A cell's first non-blank line, cut to 72 characters: how progress names the cell."""
+    line = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    return line if len(line) <= 72 else line[:71] + "…"
+
+
+class HeadlessClient(PapermillNotebookClient):
+    """papermill's notebook client without nbclient's Output-widget mirroring, its kernel over
+    IPC, reporting each code cell to `progress` (a callable taking one line) as it starts."""
+
+    def __init__(self, *args, progress: Callable[[str], None] | None = None, **kwargs):
+        kwargs.setdefault("kernel_manager_class", IPCKernelManager)
         super().__init__(*args, **kwargs)
         self.widget_registry = {}  # no widget class is mirrored: no comm message is sent back
+        self.progress = progress
+        if progress is not None:
+            self.on_cell_start = self._report  # nbclient's hook, as each cell starts
+
+    def _report(self, cell, cell_index: int) -> None:
+        if cell.cell_type == "code":
+            code = [i for i, other in enumerate(self.nb.cells) if other.cell_type == "code"]
+            number = code.index(cell_index) + 1
+            self.progress(f"cell {number} of {len(code)}: {first_line(cell.source)}")
 
 
 class HeadlessEngine(NBClientEngine):
@@ -91,6 +128,7 @@ def execute_in_place(path: Path, kernel_name: str = "python3") -> None:
     client = NotebookClient(
         notebook,
         kernel_name=kernel_name,
+        kernel_manager_class=IPCKernelManager,
         timeout=CELL_TIMEOUT,
         store_widget_state=False,
         resources={"metadata": {"path": str(path.parent)}},

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -72,8 +73,14 @@ def key_figure(notebook: Path) -> bytes | None:
     return None
 
 
-def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]) -> Path:
-    """Run one notebook with papermill, in its own folder, writing the result to `target`.
+def execute_notebook(
+    notebook: Path,
+    target: Path,
+    parameters: dict[str, object],
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Run one notebook with papermill, in its own folder, writing the result to `target`;
+    `progress` gets a line as each code cell starts (`cell 3 of 18: cs.show_...`).
 
     It runs on the `headless` engine: widgets are not mirrored (see `convscope.headless`).
     papermill writes into a temporary file that becomes `target` once it is complete, a failed
@@ -98,6 +105,7 @@ def execute_notebook(notebook: Path, target: Path, parameters: dict[str, object]
                 kernel_name="python3",
                 progress_bar=False,
                 engine_name=ENGINE_NAME,
+                progress=progress,
             )
         except papermill.PapermillExecutionError as failure:  # the notebook is written whole
             failures.append(failure)
@@ -198,7 +206,10 @@ def _execute(run: Run, out: Path) -> RunRecord:
     start = time.perf_counter()
     error, produced = "", False
     try:
-        execute_notebook(run.notebook, target, run.parameters)
+        report = f"  {run.notebook.stem} {name}:"
+        execute_notebook(
+            run.notebook, target, run.parameters, lambda line: tqdm.write(f"{report} {line}")
+        )
         produced = True
     except papermill.PapermillExecutionError as failure:
         produced = True
