@@ -9,6 +9,7 @@ once, in the model's floating dtype (`to_model`), and hands its results back on 
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import torch
@@ -107,7 +108,7 @@ def _forced_device(forced: str) -> torch.device:
 
 def device_of(model: nn.Module) -> torch.device:
     """The device of `model`'s first parameter or buffer (the CPU for a module with none)."""
-    for tensor in (*model.parameters(), *model.buffers()):
+    for tensor in itertools.chain(model.parameters(), model.buffers()):  # the first only
         return tensor.device
     return torch.device("cpu")
 
@@ -115,7 +116,7 @@ def device_of(model: nn.Module) -> torch.device:
 def dtype_of(model: nn.Module) -> torch.dtype:
     """The dtype of `model`'s first floating parameter or buffer (float32 for a module with
     none): a model copied to float64 (`core.precision`) reads float64 input."""
-    for tensor in (*model.parameters(), *model.buffers()):
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
     return torch.float32

@@ -27,6 +27,7 @@ from torch import nn
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import unknown_name
+from convscope.core.gradients import input_gradients_only
 from convscope.core.net import LayeredModel
 
 RULES = ("gradient", "deconvnet", "guided")
@@ -138,7 +139,7 @@ def projection_by_rule(
     """
     module = model.layer(layer)
     kept = {}
-    with modified_backward(model, rule), torch.enable_grad():
+    with modified_backward(model, rule), input_gradients_only(model), torch.enable_grad():
         # registered after the rules' hooks, so a ReLU's output is kept as the rule made it
         handle = module.register_forward_hook(lambda m, args, out: kept.update(out=out))
         try:

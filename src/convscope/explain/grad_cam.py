@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
+from convscope.core.gradients import input_gradients_only
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.net import LayeredModel
 from convscope.explain.backward_rules import RECTIFIERS
@@ -51,7 +52,7 @@ def layer_cam(
     kept = {}
     handle = model.layer(layer).register_forward_hook(lambda m, args, out: kept.update(maps=out))
     try:
-        with torch.enable_grad():
+        with input_gradients_only(model), torch.enable_grad():
             scores = model(to_model(model, data).detach().requires_grad_(True))
             chosen = scores[torch.arange(len(indices)), indices.to(scores.device)].sum()
             (gradient,) = torch.autograd.grad(chosen, kept["maps"])
