@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from bounds import NET_FLOAT64, assert_within
@@ -13,6 +14,7 @@ from convscope.data.scenes import compose_scene
 from convscope.explain.localization import (
     Localization,
     bounding_box,
+    largest_component,
     localize,
     segment_from_saliency,
 )
@@ -139,3 +141,39 @@ def test_occlusion_refuses_an_image_the_classifier_cannot_read(digits_net):
         occlusion(digits_net, torch.rand(1, 40, 40), 3, "conv2")
     with pytest.raises(ConvscopeError, match="10x10 is too small for digits"):
         occlusion(digits_net, torch.rand(1, 10, 10), 3, "conv2")
+
+
+def flood_fill_components(mask: np.ndarray) -> list[set[tuple[int, int]]]:
+    """8-connected regions of a bool mask, by a plain flood fill (independent of OpenCV)."""
+    seen, regions = set(), []
+    for start in zip(*np.nonzero(mask)):
+        if start in seen:
+            continue
+        region, todo = set(), [start]
+        seen.add(start)
+        while todo:
+            row, column = todo.pop()
+            region.add((row, column))
+            for down in (-1, 0, 1):
+                for across in (-1, 0, 1):
+                    near = (row + down, column + across)
+                    inside = 0 <= near[0] < mask.shape[0] and 0 <= near[1] < mask.shape[1]
+                    if inside and mask[near] and near not in seen:
+                        seen.add(near)
+                        todo.append(near)
+        regions.append(region)
+    return regions
+
+
+def test_the_largest_component_is_the_largest_flood_filled_region():
+    generator = np.random.default_rng(3)
+    for _ in range(20):
+        mask = generator.random((24, 31)) < 0.3
+        regions = flood_fill_components(mask)
+        sizes = sorted(len(region) for region in regions)
+        if len(sizes) > 1 and sizes[-1] == sizes[-2]:
+            continue  # a tie: either region is right
+        largest = max(regions, key=len)
+        found = largest_component(mask)
+        assert set(zip(*np.nonzero(found))) == largest
+    assert not largest_component(np.zeros((4, 4), dtype=bool)).any()

@@ -23,7 +23,7 @@ from captum.attr import (
 )
 
 import convscope as cs
-from convscope.explain.methods import METHODS
+from convscope.explain.methods import ATTRIBUTIONS, BACKWARD_PASSES, METHODS
 
 # Both sides run in float64 (eps 2.2e-16), so the bound is about the algorithm, not about which
 # CPU kernel added in which order. Every number compared is made of sums of at most 9,216
@@ -210,3 +210,23 @@ def test_occlusion_squares_follow_the_image_size():
     assert cs.occlusion_windows(224) == (64, 40)  # (224 − 64) / 40 = 4: 5 positions a side
     assert cs.occlusion_windows(256) == (64, 48)
     assert cs.occlusion_windows(227) == (64, 32)  # 163 is not a multiple of 4: half the square
+
+
+def test_one_attribution_function_and_one_backward_row_per_method():
+    assert tuple(ATTRIBUTIONS) == cs.METHODS == tuple(BACKWARD_PASSES)
+
+
+def test_targets_give_one_class_per_image_in_one_wording():
+    net = cs.load_model("digits")
+    images, _ = cs.load_digits("heldout")
+    for call in (
+        lambda: cs.explain_many(net, images[:3], [1, 2], "gradient"),
+        lambda: cs.randomisation_curves(net, images[:3], [1, 2], "cascading", ["gradient"]),
+        lambda: cs.explain_widget(net, images[:3], [1, 2]),
+    ):
+        with pytest.raises(
+            cs.ConvscopeError, match=r"targets must give one class per image \(3\); got 2"
+        ):
+            call()
+    with pytest.raises(cs.ConvscopeError, match="unknown setting 'sample'; choose one of: samples"):
+        cs.explain(net, images[0], 1, "smoothgrad", sample=3)

@@ -105,6 +105,21 @@ class LayeredModel(nn.Module):
         shown = self.class_names if len(self.class_names) <= 20 else self.class_names[:20] + ["..."]
         raise unknown_name("class", class_name, shown)
 
+    def class_indices(self, targets, count: int, name: str = "targets") -> torch.Tensor:
+        """`(count,)` output indices: one class (index or name) per image of `count`.
+
+        Raises:
+            ConvscopeError: `targets` is not a sequence of `count` classes (named `name`);
+            UnknownNameError: a class that does not exist.
+        """
+        if isinstance(targets, (str, bytes)) or not hasattr(targets, "__len__"):
+            raise ConvscopeError(f"{name} must give one class per image ({count}); got {targets!r}")
+        if len(targets) != count:
+            raise ConvscopeError(
+                f"{name} must give one class per image ({count}); got {len(targets)}: {targets!r}"
+            )
+        return torch.tensor([self.class_index(target) for target in targets], dtype=torch.long)
+
     def extra_repr(self) -> str:
         return f"name={self.name!r}, input_size={self.input_size}"
 

@@ -11,16 +11,15 @@ Where the methods differ is the backward pass: `BACKWARD_PASSES` is that table, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from matplotlib.figure import Figure
 
-from convscope.core.arguments import image_tensor
+from convscope.core.arguments import image_for
 from convscope.core.errors import ConvscopeError, unknown_name
-from convscope.core.inspection import check_feature_map_layer
-from convscope.core.meta import has_large_input, images_per_batch
+from convscope.core.meta import check_input_fits, has_large_input, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import Heat, in_colour, show_panels
 from convscope.core.tables import Table
@@ -28,7 +27,7 @@ from convscope.explain.averaged_gradients import integrated_gradients, smoothgra
 from convscope.explain.backward_rules import modified_backward
 from convscope.explain.grad_cam import cam_layer, layer_cam, upsampled
 from convscope.explain.occlusion import occlusion_attribution, occlusion_windows
-from convscope.explain.saliency import check_image_fits, class_gradients
+from convscope.explain.saliency import channel_maximum, check_image_fits, class_gradients
 
 METHODS = (
     "gradient",
@@ -102,48 +101,126 @@ def map_label(method: str) -> str:
     return "|attribution|"
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What the methods read besides the images and their classes (see `explain`): Grad-CAM's
+    `layer`, SmoothGrad's `samples`, `noise` and `seed`, integrated gradients' `steps`,
+    occlusion's square `window` and `stride`, each resolved from its default already."""
+
+    layer: str
+    samples: int
+    noise: float
+    steps: int
+    window: int
+    stride: int
+    seed: int | None
+
+
+Attribution = Callable[[LayeredModel, torch.Tensor, torch.Tensor, Settings], torch.Tensor]
+
+
+def _by_rule(rule: str) -> Attribution:
+    """∂S_c/∂input under a ReLU rule (`backward_rules`), in memory-bounded batches."""
+
+    def attribution(model, data, indices, settings):
+        with modified_backward(model, rule):
+            return class_gradients(model, data, indices)
+
+    return attribution
+
+
+def _cams(model, data, indices, settings: Settings) -> torch.Tensor:
+    """Each image's Grad-CAM map `(N, 1, H, W)`, upsampled bilinearly to the input."""
+    batch = images_per_batch(model, data.shape[1:], 64)
+    cams = [
+        upsampled(layer_cam(model, data[i : i + batch], indices[i : i + batch], settings.layer),
+                  data.shape[2:])
+        for i in range(0, len(data), batch)
+    ]  # fmt: skip
+    return torch.cat(cams)[:, None]
+
+
+def _grad_cam(model, data, indices, settings):
+    return _cams(model, data, indices, settings).expand_as(data).clone()
+
+
+def _guided_grad_cam(model, data, indices, settings):
+    guided = _by_rule("guided")(model, data, indices, settings)
+    return guided * _cams(model, data, indices, settings)  # the paper's product
+
+
+def _occlusion(model, data, indices, settings):
+    return torch.stack([
+        occlusion_attribution(model, data[i : i + 1], int(index), settings.window, settings.stride)
+        for i, index in enumerate(indices)
+    ])  # fmt: skip
+
+
+def _smoothgrad(model, data, indices, settings):
+    return smoothgrad(model, data, indices, settings.samples, settings.noise, settings.seed)
+
+
+def _integrated_gradients(model, data, indices, settings):
+    return integrated_gradients(model, data, indices, settings.steps)
+
+
+# method -> its attribution `(N, C, H, W)` of preprocessed images for their classes
+ATTRIBUTIONS: dict[str, Attribution] = {
+    "gradient": _by_rule("gradient"),
+    "deconvnet": _by_rule("deconvnet"),
+    "guided_backprop": _by_rule("guided"),
+    "grad_cam": _grad_cam,
+    "guided_grad_cam": _guided_grad_cam,
+    "occlusion": _occlusion,
+    "smoothgrad": _smoothgrad,
+    "integrated_gradients": _integrated_gradients,
+}  # in the order of METHODS (tested)
+
+
 def _heat(method: str, attribution: torch.Tensor) -> torch.Tensor:
     """The map `(N, H, W)` of attributions `(N, C, H, W)` (`map_label` says what it holds)."""
     if method == "grad_cam":
         return attribution[:, 0]
     if method == "occlusion":
         return attribution.mean(1).clamp(min=0)
-    return attribution.abs().amax(dim=1)  # Simonyan et al.'s rule
+    return channel_maximum(attribution)  # Simonyan et al.'s rule
 
 
-def _gradients_by_rule(model, data: torch.Tensor, indices: torch.Tensor, rule: str):
-    """∂S_index/∂input per row of `data` `(N, C, H, W)` under a ReLU rule, in batches."""
-    with modified_backward(model, rule):
-        return class_gradients(model, data, indices)
+def _explained(model, images, indices, method, layer, settings) -> list[Explanation]:
+    """Every image's `Explanation`: the images fit the model and `indices` are checked."""
+    if method not in METHODS:
+        raise unknown_name("method", method, METHODS)
+    side = min(images.shape[2:])
+    samples, steps = suggested_counts(model)
+    window, stride = occlusion_windows(side)
+    cam_at = (layer or cam_layer(model)) if method in ("grad_cam", "guided_grad_cam") else ""
+    resolved = Settings(
+        layer=cam_at,
+        samples=settings.get("samples") or samples,
+        noise=settings.get("noise", 0.15),
+        steps=settings.get("steps") or steps,
+        window=settings.get("window") or window,
+        stride=settings.get("stride") or stride,
+        seed=settings.get("seed"),
+    )
+    attribution = ATTRIBUTIONS[method](model, model.preprocess(images), indices, resolved)
+    heat = _heat(method, attribution)
+    if not torch.isfinite(heat).all():
+        raise ConvscopeError(f"{method} gave a map that is not finite")
+    return [
+        Explanation(method, int(index), attribution[i], heat[i], cam_at)
+        for i, index in enumerate(indices)
+    ]
 
 
-def _attributions(model, data, indices, method, layer, samples, noise, steps, window, stride,
-                  seed) -> torch.Tensor:  # fmt: skip
-    """Every image's attribution `(N, C, H, W)` by `method`; `data` is preprocessed."""
-    side = min(data.shape[2:])
-    if method in ("gradient", "deconvnet", "guided_backprop", "guided_grad_cam"):
-        rule = {"deconvnet": "deconvnet", "guided_backprop": "guided", "guided_grad_cam": "guided"}
-        attribution = _gradients_by_rule(model, data, indices, rule.get(method, "gradient"))
-    if method in ("grad_cam", "guided_grad_cam"):
-        batch = images_per_batch(model, data.shape[1:], 64)
-        cams = torch.cat([
-            upsampled(layer_cam(model, data[i : i + batch], indices[i : i + batch], layer),
-                      data.shape[2:])
-            for i in range(0, len(data), batch)
-        ])[:, None]  # fmt: skip
-        attribution = cams.expand_as(data).clone() if method == "grad_cam" else attribution * cams
-    if method == "occlusion":
-        default_window, default_stride = occlusion_windows(side)
-        attribution = torch.stack([
-            occlusion_attribution(model, data[i : i + 1], int(index),
-                                  window or default_window, stride or default_stride)
-            for i, index in enumerate(indices)
-        ])  # fmt: skip
-    if method == "smoothgrad":
-        attribution = smoothgrad(model, data, indices, samples, noise, seed)
-    if method == "integrated_gradients":
-        attribution = integrated_gradients(model, data, indices, steps)
-    return attribution
+SETTINGS = ("samples", "noise", "steps", "window", "stride", "seed")
+
+
+def _check_settings(settings: dict) -> dict:
+    unknown = [name for name in settings if name not in SETTINGS]
+    if unknown:
+        raise unknown_name("setting", unknown[0], SETTINGS)
+    return settings
 
 
 def explain_many(
@@ -152,51 +229,28 @@ def explain_many(
     targets: Sequence[int | str],
     method: str,
     layer: str = "",
-    *,
-    samples: int = 0,
-    noise: float = 0.15,
-    steps: int = 0,
-    window: int = 0,
-    stride: int = 0,
-    seed: int | None = None,
+    **settings,
 ) -> list[Explanation]:
     """Explain each image's own class by `method`, many images per backward pass.
 
     Args:
         images: `(N, C, H, W)` in [0, 1]; targets: a class (index or name) per image.
-        method, layer, samples, noise, steps, window, stride: as for `explain`.
-        seed: SmoothGrad's noise for every image is drawn from its own generator seeded with
-            it (torch's global one when None), so each image gets the noise `explain` draws
-            for it with the same seed.
+        method, layer, settings: as for `explain`. SmoothGrad's noise for every image is
+            drawn from its own generator seeded with `seed` (torch's global one when None),
+            so each image gets the noise `explain` draws for it with the same seed.
 
     Returns:
         One `Explanation` per image, equal to `explain` of that image (tested). Batches are
         bounded by memory (`images_per_batch`).
+
+    Raises:
+        ConvscopeError: naming a bad argument. Each is checked once: the images and classes
+            here, a method's own settings and layer by the function that uses them.
     """
-    if method not in METHODS:
-        raise unknown_name("method", method, METHODS)
-    image_tensor("images", images, batched=True)
-    check_image_fits(model, images[0])  # one size for all: the first stands for the rest
-    if isinstance(targets, (str, bytes)) or len(targets) != len(images):
-        raise ConvscopeError(
-            f"targets must name one class per image ({len(images)}); got {targets!r}"
-        )
-    indices = torch.tensor([model.class_index(target) for target in targets])
-    suggested_samples, suggested_steps = suggested_counts(model)
-    cam_at = (layer or cam_layer(model)) if method in ("grad_cam", "guided_grad_cam") else ""
-    if cam_at:
-        check_feature_map_layer(model, cam_at)
-    attribution = _attributions(
-        model, model.preprocess(images), indices, method, cam_at, samples or suggested_samples,
-        noise, steps or suggested_steps, window, stride, seed,
-    )  # fmt: skip
-    heat = _heat(method, attribution)
-    if not torch.isfinite(heat).all():
-        raise ConvscopeError(f"{method} gave a map that is not finite")
-    return [
-        Explanation(method, int(index), attribution[i], heat[i], cam_at)
-        for i, index in enumerate(indices)
-    ]
+    image_for(model, images, "images", batched=True)
+    check_input_fits(model, images.shape[1:], "images")  # one size for all
+    indices = model.class_indices(targets, len(images))
+    return _explained(model, images, indices, method, layer, _check_settings(settings))
 
 
 def explain(
@@ -223,8 +277,9 @@ def explain(
     Returns:
         An `Explanation` with `attribution` `(C, H, W)` and `map` `(H, W)`.
     """
-    image_tensor("image", image)
-    return explain_many(model, image[None], [target], method, layer, **settings)[0]
+    check_image_fits(model, image)
+    indices = torch.tensor([model.class_index(target)])
+    return _explained(model, image[None], indices, method, layer, _check_settings(settings))[0]
 
 
 def show_explanations(

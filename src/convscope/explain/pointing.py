@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import torch
 from matplotlib import colormaps
@@ -41,6 +40,7 @@ from convscope.data.datasets import load_digits
 from convscope.data.images import square_photo
 from convscope.data.photo_scenes import PhotoScene, photo_scenes
 from convscope.data.scenes import Scene, compose_scenes
+from convscope.explain.localization import bounding_box, largest_component
 from convscope.explain.methods import METHODS, explain_many
 
 CAM_FRACTION = 0.15
@@ -126,11 +126,8 @@ def thresholded_box(
     heat = settled(heat)  # a value at the threshold but for rounding is at it on every CPU
     if heat.max() <= 0:
         return (0, 0, 0, 0)
-    mask = (heat >= fraction * heat.max()).numpy().astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    largest = 1 + int(np.argmax(stats[1:count, cv2.CC_STAT_AREA]))
-    left, top, width, height = (int(v) for v in stats[largest, :4])
-    return (top, left, top + height, left + width)
+    region = largest_component((heat >= fraction * heat.max()).numpy())
+    return bounding_box(torch.from_numpy(region))
 
 
 def _best_iou(box, boxes: torch.Tensor) -> float:

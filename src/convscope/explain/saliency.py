@@ -73,8 +73,9 @@ def class_gradients(model: LayeredModel, data: torch.Tensor, indices) -> torch.T
     )
 
 
-def _maps(gradient: torch.Tensor) -> torch.Tensor:
-    """M = max over channels of |w|: `(..., C, H, W)` -> `(..., H, W)`."""
+def channel_maximum(gradient: torch.Tensor) -> torch.Tensor:
+    """Simonyan et al.'s saliency map of a gradient: M = max over channels of |w|,
+    `(..., C, H, W)` -> `(..., H, W)`. The one home of the rule (lesson 07's methods too)."""
     return gradient.abs().amax(dim=-3)
 
 
@@ -101,7 +102,7 @@ def class_saliency(
     batch = model.preprocess(torch.stack([view for view, _ in views]))
     weights = torch.zeros(len(views), len(model.class_names))
     weights[:, index] = 1.0
-    maps = _maps(input_gradients(model, batch, weights))
+    maps = channel_maximum(input_gradients(model, batch, weights))
     if len(views) == 1:
         return maps[0]
     return torch.stack([undo(m) for m, (_, undo) in zip(maps, views)]).mean(0)
@@ -124,13 +125,9 @@ def saliency_of_images(
         ConvscopeError: images that do not fit the model, or a count of classes that differs.
     """
     image_for(model, images, "images", batched=True)
-    check_image_fits(model, images[0])  # one size for all: the first stands for the rest
-    if isinstance(classes, (str, bytes)) or len(classes) != len(images):
-        raise ConvscopeError(
-            f"classes must name one class per image ({len(images)}); got {classes!r}"
-        )
-    indices = [model.class_index(each) for each in classes]
-    return _maps(class_gradients(model, model.preprocess(images), indices))
+    check_input_fits(model, images.shape[1:], "images")  # one size for all
+    indices = model.class_indices(classes, len(images), "classes")
+    return channel_maximum(class_gradients(model, model.preprocess(images), indices))
 
 
 _CROP_OFFSETS = ((0, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))  # centre and four corners
@@ -198,7 +195,7 @@ def all_class_saliency(
         (gradients,) = torch.autograd.grad(
             scores, data, grad_outputs=selectors, is_grads_batched=True
         )
-    return to_cpu(_maps(gradients[:, 0]))
+    return to_cpu(channel_maximum(gradients[:, 0]))
 
 
 def softmax_saliency(model: LayeredModel, image: torch.Tensor, class_index: int) -> torch.Tensor:
@@ -214,7 +211,7 @@ def softmax_saliency(model: LayeredModel, image: torch.Tensor, class_index: int)
     with input_gradients_only(model), torch.enable_grad():
         probability = model(data).softmax(dim=1)[0, model.class_index(class_index)]
         (gradient,) = torch.autograd.grad(probability, data)
-    return to_cpu(_maps(gradient[0]))
+    return to_cpu(channel_maximum(gradient[0]))
 
 
 def class_model(

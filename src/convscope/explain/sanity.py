@@ -191,8 +191,7 @@ def randomisation_curves(
     if kind not in KINDS:
         raise unknown_name("kind", kind, KINDS)
     methods = _check_methods(methods)
-    if len(targets) != len(images):
-        raise ConvscopeError(f"targets must give one class per image ({len(images)})")
+    model.class_indices(targets, len(images))
     order = randomisable_layers(model)
     stages = randomisation_stages(model)
     reference = explanation_maps(model, images, targets, methods, seed, **settings)

@@ -269,8 +269,7 @@ def explain_widget(model: LayeredModel, images: torch.Tensor, targets, method: s
                    index: int = 0, layer: str = "", **settings) -> widgets.interactive:  # fmt: skip
     """Method dropdown and image chooser: `show_explanation` of each image's own class
     (`targets`, one per image). Each figure is computed once and kept (the last 32)."""
-    if len(targets) != len(images):
-        raise ConvscopeError(f"targets must give one class per image ({len(images)})")
+    model.class_indices(targets, len(images))
     kept: dict[tuple[str, int], object] = {}
 
     def update(method: str, index: int):
