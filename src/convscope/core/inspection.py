@@ -7,12 +7,13 @@ so re-running a notebook cell never stacks them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from torch import nn
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
@@ -21,6 +22,35 @@ from convscope.core.plotting import Heat, show_panels, tile
 from convscope.core.tables import Table
 
 MAX_FILTER_ROWS = 16  # show at most 16 filters x 16 input channels of a deep layer
+
+
+@contextmanager
+def forward_hooks(
+    model: LayeredModel, hooks: Mapping[str, Callable] | Iterable[tuple[nn.Module, Callable]]
+) -> Iterator[None]:
+    """Within the block, each hook `(module, inputs, output)` runs after its layer's forward
+    pass, in the order given; every one is removed on leaving, even after an error, so a
+    re-run notebook cell never stacks them. The one place hooks are registered.
+
+    Args:
+        hooks: layer name -> hook, or `(module, hook)` pairs (the modules of a type).
+
+    Raises:
+        UnknownNameError: a layer does not exist; nothing is registered.
+    """
+    pairs = (
+        [(model.layer(name), hook) for name, hook in hooks.items()]
+        if isinstance(hooks, Mapping)
+        else list(hooks)
+    )
+    handles = []
+    try:
+        for module, hook in pairs:
+            handles.append(module.register_forward_hook(hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @contextmanager
@@ -40,7 +70,6 @@ def recording(
     for name in wanted or []:
         model.layer(name)  # raises, listing the valid names, before any hook exists
     blobs: OrderedDict[str, torch.Tensor] = OrderedDict()
-    handles = []
 
     def keeper(name: str):
         def hook(module, inputs, output):
@@ -48,14 +77,10 @@ def recording(
 
         return hook
 
-    try:
-        for name, module in model.named_layers():
-            if wanted is None or name in wanted:
-                handles.append(module.register_forward_hook(keeper(name)))
+    chosen = [(module, keeper(name)) for name, module in model.named_layers()
+              if wanted is None or name in wanted]  # fmt: skip
+    with forward_hooks(model, chosen):
         yield blobs
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 class _EndOfPass(Exception):
@@ -82,13 +107,11 @@ def ending_after(model: LayeredModel, layer: str | None) -> Iterator[None]:
     def end(module, inputs, output):
         raise _EndOfPass
 
-    handle = model.layer(layer).register_forward_hook(end)
-    try:
-        yield
-    except _EndOfPass:
-        pass
-    finally:
-        handle.remove()
+    with forward_hooks(model, {layer: end}):
+        try:
+            yield
+        except _EndOfPass:
+            pass
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ from torch import nn
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import unknown_name
 from convscope.core.gradients import input_gradients_only
+from convscope.core.inspection import forward_hooks
 from convscope.core.net import LayeredModel
 
 RULES = ("gradient", "deconvnet", "guided")
@@ -86,6 +87,11 @@ def _top(module: nn.Module) -> float:
     return 6.0 if isinstance(module, nn.ReLU6) else float("inf")
 
 
+def _passed_back(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+    """A normalisation layer's forward hook: its output, sending the signal back unchanged."""
+    return PassedBack.apply(args[0], out.detach())
+
+
 @contextmanager
 def modified_backward(model: nn.Module, rule: str) -> Iterator[nn.Module]:
     """Within the block every ReLU and ReLU6 of `model` sends back by `rule` (one of `RULES`).
@@ -102,23 +108,15 @@ def modified_backward(model: nn.Module, rule: str) -> Iterator[nn.Module]:
     function = _FUNCTIONS[rule]
     relus = [module for module in model.modules() if isinstance(module, RECTIFIERS)]
     flags = [relu.inplace for relu in relus]
-    handles = []
+    hooks = [(relu, lambda m, args, out: function.apply(args[0], _top(m))) for relu in relus]
+    if rule == "deconvnet":
+        hooks += [(m, _passed_back) for m in model.modules() if isinstance(m, NORMALISATION)]
     try:
         for relu in relus:
             relu.inplace = False
-            handles.append(relu.register_forward_hook(
-                lambda m, args, out: function.apply(args[0], _top(m))
-            ))  # fmt: skip
-        if rule == "deconvnet":
-            for module in model.modules():
-                if isinstance(module, NORMALISATION):
-                    handles.append(module.register_forward_hook(
-                        lambda m, args, out: PassedBack.apply(args[0], out.detach())
-                    ))  # fmt: skip
-        yield model
+        with forward_hooks(model, hooks):
+            yield model
     finally:
-        for handle in handles:
-            handle.remove()
         for relu, flag in zip(relus, flags):
             relu.inplace = flag
 
@@ -139,13 +137,11 @@ def projection_by_rule(
     """
     module = model.layer(layer)
     kept = {}
-    with modified_backward(model, rule), input_gradients_only(model), torch.enable_grad():
-        # registered after the rules' hooks, so a ReLU's output is kept as the rule made it
-        handle = module.register_forward_hook(lambda m, args, out: kept.update(out=out))
-        try:
+    keep = [(module, lambda m, args, out: kept.update(out=out))]
+    # registered after the rules' hooks, so a ReLU's output is kept as the rule made it
+    with modified_backward(model, rule), forward_hooks(model, keep), input_gradients_only(model):
+        with torch.enable_grad():
             x = to_model(model, data).detach().requires_grad_(True)
             model(x)
             (gradient,) = torch.autograd.grad(kept["out"], x, grad_outputs=to_model(model, signal))
-        finally:
-            handle.remove()
     return to_cpu(gradient[0])

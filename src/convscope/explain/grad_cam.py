@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.gradients import input_gradients_only
-from convscope.core.inspection import check_feature_map_layer, feature_map_layers
+from convscope.core.inspection import check_feature_map_layer, feature_map_layers, forward_hooks
 from convscope.core.net import LayeredModel
 from convscope.explain.backward_rules import RECTIFIERS
 
@@ -50,14 +50,11 @@ def layer_cam(
     """
     check_feature_map_layer(model, layer)
     kept = {}
-    handle = model.layer(layer).register_forward_hook(lambda m, args, out: kept.update(maps=out))
-    try:
-        with input_gradients_only(model), torch.enable_grad():
-            scores = model(to_model(model, data).detach().requires_grad_(True))
-            chosen = scores[torch.arange(len(indices)), indices.to(scores.device)].sum()
-            (gradient,) = torch.autograd.grad(chosen, kept["maps"])
-    finally:
-        handle.remove()
+    keep = {layer: lambda m, args, out: kept.update(maps=out)}
+    with forward_hooks(model, keep), input_gradients_only(model), torch.enable_grad():
+        scores = model(to_model(model, data).detach().requires_grad_(True))
+        chosen = scores[torch.arange(len(indices)), indices.to(scores.device)].sum()
+        (gradient,) = torch.autograd.grad(chosen, kept["maps"])
     weights = gradient.mean(dim=(2, 3))  # α_k of each image
     return to_cpu((weights[:, :, None, None] * kept["maps"].detach()).sum(1).clamp(min=0))
 

@@ -20,7 +20,12 @@ from convscope.core.arguments import grid_position, image_for, image_tensor, int
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
-from convscope.core.inspection import check_feature_map_layer, ending_after, feature_map_layers
+from convscope.core.inspection import (
+    check_feature_map_layer,
+    ending_after,
+    feature_map_layers,
+    forward_hooks,
+)
 from convscope.core.meta import blob_shapes, check_input_fits, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels, tile
@@ -92,14 +97,10 @@ def top_activations_of_layers(
 
         return hook
 
-    handles = [model.layer(layer).register_forward_hook(keeper(layer)) for layer in layers]
-    try:
+    with forward_hooks(model, {layer: keeper(layer) for layer in layers}):
         for start in range(0, len(images), batch):
             with ending_after(model, deepest):  # after the keepers: its hook runs last
                 model(to_model(model, model.preprocess(images[start : start + batch])))
-    finally:
-        for handle in handles:
-            handle.remove()
     found = {}
     for layer in layers:
         values, indices, flat, width = best[layer]
