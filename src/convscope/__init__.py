@@ -71,10 +71,10 @@ from convscope.explain.class_models import (
 )
 from convscope.explain.deconvnet import (
     Deconvnet,
-    as_picture,
+    RecordedPass,
     project_units,
+    record_passes,
     rectified_gradient,
-    show_projections,
     unpool,
 )
 from convscope.explain.grad_cam import cam_layer
@@ -99,6 +99,7 @@ from convscope.explain.pointing import (
     show_pointing,
     suggested_scene_count,
 )
+from convscope.explain.projection_figures import as_picture, show_projections
 from convscope.explain.saliency import (
     all_class_saliency,
     class_model,
@@ -220,6 +221,7 @@ __all__ = [
     "crop_offset",
     "crop_table",
     "Deconvnet",
+    "RecordedPass",
     "deconvnet_widget",
     "derive_crop_offsets",
     "designer_filter_widget",
@@ -260,6 +262,7 @@ __all__ = [
     "project_units",
     "record",
     "recording",
+    "record_passes",
     "rectified_gradient",
     "saliency_widget",
     "save_weights",

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import convscope as cs
-from convscope.caffe.net import build_caffe_net, check_memory
+from convscope.caffe.budget import check_memory
+from convscope.caffe.net import build_caffe_net
 from convscope.caffe.proto import CaffeFormatError
 from convscope.caffe.weights import load_caffe_weights
 from convscope.course.runner import plan_runs

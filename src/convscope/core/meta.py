@@ -226,6 +226,8 @@ def check_input_fits(
         ConvscopeError: naming the argument and its size, and the smallest size the model
             reads there, or the exact size its fully connected layers take.
     """
+    if tuple(image_shape) == tuple(model.input_size):
+        return  # the size the net was built for: every layer reads it (no pass needed)
     if not _fits(model, (1, *image_shape), until):
         raise _size_error(model, image_shape, until, name)
     if _fully_connected(model, until) and tuple(image_shape[-2:]) != model.input_size[1:]:

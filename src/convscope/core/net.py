@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -18,6 +19,20 @@ from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError, UnknownNameError, unknown_name
 
 INPUT_BLOB = "data"
+
+
+@dataclass(frozen=True)
+class FinalSoftmax:
+    """The Softmax that ends a Caffe net, left out of the model but kept in `caffe_blobs`.
+
+    Attributes:
+        top: its blob (`prob` in Caffe's deploy files); bottom: the scores it reads;
+        axis: the axis it normalises.
+    """
+
+    top: str
+    bottom: str
+    axis: int
 
 
 class LayeredModel(nn.Module):
@@ -29,6 +44,10 @@ class LayeredModel(nn.Module):
         class_names: one name per output class, in index order.
         preprocess: maps an image `(C, H, W)` or batch `(N, C, H, W)` with values in [0, 1] to
             the network's input; its `deprocess` maps back for display.
+        blob_layers: blob name -> the layer whose output it finally is (Caffe's in-place
+            layers share a blob); default: `"data"` and every layer, each its own blob.
+        final_softmax: a Softmax that ends the source net, left out of the model (which
+            returns scores) but applied when its blobs are read (`caffe_blobs`).
     """
 
     def _describe(
@@ -38,6 +57,8 @@ class LayeredModel(nn.Module):
         class_names: Sequence[str],
         preprocess: Callable[[torch.Tensor], torch.Tensor],
         stages: Mapping[str, Sequence[str]] | None = None,
+        blob_layers: Mapping[str, str] | None = None,
+        final_softmax: FinalSoftmax | None = None,
     ) -> None:
         self.name = name
         self.input_size = tuple(input_size)
@@ -46,6 +67,9 @@ class LayeredModel(nn.Module):
         self._stages = None if stages is None else OrderedDict(
             (stage, tuple(layers)) for stage, layers in stages.items()
         )  # fmt: skip
+        names = self.layer_names
+        self.blob_layers = dict(blob_layers or {INPUT_BLOB: INPUT_BLOB, **dict(zip(names, names))})
+        self.final_softmax = final_softmax
         if self._stages is not None:
             known = set(self.layer_names)
             for stage, layers in self._stages.items():
@@ -144,10 +168,12 @@ class Net(LayeredModel, nn.Sequential):
         class_names: Sequence[str],
         preprocess: Callable[[torch.Tensor], torch.Tensor],
         caffe_names: dict[str, str] | None = None,
+        blob_layers: Mapping[str, str] | None = None,
+        final_softmax: FinalSoftmax | None = None,
     ) -> None:
         nn.Sequential.__init__(self, layers)
         self.caffe_names = dict(caffe_names or {})  # before `_describe`, which reads the names
-        self._describe(name, input_size, class_names, preprocess)
+        self._describe(name, input_size, class_names, preprocess, None, blob_layers, final_softmax)
 
     def forward(self, data: torch.Tensor) -> torch.Tensor:
         return nn.Sequential.forward(self, data)
@@ -189,6 +215,8 @@ class GraphNet(LayeredModel):
         class_names: Sequence[str],
         preprocess: Callable[[torch.Tensor], torch.Tensor],
         stages: Mapping[str, Sequence[str]] | None = None,
+        blob_layers: Mapping[str, str] | None = None,
+        final_softmax: FinalSoftmax | None = None,
     ) -> None:
         super().__init__()
         self._bottoms: dict[str, tuple[str, ...]] = {}
@@ -205,7 +233,9 @@ class GraphNet(LayeredModel):
         if output not in known:
             raise unknown_name("output blob", output, sorted(known))
         self.output = output
-        self._describe(name, input_size, class_names, preprocess, stages)
+        self._describe(
+            name, input_size, class_names, preprocess, stages, blob_layers, final_softmax
+        )
 
     def forward(self, data: torch.Tensor) -> torch.Tensor:
         blobs = {INPUT_BLOB: data}

@@ -27,7 +27,6 @@ from torch import nn
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import unknown_name
-from convscope.core.gradients import input_gradients_only
 from convscope.core.inspection import forward_hooks
 from convscope.core.net import LayeredModel
 
@@ -139,9 +138,8 @@ def projection_by_rule(
     kept = {}
     keep = [(module, lambda m, args, out: kept.update(out=out))]
     # registered after the rules' hooks, so a ReLU's output is kept as the rule made it
-    with modified_backward(model, rule), forward_hooks(model, keep), input_gradients_only(model):
-        with torch.enable_grad():
-            x = to_model(model, data).detach().requires_grad_(True)
-            model(x)
-            (gradient,) = torch.autograd.grad(kept["out"], x, grad_outputs=to_model(model, signal))
+    with modified_backward(model, rule), forward_hooks(model, keep), torch.enable_grad():
+        x = to_model(model, data).detach().requires_grad_(True)
+        model(x)
+        (gradient,) = torch.autograd.grad(kept["out"], x, grad_outputs=to_model(model, signal))
     return to_cpu(gradient[0])

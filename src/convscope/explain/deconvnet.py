@@ -14,10 +14,10 @@ backward pass is replaced by a ReLU of the incoming gradient (tests check it wit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import nn
 
 from convscope.core.arguments import grid_position, integer
@@ -26,7 +26,6 @@ from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers
 from convscope.core.meta import check_input_fits
 from convscope.core.net import LayeredModel
-from convscope.core.plotting import show_panels
 from convscope.explain.backward_rules import NORMALISATION, projection_by_rule
 
 _PASS_BACK = (nn.Dropout, nn.Identity, *NORMALISATION)
@@ -47,12 +46,71 @@ def _check_chain(model: LayeredModel) -> list[tuple[str, nn.Module]]:
     return layers
 
 
+@dataclass(frozen=True)
+class RecordedPass:
+    """What one image's forward pass leaves for the deconvnet.
+
+    Attributes:
+        activations: layer name -> its output `(1, C, h, w)` (on the meta device, shapes
+            only, when `switches_only`).
+        switches: max-pool layer name -> its switches `(1, C, h, w)` (int32) and the shape of
+            its input.
+        input_shape: `(1, C, H, W)`; input_device: where the pass ran.
+    """
+
+    activations: dict[str, torch.Tensor]
+    switches: dict[str, tuple[torch.Tensor, torch.Size]]
+    input_shape: torch.Size
+    input_device: torch.device
+    switches_only: bool
+
+
+@torch.no_grad()
+def record_passes(
+    model: LayeredModel, data: torch.Tensor, switches_only: bool = False
+) -> list[RecordedPass]:
+    """One batched forward pass of preprocessed `data` `(N, C, H, W)` through the layers with
+    feature maps, kept per image (each image's tensors cloned out of the batch's, so the
+    batch's memory goes with it)."""
+    chain = _check_chain(model)
+    x = to_model(model, data)  # the pass and its switches stay on the model's device
+    activations: dict[str, torch.Tensor] = {}
+    switches: dict[str, tuple[torch.Tensor, torch.Size]] = {}
+    for name, module in chain:
+        if isinstance(module, nn.MaxPool2d):
+            size = x.shape
+            x, indices = F.max_pool2d(
+                x, module.kernel_size, module.stride, module.padding, module.dilation,
+                ceil_mode=module.ceil_mode, return_indices=True,
+            )  # fmt: skip
+            switches[name] = (indices.to(torch.int32), size)  # int32: half the memory
+        elif isinstance(module, nn.ReLU):
+            x = F.relu(x)  # never in place: the recorded input must survive
+        else:
+            x = module(x)
+        activations[name] = x.to("meta") if switches_only else x
+    if len(data) == 1:  # one image: its tensors are the pass's own
+        return [RecordedPass(activations, switches, data.shape, x.device, switches_only)]
+    return [
+        RecordedPass(
+            {name: blob[i : i + 1].clone() for name, blob in activations.items()},
+            {name: (indices[i : i + 1].clone(), torch.Size((1, *size[1:])))
+             for name, (indices, size) in switches.items()},
+            torch.Size((1, *data.shape[1:])),
+            x.device,
+            switches_only,
+        )
+        for i in range(len(data))
+    ]  # fmt: skip
+
+
 class Deconvnet:
     """One recorded forward pass of a conv -> ReLU -> max-pool network, ready for projections.
 
     Args:
         model: a `Net` made of conv, ReLU and max-pool layers (then fc layers, ignored here).
-        data: one preprocessed input `(1, C, H, W)` (use `model.preprocess`).
+        data: one preprocessed input `(1, C, H, W)` (use `model.preprocess`), or a pass
+            already recorded (`record_passes`, `record_many`).
         switches_only: keep the switches but not the activations (their shapes only, on the
             meta device): a tenth of the memory for VGG16, enough for `project_units` given
             the units' values (a widget keeps the top images' passes this way).
@@ -62,18 +120,29 @@ class Deconvnet:
         activations: layer name -> its output `(1, C, h, w)`.
     """
 
-    def __init__(self, model: LayeredModel, data: torch.Tensor, switches_only: bool = False):
-        if data.dim() != 4 or data.shape[0] != 1:
-            raise ConvscopeError(
-                f"the deconvnet takes one preprocessed image (1, C, H, W); got {tuple(data.shape)}"
-            )
-        if data.shape[1] != model.input_size[0]:
-            raise ConvscopeError(
-                f"{model.name} takes {model.input_size[0]} channel(s); "
-                f"the image has {data.shape[1]}"
-            )
-        check_input_fits(model, data.shape[1:], "image", until=_check_chain(model)[-1][0])
-        self._record(model, data, switches_only)
+    def __init__(
+        self, model: LayeredModel, data: torch.Tensor | RecordedPass, switches_only: bool = False
+    ):
+        if not isinstance(data, RecordedPass):
+            if not isinstance(data, torch.Tensor) or data.dim() != 4 or data.shape[0] != 1:
+                shape = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data)
+                raise ConvscopeError(
+                    f"the deconvnet takes one preprocessed image (1, C, H, W); got {shape}"
+                )
+            if data.shape[1] != model.input_size[0]:
+                raise ConvscopeError(
+                    f"{model.name} takes {model.input_size[0]} channel(s); "
+                    f"the image has {data.shape[1]}"
+                )
+            check_input_fits(model, data.shape[1:], "image", until=_check_chain(model)[-1][0])
+            data = record_passes(model, data, switches_only)[0]
+        self.model = model
+        self._chain = _check_chain(model)
+        self.layers = [name for name, _ in self._chain]
+        self.activations = data.activations
+        self._switches = data.switches
+        self.input_shape, self.input_device = data.input_shape, data.input_device
+        self.switches_only = data.switches_only
 
     @classmethod
     def record_many(
@@ -87,50 +156,20 @@ class Deconvnet:
                 f"{model.input_size[0]}; got {tuple(data.shape)}"
             )
         check_input_fits(model, data.shape[1:], "images", until=_check_chain(model)[-1][0])
-        batch = cls.__new__(cls)
-        batch._record(model, data, switches_only)
-        passes = []
-        for index in range(len(data)):
-            one = cls.__new__(cls)
-            one.model, one._chain, one.layers = batch.model, batch._chain, batch.layers
-            one.activations = {  # clones: the batch's memory is freed with it
-                name: blob[index : index + 1].clone() for name, blob in batch.activations.items()
-            }
-            one._switches = {
-                name: (indices[index : index + 1].clone(), torch.Size((1, *size[1:])))
-                for name, (indices, size) in batch._switches.items()
-            }
-            one.switches_only, one.input_device = switches_only, batch.input_device
-            one.input_shape = torch.Size((1, *data.shape[1:]))
-            passes.append(one)
-        return passes
+        return [cls(model, recorded) for recorded in record_passes(model, data, switches_only)]
 
-    def _record(self, model: LayeredModel, data: torch.Tensor, switches_only: bool) -> None:
-        self.model = model
-        data = to_model(model, data)  # the pass and its switches stay on the model's device
-        self._chain = _check_chain(model)
-        self.layers = [name for name, _ in self._chain]
-        self.activations: dict[str, torch.Tensor] = {}
-        self._switches: dict[str, tuple[torch.Tensor, torch.Size]] = {}
-        with torch.no_grad():
-            x = data
-            for name, module in self._chain:
-                if isinstance(module, nn.MaxPool2d):
-                    size = x.shape
-                    x, indices = F.max_pool2d(
-                        x, module.kernel_size, module.stride, module.padding, module.dilation,
-                        ceil_mode=module.ceil_mode, return_indices=True,
-                    )  # fmt: skip
-                    # int32 halves the switches' memory; unpooling widens them again
-                    self._switches[name] = (indices.to(torch.int32), size)
-                elif isinstance(module, nn.ReLU):
-                    x = F.relu(x)  # never in place: the recorded input must survive
-                else:
-                    x = module(x)
-                self.activations[name] = x.to("meta") if switches_only else x
-        self.switches_only = switches_only
-        self.input_shape = data.shape
-        self.input_device = data.device
+    @property
+    def switch_indices(self) -> dict[str, torch.Tensor]:
+        """Max-pool layer name -> this pass's switches `(1, C, h, w)`."""
+        return {name: indices for name, (indices, _) in self._switches.items()}
+
+    def map_shape(self, layer: str) -> torch.Size:
+        """`(1, C, h, w)` of `layer`'s output in this pass (kept with `switches_only` too)."""
+        return self._activation(layer).shape
+
+    def unit_value(self, layer: str, channel: int, row: int, column: int) -> torch.Tensor:
+        """The recorded activation of one unit (a pass kept with `switches_only` has none)."""
+        return self._values(layer)[0, channel, row, column]
 
     def channels(self, layer: str) -> int:
         """How many feature maps `layer` has."""
@@ -220,14 +259,14 @@ class Deconvnet:
     def project_signal(self, layer: str, signal: torch.Tensor, crop: bool = True) -> torch.Tensor:
         """Walk any signal shaped like `layer`'s output `(1, C, h, w)` back to `(C, H, W)`
         (`crop`: each transposed convolution on the box where the signal is nonzero)."""
-        switches = {name: indices for name, (indices, _) in self._switches.items()}
-        return self._walk_back(layer, signal, switches, crop)[0]
+        return self.walk_back(layer, signal, self.switch_indices, crop)[0]
 
-    def _walk_back(
+    def walk_back(
         self, layer: str, signal: torch.Tensor, switches: dict[str, torch.Tensor], crop=True
     ) -> torch.Tensor:
         """Walk signals `(U, C, h, w)` of `layer` back to `(U, C, H, W)` (on the CPU), with
-        `switches[pool]` the pooling indices of each signal's own image `(U, C, h', w')`."""
+        `switches[pool]` the pooling indices of each signal's own image `(U, C, h', w')`
+        (`switch_indices` of this pass, or of many passes concatenated)."""
         self._check_layer(layer)
         names = [name for name, _ in self._chain]
         signal = signal.to(self.input_device)
@@ -295,23 +334,21 @@ def project_units(
     first = passes[0]
     if any(p.model is not first.model or p.input_shape != first.input_shape for p in passes):
         raise ConvscopeError("project_units needs passes of one model on images of one size")
-    shape = first._activation(layer).shape
+    shape = first.map_shape(layer)
     channel = integer("channel", channel, 0, shape[1] - 1, where=f" for {layer}")
     signals = torch.zeros(len(passes), *shape[1:], dtype=dtype_of(first.model),
                           device=first.input_device)  # fmt: skip
     for unit, (recorded, position) in enumerate(zip(passes, positions)):
         row, column = grid_position("position", position, shape[2:], where=f" for {layer}")
         signals[unit, channel, row, column] = (
-            recorded._values(layer)[0, channel, row, column] if values is None else values[unit]
+            recorded.unit_value(layer, channel, row, column) if values is None else values[unit]
         )
-    names = list(first._switches)
     if first.input_device.type != "cpu":
-        switches = {name: torch.cat([p._switches[name][0] for p in passes]) for name in names}
-        return first._walk_back(layer, signals, switches)
+        together = {name: torch.cat([p.switch_indices[name] for p in passes])
+                    for name in first.switch_indices}  # fmt: skip
+        return first.walk_back(layer, signals, together)
     walked = [
-        recorded._walk_back(
-            layer, signals[unit : unit + 1], {n: recorded._switches[n][0] for n in names}
-        )
+        recorded.walk_back(layer, signals[unit : unit + 1], recorded.switch_indices)
         for unit, recorded in enumerate(passes)
     ]
     return torch.cat(walked)
@@ -403,25 +440,3 @@ def rectified_gradient(
     """
     _check_chain(model)
     return projection_by_rule(model, data, layer, signal, "deconvnet")
-
-
-def as_picture(model: LayeredModel, signal: torch.Tensor) -> torch.Tensor:
-    """A projection `(C, H, W)` in input space as a picture in [0, 1]: channels back in RGB
-    order (Caffe nets read BGR), values stretched to the full range, zero mid-grey."""
-    swap = getattr(model.preprocess, "channel_swap", None)
-    if swap is not None and len(swap) == signal.shape[0]:
-        signal = signal[[list(swap).index(i) for i in range(len(swap))]]
-    scale = signal.abs().max().clamp(min=1e-12)
-    return (signal / scale + 1) / 2
-
-
-def show_projections(model: LayeredModel, image: torch.Tensor, deconvnet: Deconvnet,
-                     layers: list[str]) -> Figure:  # fmt: skip
-    """The image, then for each layer the projection of its strongest activation (the map
-    holding the largest activation, the paper's choice)."""
-    panels = [("input", image)]
-    for layer in layers:
-        channel = deconvnet.strongest_channel(layer)
-        picture = as_picture(model, deconvnet.project(layer, channel))
-        panels.append((f"{layer} map {channel}", picture))
-    return show_panels(panels, size=2.0, columns=min(len(panels), 4))

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
-from convscope.core.gradients import input_gradients_only
 from convscope.core.inspection import check_feature_map_layer, feature_map_layers, forward_hooks
 from convscope.core.net import LayeredModel
 from convscope.explain.backward_rules import RECTIFIERS
@@ -51,7 +50,7 @@ def layer_cam(
     check_feature_map_layer(model, layer)
     kept = {}
     keep = {layer: lambda m, args, out: kept.update(maps=out)}
-    with forward_hooks(model, keep), input_gradients_only(model), torch.enable_grad():
+    with forward_hooks(model, keep), torch.enable_grad():
         scores = model(to_model(model, data).detach().requires_grad_(True))
         chosen = scores[torch.arange(len(indices)), indices.to(scores.device)].sum()
         (gradient,) = torch.autograd.grad(chosen, kept["maps"])

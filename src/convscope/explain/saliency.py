@@ -21,7 +21,6 @@ from convscope.core.arguments import image_for, positive
 from convscope.core.blur import gaussian_blur
 from convscope.core.devices import device_of, dtype_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
-from convscope.core.gradients import input_gradients_only
 from convscope.core.meta import check_input_fits, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import Heat, show_panels
@@ -47,7 +46,7 @@ def input_gradients(model: LayeredModel, data: torch.Tensor, weights: torch.Tens
     Only the input needs a gradient, so autograd skips every weight gradient.
     """
     data = to_model(model, data).detach().requires_grad_(True)
-    with input_gradients_only(model), torch.enable_grad():
+    with torch.enable_grad():
         scores = model(data)
         (gradient,) = torch.autograd.grad(scores, data, grad_outputs=weights.to(data.device))
     return to_cpu(gradient)
@@ -190,7 +189,7 @@ def all_class_saliency(
         raise ConvscopeError("classes must name at least one class; got an empty list")
     data = to_model(model, model.preprocess(image[None])).detach().requires_grad_(True)
     selectors = torch.eye(len(model.class_names), device=data.device)[chosen][:, None, :]
-    with input_gradients_only(model), torch.enable_grad():
+    with torch.enable_grad():
         scores = model(data)
         (gradients,) = torch.autograd.grad(
             scores, data, grad_outputs=selectors, is_grads_batched=True
@@ -208,7 +207,7 @@ def softmax_saliency(model: LayeredModel, image: torch.Tensor, class_index: int)
     """
     check_image_fits(model, image)
     data = to_model(model, model.preprocess(image[None])).detach().requires_grad_(True)
-    with input_gradients_only(model), torch.enable_grad():
+    with torch.enable_grad():
         probability = model(data).softmax(dim=1)[0, model.class_index(class_index)]
         (gradient,) = torch.autograd.grad(probability, data)
     return to_cpu(channel_maximum(gradient[0]))
@@ -258,7 +257,7 @@ def class_model(
     data = torch.zeros(1, *model.input_size, device=device_of(model), dtype=dtype_of(model),
                        requires_grad=True)  # fmt: skip
     for done in range(1, iterations + 1):
-        with input_gradients_only(model), torch.enable_grad():
+        with torch.enable_grad():
             objective = model(data)[0, index] - l2 * data.pow(2).sum()
             (gradient,) = torch.autograd.grad(objective, data)
         with torch.no_grad():

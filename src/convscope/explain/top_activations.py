@@ -29,7 +29,8 @@ from convscope.core.inspection import (
 from convscope.core.meta import blob_shapes, check_input_fits, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels, tile
-from convscope.explain.deconvnet import Deconvnet, as_picture, project_units
+from convscope.explain.deconvnet import Deconvnet, project_units
+from convscope.explain.projection_figures import as_picture
 
 
 @dataclass
