@@ -24,13 +24,19 @@ def main() -> None:
         times = dict(zip(table.column("run"), table.column("seconds")))
         single, map_time, *_, batched = times.values()
         print(f"\n{name}: {large}x{large} -> 8x8 map")
-        print(f"  MACs: one pass {one / 1e9:.2f} G, dense map {dense / 1e9:.2f} G "
-              f"= {dense / one:.1f}x, 64 windows = {64 * one / dense:.1f}x the map")  # fmt: skip
+        print(
+            f"  MACs: one pass {one / 1e9:.2f} G, dense map {dense / 1e9:.2f} G "
+            f"= {dense / one:.1f}x, 64 windows = {64 * one / dense:.1f}x the map"
+        )
         print("  " + str(table).replace("\n", "\n  "))
-        print(f"  dense map = {map_time / single:.1f}x one pass (target <= {dense / one:.1f}x): "
-              f"{'met' if map_time / single <= dense / one else 'MISSED'}")  # fmt: skip
-        print(f"  64 windows batched / dense map = {batched / map_time:.1f}x (target >= 6x): "
-              f"{'met' if batched / map_time >= 6 else 'MISSED'}")  # fmt: skip
+        print(
+            f"  dense map = {map_time / single:.1f}x one pass (target <= {dense / one:.1f}x): "
+            f"{'met' if map_time / single <= dense / one else 'MISSED'}"
+        )
+        print(
+            f"  64 windows batched / dense map = {batched / map_time:.1f}x (target >= 6x): "
+            f"{'met' if batched / map_time >= 6 else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

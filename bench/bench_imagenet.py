@@ -58,8 +58,10 @@ def side_by_side(name: str) -> None:
 
     old = seconds(lambda: [top_activations(net, images, layer) for layer in convs])
     new = seconds(lambda: cs.top_activations_of_layers(net, images, convs))
-    print(f"  top activations, every conv layer: {old:6.1f} s one pass per layer, "
-          f"{new:6.1f} s one pass for all  ({old / new:4.1f}x)")  # fmt: skip
+    print(
+        f"  top activations, every conv layer: {old:6.1f} s one pass per layer, "
+        f"{new:6.1f} s one pass for all  ({old / new:4.1f}x)"
+    )
 
     layer = cs.suggested_layer(net)
     top = top_activations(net, images, layer)
@@ -67,23 +69,29 @@ def side_by_side(name: str) -> None:
     units = list(zip(top.images[0].tolist(), top.positions[0].tolist()))
     recorded = [passes.deconvnet(index) for index, _ in units]
     whole = median_seconds(
-        lambda: [p.project_unit(layer, 0, tuple(pos), crop=False)
-                 for p, (_, pos) in zip(recorded, units)], 3,
-    )  # fmt: skip
+        lambda: [
+            p.project_unit(layer, 0, tuple(pos), crop=False) for p, (_, pos) in zip(recorded, units)
+        ],
+        3,
+    )
     together = median_seconds(
         lambda: cs.project_units(recorded, layer, 0, [tuple(pos) for _, pos in units]), 3
     )
-    print(f"  nine projections from {layer}: {whole:6.2f} s walking the whole image each, "
-          f"{together:6.2f} s with project_units (receptive fields)  "
-          f"({whole / together:4.1f}x)")  # fmt: skip
+    print(
+        f"  nine projections from {layer}: {whole:6.2f} s walking the whole image each, "
+        f"{together:6.2f} s with project_units (receptive fields)  "
+        f"({whole / together:4.1f}x)"
+    )
 
     per_step = seconds(lambda: cs.class_model(net, 3, iterations=5)) / 5
     steps = cs.suggested_iterations(net)
     old_total = 3 * 400 * per_step
     measured = seconds(lambda: cs.class_model(net, 3, iterations=steps))
-    print(f"  class models of notebook 06: {old_total:6.1f} s then (3 x 400 steps, "
-          f"extrapolated from {per_step:.2f} s per step), {measured:6.1f} s now (once, "
-          f"{steps} steps, measured)  ({old_total / measured:4.1f}x)")  # fmt: skip
+    print(
+        f"  class models of notebook 06: {old_total:6.1f} s then (3 x 400 steps, "
+        f"extrapolated from {per_step:.2f} s per step), {measured:6.1f} s now (once, "
+        f"{steps} steps, measured)  ({old_total / measured:4.1f}x)"
+    )
 
     widget_updates(net, images, layer, net.class_names[3], steps)
 
@@ -97,8 +105,10 @@ def widget_updates(net, images, layer: str, class_name: str, steps: int) -> None
     slider = next(c for c in widget.children if getattr(c, "description", "") == "channel")
     first = seconds(quietly(lambda: setattr(slider, "value", 1)))
     move = median_seconds(quietly(lambda: setattr(slider, "value", 3 - slider.value)), 5)
-    print(f"  deconvnet widget: created in {created:5.1f} s; channel move {first * 1000:5.0f} ms "
-          f"(first visit), {move * 1000:5.0f} ms (median of 5)")  # fmt: skip
+    print(
+        f"  deconvnet widget: created in {created:5.1f} s; channel move {first * 1000:5.0f} ms "
+        f"(first visit), {move * 1000:5.0f} ms (median of 5)"
+    )
     widget = quietly(lambda: saliency_widget(net, images, class_name, 0))()
     slider = next(c for c in widget.children if getattr(c, "description", "") == "image")
     move = median_seconds(quietly(lambda: setattr(slider, "value", 1 - slider.value)), 5)
@@ -134,23 +144,42 @@ def notebook_runs(models: list[str], notebooks: list[str]) -> list[dict]:
         for notebook in notebooks:
             overrides = ["-p", "model", name, "-p", "weights", "random"]
             out = ROOT / "build" / "bench" / name
-            command = [sys.executable, "-m", "convscope", "run", notebook, *overrides,
-                       "--out", str(out)]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "convscope",
+                "run",
+                notebook,
+                *overrides,
+                "--out",
+                str(out),
+            ]
             start = time.perf_counter()
-            wrapped = subprocess.run([sys.executable, "-c", RUN_ONE, *command],
-                                     capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+            wrapped = subprocess.run(
+                [sys.executable, "-c", RUN_ONE, *command], capture_output=True, text=True, cwd=ROOT
+            )
             wall = time.perf_counter() - start
             peak_kib, code = (int(v) for v in wrapped.stdout.split()[-2:])
             status = "ok" if code == 0 else "FAILED"
             peak = peak_kib / 2**20
             within = wall <= BUDGET_SECONDS[name] and peak <= MEMORY_LIMIT_GB
-            print(f"  {name:8s} {notebook}: {wall:6.1f} s, peak {peak:4.2f} GB  {status}"
-                  f"  {'within' if within else 'OVER'} budget ({BUDGET_SECONDS[name]} s, "
-                  f"{MEMORY_LIMIT_GB:g} GB)", flush=True)  # fmt: skip
+            print(
+                f"  {name:8s} {notebook}: {wall:6.1f} s, peak {peak:4.2f} GB  {status}"
+                f"  {'within' if within else 'OVER'} budget ({BUDGET_SECONDS[name]} s, "
+                f"{MEMORY_LIMIT_GB:g} GB)",
+                flush=True,
+            )
             if code:
                 print(wrapped.stderr[-1500:])
-            rows.append({"model": name, "notebook": notebook, "seconds": round(wall, 1),
-                         "peak_gb": round(peak, 2), "status": status})  # fmt: skip
+            rows.append(
+                {
+                    "model": name,
+                    "notebook": notebook,
+                    "seconds": round(wall, 1),
+                    "peak_gb": round(peak, 2),
+                    "status": status,
+                }
+            )
     return rows
 
 

@@ -53,16 +53,20 @@ def widget_updates(name: str) -> None:
         moved = timed(lambda: setattr(slider, "value", 1 - slider.value))
         back = timed(lambda: setattr(slider, "value", 1 - slider.value))
         worst = max(worst, first, moved)
-        print(f"  {method:22s} new method {first * 1000:7.1f} ms, new image {moved * 1000:7.1f} "
-              f"ms, back (kept) {back * 1000:6.1f} ms")  # fmt: skip
-    saliency = quietly(lambda: cs.saliency_widget(net, images, net.class_names[int(targets[0])],
-                                                  0))()  # fmt: skip
+        print(
+            f"  {method:22s} new method {first * 1000:7.1f} ms, new image {moved * 1000:7.1f} "
+            f"ms, back (kept) {back * 1000:6.1f} ms"
+        )
+    saliency = quietly(
+        lambda: cs.saliency_widget(net, images, net.class_names[int(targets[0])], 0)
+    )()
     image = next(c for c in saliency.children if getattr(c, "description", "") == "image")
     moved = timed(lambda: setattr(image, "value", 2))
     worst = max(worst, moved)
     print(f"  lesson 06's saliency widget, image move {moved * 1000:7.1f} ms")
-    print(f"  slowest update {worst * 1000:.0f} ms: {'within' if worst <= budget else 'OVER'} "
-          f"budget")  # fmt: skip
+    print(
+        f"  slowest update {worst * 1000:.0f} ms: {'within' if worst <= budget else 'OVER'} budget"
+    )
 
 
 def notebook_runs() -> None:
@@ -71,8 +75,10 @@ def notebook_runs() -> None:
         start = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-m", "convscope", "run", notebook, "--out", "build/bench"],
-            capture_output=True, text=True, cwd=ROOT,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         wall = time.perf_counter() - start
         status = "ok" if result.returncode == 0 else "FAILED"
         within = "within" if wall <= NOTEBOOK_BUDGET else "OVER"

@@ -44,8 +44,9 @@ def captum_methods(net, index, layer, samples, steps, window, stride, example):
     sigma = 0.15 * (example.max() - example.min()).item()
 
     def grad_cam(data):
-        cam = LayerGradCam(net, net.layer(layer)).attribute(data, target=index,
-                                                            relu_attributions=True)  # fmt: skip
+        cam = LayerGradCam(net, net.layer(layer)).attribute(
+            data, target=index, relu_attributions=True
+        )
         return LayerAttribution.interpolate(cam, size, interpolate_mode="bilinear")
 
     return {
@@ -62,7 +63,7 @@ def captum_methods(net, index, layer, samples, steps, window, stride, example):
             strides=(channels, stride, stride),
             baselines=0.0,
             target=index,
-        ),  # fmt: skip
+        ),
         "smoothgrad": lambda data: NoiseTunnel(Saliency(net)).attribute(
             data, nt_type="smoothgrad", nt_samples=samples, stdevs=sigma, target=index, abs=False
         ),
@@ -81,9 +82,10 @@ def compare(title: str, net, image, index: int, repeats: int) -> None:
     # does too (a tensor made once and reused would stay in the cache: ~0.1 ms on the digits)
     theirs = {
         method: (lambda run=run: run(net.preprocess(image[None])))
-        for method, run in captum_methods(net, index, layer, samples, steps, window, stride,
-                                          data).items()
-    }  # fmt: skip
+        for method, run in captum_methods(
+            net, index, layer, samples, steps, window, stride, data
+        ).items()
+    }
 
     def forward():
         with torch.no_grad():

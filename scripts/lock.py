@@ -56,12 +56,28 @@ def _compile(out: Path) -> None:
     constraints.write_text(f"torch=={TORCH}+cpu\n")
     constraints = constraints.relative_to(ROOT)  # relative paths in the lock's comments
     subprocess.run(
-        [TOOLS / "bin" / "pip-compile", "--quiet", "--extra", "dev", "--generate-hashes",
-         "--allow-unsafe", "--strip-extras", "--all-build-deps", "--no-emit-index-url",
-         "--no-emit-find-links", "--no-header", *_torch_index(), "--constraint", constraints,
-         "--output-file", out, "pyproject.toml"],
-        check=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            TOOLS / "bin" / "pip-compile",
+            "--quiet",
+            "--extra",
+            "dev",
+            "--generate-hashes",
+            "--allow-unsafe",
+            "--strip-extras",
+            "--all-build-deps",
+            "--no-emit-index-url",
+            "--no-emit-find-links",
+            "--no-header",
+            *_torch_index(),
+            "--constraint",
+            constraints,
+            "--output-file",
+            out,
+            "pyproject.toml",
+        ],
+        check=True,
+        cwd=ROOT,
+    )
 
 
 def _pypi_torch_hashes() -> list[str]:

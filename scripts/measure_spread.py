@@ -49,17 +49,34 @@ def _execute(notebook: Path, setting: tuple, out: Path) -> None:
     """Execute `notebook` in a fresh kernel whose environment carries `setting`."""
     _, capability, isa, mkl, threads = setting
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), CONVSCOPE_DEVICE="cpu")
-    variables = (("ATEN_CPU_CAPABILITY", capability), ("ONEDNN_MAX_CPU_ISA", isa),
-                 ("MKL_ENABLE_INSTRUCTIONS", mkl))  # fmt: skip
+    variables = (
+        ("ATEN_CPU_CAPABILITY", capability),
+        ("ONEDNN_MAX_CPU_ISA", isa),
+        ("MKL_ENABLE_INSTRUCTIONS", mkl),
+    )
     for key, value in variables:
         env.pop(key, None)
         if value is not None:
             env[key] = value
     subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-         "--ExecutePreprocessor.timeout=1200", "--output", str(out), str(notebook)],
-        check=True, cwd=notebook.parent, env=env, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=1200",
+            "--output",
+            str(out),
+            str(notebook),
+        ],
+        check=True,
+        cwd=notebook.parent,
+        env=env,
+        capture_output=True,
+    )
 
 
 IGNORED = {"nbval-ignore-output", "nbval-skip"}  # widgets and timings: nbval compares nothing

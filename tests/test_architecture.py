@@ -12,8 +12,17 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-LAYERS = {"core": 0, "data": 1, "caffe": 2, "models": 3, "surgery": 4, "fully_conv": 4,
-          "explain": 4, "ui": 5, "course": 6}  # fmt: skip
+LAYERS = {
+    "core": 0,
+    "data": 1,
+    "caffe": 2,
+    "models": 3,
+    "surgery": 4,
+    "fully_conv": 4,
+    "explain": 4,
+    "ui": 5,
+    "course": 6,
+}
 LESSONS = ("surgery", "fully_conv", "explain")
 
 
@@ -65,19 +74,28 @@ def layer(module: str) -> int | None:
     )
 
 
-GRAPH = {name: {t for node in imports(tree, False) for t in targets(node)} - {name}
-         for name, tree in MODULES.items()}  # fmt: skip
+GRAPH = {
+    name: {t for node in imports(tree, False) for t in targets(node)} - {name}
+    for name, tree in MODULES.items()
+}
 
 
 def test_no_import_inside_a_function_reads_convscope():
-    hidden = [f"{name}: {ast.unparse(node)}" for name, tree in MODULES.items()
-              for node in imports(tree, True) if targets(node)]  # fmt: skip
+    hidden = [
+        f"{name}: {ast.unparse(node)}"
+        for name, tree in MODULES.items()
+        for node in imports(tree, True)
+        if targets(node)
+    ]
     assert not hidden
 
 
 def test_no_import_cycles():
-    inner = {name: {t for t in deps if t in MODULES and not t.endswith("convscope")}
-             for name, deps in GRAPH.items() if name != "convscope"}  # fmt: skip
+    inner = {
+        name: {t for t in deps if t in MODULES and not t.endswith("convscope")}
+        for name, deps in GRAPH.items()
+        if name != "convscope"
+    }
     state: dict[str, int] = {}
     cycles = []
 
@@ -116,8 +134,12 @@ def test_only_the_command_line_imports_the_course_tools():
 
 
 def test_no_private_name_is_imported_from_another_module():
-    private = [f"{name}: {alias.name} from {node.module}"
-               for name, tree in MODULES.items() for node in imports(tree, False)
-               if isinstance(node, ast.ImportFrom) and targets(node)
-               for alias in node.names if alias.name.startswith("_")]  # fmt: skip
+    private = [
+        f"{name}: {alias.name} from {node.module}"
+        for name, tree in MODULES.items()
+        for node in imports(tree, False)
+        if isinstance(node, ast.ImportFrom) and targets(node)
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
     assert not private

@@ -34,8 +34,9 @@ def lock_entries() -> list[tuple[str, Version, Marker | None, list[str]]]:
             continue
         name, version, marker = head.groups()
         hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
-        entries.append((canonicalize_name(name), Version(version),
-                        Marker(marker) if marker else None, hashes))  # fmt: skip
+        entries.append(
+            (canonicalize_name(name), Version(version), Marker(marker) if marker else None, hashes)
+        )
     return entries
 
 
@@ -53,14 +54,22 @@ def test_the_lock_pins_every_requirement_with_hashes():
 
 
 def test_torch_is_the_cpu_build_on_every_platform():
-    torch_entries = [(version, marker) for name, version, marker, _ in lock_entries()
-                     if name == "torch"]  # fmt: skip
+    torch_entries = [
+        (version, marker) for name, version, marker, _ in lock_entries() if name == "torch"
+    ]
     assert {str(v) for v, _ in torch_entries} == {"2.13.0+cpu", "2.13.0"}
-    platforms = [("linux", "x86_64", "2.13.0+cpu"), ("linux", "aarch64", "2.13.0"),
-                 ("darwin", "arm64", "2.13.0"), ("win32", "AMD64", "2.13.0")]  # fmt: skip
+    platforms = [
+        ("linux", "x86_64", "2.13.0+cpu"),
+        ("linux", "aarch64", "2.13.0"),
+        ("darwin", "arm64", "2.13.0"),
+        ("win32", "AMD64", "2.13.0"),
+    ]
     for system, machine, expected in platforms:
-        chosen = [str(v) for v, m in torch_entries
-                  if m.evaluate({"sys_platform": system, "platform_machine": machine})]  # fmt: skip
+        chosen = [
+            str(v)
+            for v, m in torch_entries
+            if m.evaluate({"sys_platform": system, "platform_machine": machine})
+        ]
         assert chosen == [expected], (system, machine)
 
 
@@ -118,11 +127,18 @@ def test_make_test_finds_the_browser_before_the_suite():
 def test_browser_finder_without_any_way_to_a_browser_stops_in_seconds(tmp_path):
     start = time.monotonic()
     result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "find_chromium.sh"), str(tmp_path / "found"),
-         str(tmp_path / "no-python")],  # fmt: skip
+        [
+            "bash",
+            str(ROOT / "scripts" / "find_chromium.sh"),
+            str(tmp_path / "found"),
+            str(tmp_path / "no-python"),
+        ],
         env={"PATH": _bare_path(tmp_path), "HOME": str(tmp_path)},
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert time.monotonic() - start < 10
     assert "sudo apt-get install chromium" in result.stderr
@@ -137,8 +153,11 @@ def test_browser_finder_records_the_chromium_it_is_given(tmp_path):
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "find_chromium.sh"), str(tmp_path / "found")],
         env={"PATH": _bare_path(tmp_path), "CONVSCOPE_CHROMIUM": str(fake)},
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "found").read_text().strip() == str(fake)
 

@@ -78,8 +78,12 @@ def browser_environment(root: Path) -> dict[str, str]:
     home = root / "chromium-home"
     (home / ".config").mkdir(parents=True, exist_ok=True)
     (home / ".cache").mkdir(parents=True, exist_ok=True)
-    return {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_CACHE_HOME": str(home / ".cache")}  # fmt: skip
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
 
 
 def _port_is_free() -> bool:
@@ -108,11 +112,17 @@ class LabServer:
         shutil.copytree(notebooks, self.notebook_dir)
         self.log_path = root / "lab.log"
         command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
-            f"--ServerApp.ip={HOST}", f"--ServerApp.port={PORT}",
-            "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={self.notebook_dir}", "--allow-root",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            f"--ServerApp.ip={HOST}",
+            f"--ServerApp.port={PORT}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={TOKEN}",
+            f"--ServerApp.root_dir={self.notebook_dir}",
+            "--allow-root",
+        ]
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             command, env=lab_environment(root), stdout=self._log, stderr=subprocess.STDOUT

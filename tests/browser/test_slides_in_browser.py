@@ -70,15 +70,18 @@ def test_a_deck_opens_offline_and_every_figure_renders(browser, deck_server):
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.goto(f"{deck_server}/{DECK}.slides.html")
     page.wait_for_selector(".reveal.ready", timeout=30_000)  # reveal.js has initialised
-    page.wait_for_function("() => document.querySelector('.MathJax_CHTML') !== null",
-                           timeout=30_000)  # fmt: skip  # MathJax typeset the formulas
+    page.wait_for_function(
+        "() => document.querySelector('.MathJax_CHTML') !== null", timeout=30_000
+    )  # MathJax typeset the formulas
     notebook = json.loads((REPO / "notebooks" / f"{DECK}.ipynb").read_text(encoding="utf-8"))
     expected = {  # the figures outside widget cells (a deck shows no widget), each once, with
         # the sentence after it as its alt text
         o["data"]["image/png"].strip()[-60:]: figure_sentence(notebook["cells"], index)
-        for index, c in enumerate(notebook["cells"]) if not is_widget_cell(c)
-        for o in c.get("outputs", []) if "image/png" in o.get("data", {})
-    }  # fmt: skip
+        for index, c in enumerate(notebook["cells"])
+        if not is_widget_cell(c)
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    }
     seen, states = set(), []
     for step in range(NEXT_STEPS):
         state = page.evaluate(CURRENT)

@@ -14,14 +14,23 @@ from convscope.course.runner import plan_runs
 
 
 def net_with(*layers: dict) -> dict:
-    data = {"name": "data", "type": "Input", "top": ["data"],
-            "input_param": {"shape": [{"dim": [1, 4, 8, 8]}]}}  # fmt: skip
+    data = {
+        "name": "data",
+        "type": "Input",
+        "top": ["data"],
+        "input_param": {"shape": [{"dim": [1, 4, 8, 8]}]},
+    }
     return {"name": "bad", "layer": [data, *layers]}
 
 
 def conv(name="c", **param) -> dict:
-    return {"name": name, "type": "Convolution", "bottom": ["data"], "top": [name],
-            "convolution_param": {"num_output": 4, "kernel_size": [3], **param}}  # fmt: skip
+    return {
+        "name": name,
+        "type": "Convolution",
+        "bottom": ["data"],
+        "top": [name],
+        "convolution_param": {"num_output": 4, "kernel_size": [3], **param},
+    }
 
 
 @pytest.mark.parametrize(
@@ -69,8 +78,13 @@ def blob(shape: tuple[int, ...], legacy: bool = False) -> dict:
     values = np.zeros(int(np.prod(shape)), np.float32)
     if legacy:
         padded = (1,) * (4 - len(shape)) + shape
-        return {"num": padded[0], "channels": padded[1], "height": padded[2],
-                "width": padded[3], "data": values}  # fmt: skip
+        return {
+            "num": padded[0],
+            "channels": padded[1],
+            "height": padded[2],
+            "width": padded[3],
+            "data": values,
+        }
     return {"shape": {"dim": list(shape)}, "data": values}
 
 

@@ -47,12 +47,39 @@ NETS = {
     "lenet": _shrunk("lenet"),
 }
 STRINGS = sorted(
-    {"", "x", "data", "forward", "Convolution", "Deconvolution", "Pooling", "InnerProduct",
-     "Crop", "Eltwise", "Concat", "Split", "Dropout", "LRN", "ReLU", "Softmax", "Flatten",
-     "Unknown", "constant", "gaussian", "uniform", "xavier", "msra", "bilinear"}
-    | {text for net in NETS.values() for layer in net["layer"]
-       for text in [layer["name"], *layer.get("top", []), *layer.get("bottom", [])]}
-)  # fmt: skip
+    {
+        "",
+        "x",
+        "data",
+        "forward",
+        "Convolution",
+        "Deconvolution",
+        "Pooling",
+        "InnerProduct",
+        "Crop",
+        "Eltwise",
+        "Concat",
+        "Split",
+        "Dropout",
+        "LRN",
+        "ReLU",
+        "Softmax",
+        "Flatten",
+        "Unknown",
+        "constant",
+        "gaussian",
+        "uniform",
+        "xavier",
+        "msra",
+        "bilinear",
+    }
+    | {
+        text
+        for net in NETS.values()
+        for layer in net["layer"]
+        for text in [layer["name"], *layer.get("top", []), *layer.get("bottom", [])]
+    }
+)
 INTS = [0, 1, 2, 3, 4, 5, 7, 11, 16, 100, 101, 1000, -1, -3, 2**31 - 1, -(2**31)]
 FLOATS = [0.0, 1.0, -1.0, 0.5, 1e-8, 1e30, -1e30, math.inf, -math.inf, math.nan]
 BUDGET = str(256 * 2**20)  # bytes of parameters and blobs: large enough for the shrunk nets

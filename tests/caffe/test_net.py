@@ -30,8 +30,12 @@ HERE = CAFFE_FILES
 
 def net_with(layers: list[dict], shape=(1, 3, 8, 8)) -> dict:
     """A NetParameter dict: an Input layer named data, then `layers`."""
-    data = {"name": "data", "type": "Input", "top": ["data"],
-            "input_param": {"shape": [{"dim": list(shape)}]}}  # fmt: skip
+    data = {
+        "name": "data",
+        "type": "Input",
+        "top": ["data"],
+        "input_param": {"shape": [{"dim": list(shape)}]},
+    }
     return {"name": "test", "layer": [data, *layers]}
 
 
@@ -45,10 +49,13 @@ def build(
     """Through both readers: the prototxt as text, the weights as a binary caffemodel."""
     net = build_caffe_net(parse_text(encode_text(net_with(layers, shape))))
     if weights:
-        model = {"name": "test", "layer": [
-            {"name": name, "type": "X", "blobs": [blob(a) for a in arrays]}
-            for name, arrays in weights.items()
-        ]}  # fmt: skip
+        model = {
+            "name": "test",
+            "layer": [
+                {"name": name, "type": "X", "blobs": [blob(a) for a in arrays]}
+                for name, arrays in weights.items()
+            ],
+        }
         load_caffe_weights(net, parse_binary(encode_binary(model)))
     return net
 
@@ -73,17 +80,26 @@ def t64(array: np.ndarray) -> torch.Tensor:
 
 def test_convolution_with_groups_and_rectangular_padding():
     w, b = rand(4, 3, 3, 2), rand(4)
-    param = {"num_output": 4, "kernel_h": 3, "kernel_w": 2, "pad_h": 1, "pad_w": 0,
-             "stride": [2], "group": 1}  # fmt: skip
+    param = {
+        "num_output": 4,
+        "kernel_h": 3,
+        "kernel_w": 2,
+        "pad_h": 1,
+        "pad_w": 0,
+        "stride": [2],
+        "group": 1,
+    }
     net = build([layer("c", "Convolution", ["data"], convolution_param=param)], {"c": [w, b]})
     x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
     expected = F.conv2d(x, t64(w), t64(b), stride=2, padding=(1, 0))
     assert_within(net.double()(x), expected, NET_FLOAT64)
-    grouped = {"num_output": 4, "kernel_size": [3], "group": 2, "bias_term": False,
-               "dilation": [2]}  # fmt: skip
+    grouped = {"num_output": 4, "kernel_size": [3], "group": 2, "bias_term": False, "dilation": [2]}
     w2 = rand(4, 2, 3, 3)
-    net = build([layer("g", "Convolution", ["data"], convolution_param=grouped)], {"g": [w2]},
-                shape=(1, 4, 9, 9))  # fmt: skip
+    net = build(
+        [layer("g", "Convolution", ["data"], convolution_param=grouped)],
+        {"g": [w2]},
+        shape=(1, 4, 9, 9),
+    )
     x = torch.randn(1, 4, 9, 9, dtype=torch.float64)
     expected = F.conv2d(x, t64(w2), groups=2, dilation=2)
     assert_within(net.double()(x), expected, NET_FLOAT64)
@@ -107,21 +123,32 @@ def caffe_bilinear_filler(k: int) -> np.ndarray:
     """filler.hpp's BilinearFiller, transcribed: f = ceil(k / 2), c = (k - 1) / (2 f)."""
     f = math.ceil(k / 2)
     c = (k - 1) / (2.0 * f)
-    return np.array([[(1 - abs(x / f - c)) * (1 - abs(y / f - c)) for x in range(k)]
-                     for y in range(k)])  # fmt: skip
+    return np.array(
+        [[(1 - abs(x / f - c)) * (1 - abs(y / f - c)) for x in range(k)] for y in range(k)]
+    )
 
 
-@pytest.mark.parametrize("k, stride, pad", [(2, 1, 0), (3, 2, 1), (4, 2, 1), (6, 3, 1),
-                                            (7, 4, 2), (16, 8, 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    "k, stride, pad", [(2, 1, 0), (3, 2, 1), (4, 2, 1), (6, 3, 1), (7, 4, 2), (16, 8, 4)]
+)
 def test_deconvolution_with_the_bilinear_filler_against_loops(k, stride, pad):
-    param = {"num_output": 3, "kernel_size": [k], "stride": [stride], "pad": [pad], "group": 3,
-             "bias_term": False, "weight_filler": {"type": "bilinear"}}  # fmt: skip
-    net = build([layer("up", "Deconvolution", ["data"], convolution_param=param)],
-                shape=(1, 3, 5, 4))  # fmt: skip
+    param = {
+        "num_output": 3,
+        "kernel_size": [k],
+        "stride": [stride],
+        "pad": [pad],
+        "group": 3,
+        "bias_term": False,
+        "weight_filler": {"type": "bilinear"},
+    }
+    net = build(
+        [layer("up", "Deconvolution", ["data"], convolution_param=param)], shape=(1, 3, 5, 4)
+    )
     for channel in range(3):
         # the float32 filler against the formula in float64: one rounding of values at most 1
-        np.testing.assert_allclose(net.params["up"][0][channel, 0].detach().numpy(),
-                                   caffe_bilinear_filler(k), atol=U32)  # fmt: skip
+        np.testing.assert_allclose(
+            net.params["up"][0][channel, 0].detach().numpy(), caffe_bilinear_filler(k), atol=U32
+        )
     x = torch.randn(1, 3, 5, 4, dtype=torch.float64)
     with torch.no_grad():
         ours = net.double()(x)[0].numpy()
@@ -133,8 +160,13 @@ def test_deconvolution_with_the_bilinear_filler_against_loops(k, stride, pad):
 
 
 def test_the_bilinear_filler_fills_every_channel_pair_and_refuses_non_square_kernels():
-    param = {"num_output": 2, "kernel_size": [4], "stride": [2], "bias_term": False,
-             "weight_filler": {"type": "bilinear"}}  # fmt: skip
+    param = {
+        "num_output": 2,
+        "kernel_size": [4],
+        "stride": [2],
+        "bias_term": False,
+        "weight_filler": {"type": "bilinear"},
+    }
     net = build([layer("up", "Deconvolution", ["data"], convolution_param=param)])
     weight = net.params["up"][0].detach()
     assert weight.shape == (3, 2, 4, 4)
@@ -217,8 +249,10 @@ def test_lrn_both_regions():
 
 def test_inner_product_axis_and_transpose():
     w, b = rand(5, 3 * 8 * 8), rand(5)
-    net = build([layer("ip", "InnerProduct", ["data"], inner_product_param={"num_output": 5})],
-                {"ip": [w, b]})  # fmt: skip
+    net = build(
+        [layer("ip", "InnerProduct", ["data"], inner_product_param={"num_output": 5})],
+        {"ip": [w, b]},
+    )
     x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
     assert_within(net.double()(x), x.flatten(1) @ t64(w).T + t64(b), NET_FLOAT64)
     param = {"num_output": 5, "axis": 2, "transpose": True, "bias_term": False}
@@ -235,14 +269,14 @@ def test_crop_eltwise_concat_split_reshape():
             "Pooling",
             ["a"],
             pooling_param={"pool": "MAX", "kernel_size": 2, "stride": 2},
-        ),  # fmt: skip
+        ),
         layer("crop", "Crop", ["b", "small"], crop_param={"axis": 2, "offset": [1, 2]}),
         layer(
             "sum",
             "Eltwise",
             ["small", "crop"],
             eltwise_param={"operation": "SUM", "coeff": [2.0, -1.0]},
-        ),  # fmt: skip
+        ),
         layer("max", "Eltwise", ["sum", "crop"], eltwise_param={"operation": "MAX"}),
         layer("prod", "Eltwise", ["max", "crop"], eltwise_param={"operation": "PROD"}),
         layer("cat", "Concat", ["prod", "crop"], concat_param={"axis": 1}),
@@ -284,7 +318,7 @@ def conv_relu_pool() -> list[dict]:
             "Convolution",
             ["data"],
             convolution_param={"num_output": 2, "kernel_size": [3]},
-        ),  # fmt: skip
+        ),
         {"name": "relu1", "type": "ReLU", "bottom": ["conv1"], "top": ["conv1"]},
         layer("pool1", "Pooling", ["conv1"], pooling_param={"pool": "MAX", "kernel_size": 2}),
     ]
@@ -298,25 +332,51 @@ def test_in_place_layers_and_blob_names():
 
 
 def test_legacy_v1_format_with_4d_blobs():
-    prototxt = {"name": "old", "input": ["data"], "input_dim": [1, 1, 6, 6], "layers": [
-        {"name": "conv", "type": "CONVOLUTION", "bottom": ["data"], "top": ["conv"],
-         "convolution_param": {"num_output": 2, "kernel_size": [3]}},
-        {"name": "relu", "type": "RELU", "bottom": ["conv"], "top": ["conv"]},
-        {"name": "ip", "type": "INNER_PRODUCT", "bottom": ["conv"], "top": ["ip"],
-         "inner_product_param": {"num_output": 3}},
-    ]}  # fmt: skip
+    prototxt = {
+        "name": "old",
+        "input": ["data"],
+        "input_dim": [1, 1, 6, 6],
+        "layers": [
+            {
+                "name": "conv",
+                "type": "CONVOLUTION",
+                "bottom": ["data"],
+                "top": ["conv"],
+                "convolution_param": {"num_output": 2, "kernel_size": [3]},
+            },
+            {"name": "relu", "type": "RELU", "bottom": ["conv"], "top": ["conv"]},
+            {
+                "name": "ip",
+                "type": "INNER_PRODUCT",
+                "bottom": ["conv"],
+                "top": ["ip"],
+                "inner_product_param": {"num_output": 3},
+            },
+        ],
+    }
     w, b, wi, bi = rand(2, 1, 3, 3), rand(2), rand(3, 2 * 4 * 4), rand(3)
 
     def v1_blob(array, dims):
-        return {**dict(zip(("num", "channels", "height", "width"), dims)),
-                "data": array.astype(np.float32).ravel()}  # fmt: skip
+        return {
+            **dict(zip(("num", "channels", "height", "width"), dims)),
+            "data": array.astype(np.float32).ravel(),
+        }
 
-    weights = {"name": "old", "layers": [
-        {"name": "conv", "type": "CONVOLUTION", "blobs": [v1_blob(w, (2, 1, 3, 3)),
-                                                          v1_blob(b, (1, 1, 1, 2))]},
-        {"name": "ip", "type": "INNER_PRODUCT", "blobs": [v1_blob(wi, (1, 1, 3, 32)),
-                                                          v1_blob(bi, (1, 1, 1, 3))]},
-    ]}  # fmt: skip
+    weights = {
+        "name": "old",
+        "layers": [
+            {
+                "name": "conv",
+                "type": "CONVOLUTION",
+                "blobs": [v1_blob(w, (2, 1, 3, 3)), v1_blob(b, (1, 1, 1, 2))],
+            },
+            {
+                "name": "ip",
+                "type": "INNER_PRODUCT",
+                "blobs": [v1_blob(wi, (1, 1, 3, 32)), v1_blob(bi, (1, 1, 1, 3))],
+            },
+        ],
+    }
     net = build_caffe_net(parse_text(encode_text(prototxt)))
     assert load_caffe_weights(net, parse_binary(encode_binary(weights))) == ["conv", "ip"]
     x = torch.randn(1, 1, 6, 6, dtype=torch.float64)
@@ -333,8 +393,10 @@ def test_errors_name_the_layer():
     param = {"num_output": 4, "kernel_size": [3]}
     wrong_shape = r"'c': weight blob has shape \(10,\); the layer needs \(4, 3, 3, 3\)"
     with pytest.raises(CaffeFormatError, match=wrong_shape):
-        build([layer("c", "Convolution", ["data"], convolution_param=param)],
-              {"c": [rand(10), rand(4)]})  # fmt: skip
+        build(
+            [layer("c", "Convolution", ["data"], convolution_param=param)],
+            {"c": [rand(10), rand(4)]},
+        )
     with pytest.raises(CaffeFormatError, match="'c' has 1 blobs"):
         build([layer("c", "Convolution", ["data"], convolution_param=param)], {"c": [rand(4)]})
 
@@ -374,8 +436,9 @@ def test_convert_a_caffe_digit_net_to_the_digits_architecture(tmp_path):
         return layer(name, "Convolution", [bottom], convolution_param=param)
 
     def pool(name, bottom):
-        return layer(name, "Pooling", [bottom], pooling_param={"pool": "MAX", "kernel_size": 2,
-                                                               "stride": 2})  # fmt: skip
+        return layer(
+            name, "Pooling", [bottom], pooling_param={"pool": "MAX", "kernel_size": 2, "stride": 2}
+        )
 
     def relu(name, blob):
         return {"name": name, "type": "ReLU", "bottom": [blob], "top": [blob]}
@@ -383,23 +446,42 @@ def test_convert_a_caffe_digit_net_to_the_digits_architecture(tmp_path):
     def ip(name, bottom, n):
         return layer(name, "InnerProduct", [bottom], inner_product_param={"num_output": n})
 
-    layers = [conv("conv1", "data", 32, 5), relu("relu1", "conv1"), pool("pool1", "conv1"),
-              conv("conv2", "pool1", 64, 5), relu("relu2", "conv2"), pool("pool2", "conv2"),
-              conv("conv3", "pool2", 64, 3), relu("relu3", "conv3"), pool("pool3", "conv3"),
-              ip("fc6", "pool3", 256), relu("relu6", "fc6"), ip("fc7", "fc6", 256),
-              relu("relu7", "fc7"), ip("fc8", "fc7", 10)]  # fmt: skip
-    shapes = {"conv1": [(32, 1, 5, 5), (32,)], "conv2": [(64, 32, 5, 5), (64,)],
-              "conv3": [(64, 64, 3, 3), (64,)], "fc6": [(256, 64), (256,)],
-              "fc7": [(256, 256), (256,)], "fc8": [(10, 256), (10,)]}  # fmt: skip
+    layers = [
+        conv("conv1", "data", 32, 5),
+        relu("relu1", "conv1"),
+        pool("pool1", "conv1"),
+        conv("conv2", "pool1", 64, 5),
+        relu("relu2", "conv2"),
+        pool("pool2", "conv2"),
+        conv("conv3", "pool2", 64, 3),
+        relu("relu3", "conv3"),
+        pool("pool3", "conv3"),
+        ip("fc6", "pool3", 256),
+        relu("relu6", "fc6"),
+        ip("fc7", "fc6", 256),
+        relu("relu7", "fc7"),
+        ip("fc8", "fc7", 10),
+    ]
+    shapes = {
+        "conv1": [(32, 1, 5, 5), (32,)],
+        "conv2": [(64, 32, 5, 5), (64,)],
+        "conv3": [(64, 64, 3, 3), (64,)],
+        "fc6": [(256, 64), (256,)],
+        "fc7": [(256, 256), (256,)],
+        "fc8": [(10, 256), (10,)],
+    }
     weights = {name: [rand(*s) * 0.1 for s in pair] for name, pair in shapes.items()}
     prototxt, caffemodel = tmp_path / "digits.prototxt", tmp_path / "digits.caffemodel"
     prototxt.write_text(encode_text(net_with(layers, (1, 1, 28, 28))))
-    entries = [{"name": n, "type": "X", "blobs": [blob(a) for a in arrays]}
-               for n, arrays in weights.items()]  # fmt: skip
+    entries = [
+        {"name": n, "type": "X", "blobs": [blob(a) for a in arrays]}
+        for n, arrays in weights.items()
+    ]
     caffemodel.write_bytes(encode_binary({"name": "d", "layer": entries}))
     out = tmp_path / "converted.pth"
-    assert main(["convert", str(prototxt), str(caffemodel), "--to", "digits",
-                             "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(["convert", str(prototxt), str(caffemodel), "--to", "digits", "--out", str(out)]) == 0
+    )
     caffe_net = cs.load_model(f"caffe:{prototxt}:{caffemodel}")
     converted = cs.load_model("digits", weights=out)
     x = torch.randn(3, 1, 28, 28)
@@ -428,8 +510,10 @@ def test_blobs_by_caffe_name_follow_in_place_layers():
     assert torch.equal(blobs["pool1"], net(x))
 
 
-@pytest.mark.parametrize(("prototxt", "target"), [("caffenet_deploy.prototxt", "caffenet"),
-                                                  ("fcn8s_deploy.prototxt", "fcn8s")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("prototxt", "target"),
+    [("caffenet_deploy.prototxt", "caffenet"), ("fcn8s_deploy.prototxt", "fcn8s")],
+)
 def test_converter_covers_every_parameter_of_the_architecture(prototxt, target):
     """On the meta device (no memory): names and shapes of the converted state dict."""
     with torch.device("meta"):
@@ -465,8 +549,10 @@ def test_pooling_arithmetic_and_table_equal_a_real_forward_pass(height, width, m
         got = net.double()(torch.from_numpy(x)[None, None])[0, 0].numpy()
     expected = caffe_pool(x, k, s, p, mode)
     assert_pooled_like_caffe(got, expected, mode)
-    arithmetic = (conv_output_size(size, k, s, p, ceil=True),
-                  conv_output_size(width, k, s, p, ceil=True))  # fmt: skip
+    arithmetic = (
+        conv_output_size(size, k, s, p, ceil=True),
+        conv_output_size(width, k, s, p, ceil=True),
+    )
     assert arithmetic == got.shape
     assert layer_table(net, (1, 1, size, width)).column("output")[-1] == (1, *got.shape)
 
@@ -476,8 +562,9 @@ def test_pooling_arithmetic_and_table_equal_a_real_forward_pass(height, width, m
 def test_convolution_arithmetic_equals_a_real_forward_pass(config):
     size, k, s, p = config
     param = {"num_output": 2, "kernel_size": [k], "stride": [s], "pad": [p]}
-    net = build([layer("c", "Convolution", ["data"], convolution_param=param)],
-                shape=(1, 1, size, size))  # fmt: skip
+    net = build(
+        [layer("c", "Convolution", ["data"], convolution_param=param)], shape=(1, 1, size, size)
+    )
     with torch.no_grad():
         got = net(torch.zeros(1, 1, size, size)).shape[-1]
     assert conv_output_size(size, k, s, p) == got

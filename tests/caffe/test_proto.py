@@ -74,23 +74,32 @@ def hand_made_caffemodel() -> bytes:
     """A three-layer NetParameter written field by field, in field-number order like Caffe."""
     filler = length_delimited(1, b"gaussian") + key(6, 5) + struct.pack("<f", 0.01)
     conv = (
-        key(1, 0) + varint(96)  # num_output
-        + key(4, 0) + varint(11)  # kernel_size (repeated, not packed)
-        + key(5, 0) + varint(2)  # group
-        + key(6, 0) + varint(4)  # stride
+        key(1, 0)
+        + varint(96)  # num_output
+        + key(4, 0)
+        + varint(11)  # kernel_size (repeated, not packed)
+        + key(5, 0)
+        + varint(2)  # group
+        + key(6, 0)
+        + varint(4)  # stride
         + length_delimited(7, filler)  # weight_filler
-    )  # fmt: skip
+    )
     blob = length_delimited(5, struct.pack("<6f", *WEIGHTS)) + length_delimited(
         7,
         length_delimited(1, varint(2) + varint(3)),  # shape { dim: 2 dim: 3 }, packed
     )
     conv1 = (
-        length_delimited(1, b"conv1") + length_delimited(2, b"Convolution")
-        + length_delimited(3, b"data") + length_delimited(4, b"conv1")
-        + key(5, 5) + struct.pack("<f", 1.0)  # loss_weight
-        + length_delimited(7, blob) + key(10, 0) + varint(1)  # phase: TEST
+        length_delimited(1, b"conv1")
+        + length_delimited(2, b"Convolution")
+        + length_delimited(3, b"data")
+        + length_delimited(4, b"conv1")
+        + key(5, 5)
+        + struct.pack("<f", 1.0)  # loss_weight
+        + length_delimited(7, blob)
+        + key(10, 0)
+        + varint(1)  # phase: TEST
         + length_delimited(106, conv)
-    )  # fmt: skip
+    )
     pool = key(1, 0) + varint(1) + key(2, 0) + varint(3) + key(3, 0) + varint(2)
     pool1 = length_delimited(1, b"pool1") + length_delimited(121, pool)
     reshape = length_delimited(1, length_delimited(1, varint(0) + varint(-1)))
@@ -152,52 +161,129 @@ def blob(shape: tuple[int, ...], seed: int) -> dict:
 CURRENT_NET = {
     "name": "CaffeNet-ish",
     "layer": [
-        {"name": "data", "type": "Input", "top": ["data"],
-         "input_param": {"shape": [{"dim": [10, 3, 227, 227]}]}},
-        {"name": "conv1", "type": "Convolution", "bottom": ["data"], "top": ["conv1"],
-         "param": [{"lr_mult": 1.0, "decay_mult": 1.0}, {"lr_mult": 2.0, "decay_mult": 0.0}],
-         "blobs": [blob((4, 3, 3, 3), 0), blob((4,), 1)],
-         "convolution_param": {"num_output": 4, "kernel_size": [3], "stride": [2], "pad": [1],
-                               "dilation": [1], "bias_filler": {"type": "constant", "value": 0.1},
-                               "engine": "CAFFE"}},
-        {"name": "norm1", "type": "LRN", "bottom": ["conv1"], "top": ["norm1"],
-         "lrn_param": {"local_size": 5, "alpha": 0.0001, "beta": 0.75, "k": 2.0,
-                       "norm_region": "ACROSS_CHANNELS"}},
-        {"name": "bn", "type": "BatchNorm", "bottom": ["norm1"], "top": ["norm1"],
-         "blobs": [{"shape": {"dim": [4]}, "data": np.zeros(4, np.float32),
-                    "double_data": np.array([1.5, -2.0]), "diff": np.ones(4, np.float32)}],
-         "batch_norm_param": {"use_global_stats": True, "eps": 1e-5}},
-        {"name": "fc", "type": "InnerProduct", "bottom": ["norm1"], "top": ["fc"],
-         "blobs": [{"num": 1, "channels": 1, "height": 2, "width": 6,
-                    "data": np.arange(12, dtype=np.float32)}],
-         "inner_product_param": {"num_output": 2, "transpose": False, "axis": -1},
-         "include": [{"phase": "TEST", "stage": ["deploy"], "min_level": -2}],
-         "propagate_down": [True, False], "loss_weight": [0.5]},
-        {"name": "sum", "type": "Eltwise", "bottom": ["fc", "fc"], "top": ["sum"],
-         "eltwise_param": {"operation": "PROD", "coeff": [1.0, -1.0], "stable_prod_grad": True}},
-        {"name": "prob", "type": "Softmax", "bottom": ["sum"], "top": ["prob"],
-         "softmax_param": {"axis": 1}},
+        {
+            "name": "data",
+            "type": "Input",
+            "top": ["data"],
+            "input_param": {"shape": [{"dim": [10, 3, 227, 227]}]},
+        },
+        {
+            "name": "conv1",
+            "type": "Convolution",
+            "bottom": ["data"],
+            "top": ["conv1"],
+            "param": [{"lr_mult": 1.0, "decay_mult": 1.0}, {"lr_mult": 2.0, "decay_mult": 0.0}],
+            "blobs": [blob((4, 3, 3, 3), 0), blob((4,), 1)],
+            "convolution_param": {
+                "num_output": 4,
+                "kernel_size": [3],
+                "stride": [2],
+                "pad": [1],
+                "dilation": [1],
+                "bias_filler": {"type": "constant", "value": 0.1},
+                "engine": "CAFFE",
+            },
+        },
+        {
+            "name": "norm1",
+            "type": "LRN",
+            "bottom": ["conv1"],
+            "top": ["norm1"],
+            "lrn_param": {
+                "local_size": 5,
+                "alpha": 0.0001,
+                "beta": 0.75,
+                "k": 2.0,
+                "norm_region": "ACROSS_CHANNELS",
+            },
+        },
+        {
+            "name": "bn",
+            "type": "BatchNorm",
+            "bottom": ["norm1"],
+            "top": ["norm1"],
+            "blobs": [
+                {
+                    "shape": {"dim": [4]},
+                    "data": np.zeros(4, np.float32),
+                    "double_data": np.array([1.5, -2.0]),
+                    "diff": np.ones(4, np.float32),
+                }
+            ],
+            "batch_norm_param": {"use_global_stats": True, "eps": 1e-5},
+        },
+        {
+            "name": "fc",
+            "type": "InnerProduct",
+            "bottom": ["norm1"],
+            "top": ["fc"],
+            "blobs": [
+                {
+                    "num": 1,
+                    "channels": 1,
+                    "height": 2,
+                    "width": 6,
+                    "data": np.arange(12, dtype=np.float32),
+                }
+            ],
+            "inner_product_param": {"num_output": 2, "transpose": False, "axis": -1},
+            "include": [{"phase": "TEST", "stage": ["deploy"], "min_level": -2}],
+            "propagate_down": [True, False],
+            "loss_weight": [0.5],
+        },
+        {
+            "name": "sum",
+            "type": "Eltwise",
+            "bottom": ["fc", "fc"],
+            "top": ["sum"],
+            "eltwise_param": {"operation": "PROD", "coeff": [1.0, -1.0], "stable_prod_grad": True},
+        },
+        {
+            "name": "prob",
+            "type": "Softmax",
+            "bottom": ["sum"],
+            "top": ["prob"],
+            "softmax_param": {"axis": 1},
+        },
     ],
-}  # fmt: skip
+}
 
 V1_NET = {
     "name": "CaffeNet-V1",
     "input": ["data"],
     "input_dim": [10, 3, 227, 227],
     "layers": [
-        {"name": "conv1", "type": "CONVOLUTION", "bottom": ["data"], "top": ["conv1"],
-         "blobs": [blob((2, 3, 1, 1), 2), blob((2,), 3)], "blobs_lr": [1.0, 2.0],
-         "weight_decay": [1.0, 0.0],
-         "convolution_param": {"num_output": 2, "kernel_size": [1], "group": 1}},
-        {"name": "pool1", "type": "POOLING", "bottom": ["conv1"], "top": ["pool1"],
-         "pooling_param": {"pool": "MAX", "kernel_size": 3, "stride": 2}},
-        {"name": "fc8", "type": "INNER_PRODUCT", "bottom": ["pool1"], "top": ["fc8"],
-         "blobs": [blob((1, 1, 5, 2), 4)], "param": ["shared"], "blob_share_mode": ["PERMISSIVE"],
-         "inner_product_param": {"num_output": 5, "bias_term": False}},
+        {
+            "name": "conv1",
+            "type": "CONVOLUTION",
+            "bottom": ["data"],
+            "top": ["conv1"],
+            "blobs": [blob((2, 3, 1, 1), 2), blob((2,), 3)],
+            "blobs_lr": [1.0, 2.0],
+            "weight_decay": [1.0, 0.0],
+            "convolution_param": {"num_output": 2, "kernel_size": [1], "group": 1},
+        },
+        {
+            "name": "pool1",
+            "type": "POOLING",
+            "bottom": ["conv1"],
+            "top": ["pool1"],
+            "pooling_param": {"pool": "MAX", "kernel_size": 3, "stride": 2},
+        },
+        {
+            "name": "fc8",
+            "type": "INNER_PRODUCT",
+            "bottom": ["pool1"],
+            "top": ["fc8"],
+            "blobs": [blob((1, 1, 5, 2), 4)],
+            "param": ["shared"],
+            "blob_share_mode": ["PERMISSIVE"],
+            "inner_product_param": {"num_output": 5, "bias_term": False},
+        },
         {"name": "drop", "type": "DROPOUT", "dropout_param": {"dropout_ratio": 0.5}},
         {"name": "prob", "type": "SOFTMAX", "include": [{"phase": "TEST"}]},
     ],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("net", [CURRENT_NET, V1_NET], ids=["current", "v1"])
@@ -284,12 +370,18 @@ def test_hand_written_prototxt_field_by_field():
         },
     }
     assert norm1["lrn_param"] == {
-        "local_size": 5, "alpha": 0.0001, "beta": 0.75, "norm_region": "WITHIN_CHANNEL"
-    }  # fmt: skip
+        "local_size": 5,
+        "alpha": 0.0001,
+        "beta": 0.75,
+        "norm_region": "WITHIN_CHANNEL",
+    }
     assert pool1["bottom"] == ["norm1"] and pool1["top"] == ["pool1"]
     assert pool1["pooling_param"] == {
-        "pool": "AVE", "kernel_size": 3, "stride": 2, "round_mode": "FLOOR"
-    }  # fmt: skip
+        "pool": "AVE",
+        "kernel_size": 3,
+        "stride": 2,
+        "round_mode": "FLOOR",
+    }
     assert relu["relu_param"] == {"negative_slope": -0.5}
     assert add["bottom"] == ["a", "b"]
     assert add["eltwise_param"] == {"operation": "SUM", "coeff": [1.0, -1.0]}
@@ -344,11 +436,14 @@ def test_packed_and_unpacked_repeated_numbers_are_both_read():
     mixed = (
         b"".join(key(5, 5) + struct.pack("<f", value) for value in floats[:2])  # unpacked
         + length_delimited(5, struct.pack("<3f", *floats[2:5]))  # a packed run
-        + key(5, 5) + struct.pack("<f", floats[5])  # unpacked again
-        + key(1, 0) + varint(6)  # the old 4-D num, between data fields
+        + key(5, 5)
+        + struct.pack("<f", floats[5])  # unpacked again
+        + key(1, 0)
+        + varint(6)  # the old 4-D num, between data fields
         + length_delimited(8, struct.pack("<2d", 0.5, 1e300))  # double_data, packed
-        + key(8, 1) + struct.pack("<d", -1.0)  # and unpacked
-    )  # fmt: skip
+        + key(8, 1)
+        + struct.pack("<d", -1.0)  # and unpacked
+    )
     blob = parse_binary(mixed, "BlobProto")
     assert_same(
         blob,
@@ -371,12 +466,18 @@ def test_packed_and_unpacked_repeated_numbers_are_both_read():
 def unknown_fields(number: int) -> bytes:
     """One unknown field of every wire type, the group holding a nested field."""
     return (
-        key(number, 0) + varint(2**63)
-        + key(number + 1, 1) + b"\x01" * 8
+        key(number, 0)
+        + varint(2**63)
+        + key(number + 1, 1)
+        + b"\x01" * 8
         + length_delimited(number + 2, b"anything")
-        + key(number + 3, 5) + b"\x02" * 4
-        + key(number + 4, 3) + key(1, 0) + varint(5) + key(number + 4, 4)
-    )  # fmt: skip
+        + key(number + 3, 5)
+        + b"\x02" * 4
+        + key(number + 4, 3)
+        + key(1, 0)
+        + varint(5)
+        + key(number + 4, 4)
+    )
 
 
 def test_unknown_fields_are_skipped():
@@ -396,9 +497,14 @@ def test_a_singular_message_seen_twice_is_merged_and_scalars_keep_the_last():
 
 def single_layer_caffemodel() -> bytes:
     """One top-level field: every proper prefix cuts inside it."""
-    layer = {"name": "conv", "type": "Convolution", "bottom": ["data"], "top": ["conv"],
-             "blobs": [blob((4, 2, 3, 3), 5), blob((4,), 6)],
-             "convolution_param": {"num_output": 4, "kernel_size": [3], "pad": [1]}}  # fmt: skip
+    layer = {
+        "name": "conv",
+        "type": "Convolution",
+        "bottom": ["data"],
+        "top": ["conv"],
+        "blobs": [blob((4, 2, 3, 3), 5), blob((4,), 6)],
+        "convolution_param": {"num_output": 4, "kernel_size": [3], "pad": [1]},
+    }
     return encode_binary({"layer": [layer]})
 
 
@@ -453,7 +559,7 @@ def test_a_corrupt_inner_length_names_the_field_path():
         "deep-groups",
         "group-mismatch",
         "open-group",
-    ],  # fmt: skip
+    ],
 )
 def test_corrupt_binary_is_a_caffe_format_error(data, message):
     with pytest.raises(CaffeFormatError, match=message):
@@ -595,12 +701,52 @@ def test_mutated_caffemodel(edits):
 
 
 TEXT_PIECES = [
-    "layer", "layers", "name", "type", "bottom", "convolution_param", "pooling_param",
-    "num_output", "pool", "kernel_size", "blobs", "data", "shape", "dim", "input_dim",
-    "phase", "include", "MAX", "TEST", "inf", "nan", "true", "{", "}", "<", ">", ":", ";",
-    ",", "[", "]", "-", '"x"', "'y'", '"\\n\\101"', '"', "1", "0x1F", "-2", "1e-4", ".5",
-    "07", "#", "\n", " ",
-]  # fmt: skip
+    "layer",
+    "layers",
+    "name",
+    "type",
+    "bottom",
+    "convolution_param",
+    "pooling_param",
+    "num_output",
+    "pool",
+    "kernel_size",
+    "blobs",
+    "data",
+    "shape",
+    "dim",
+    "input_dim",
+    "phase",
+    "include",
+    "MAX",
+    "TEST",
+    "inf",
+    "nan",
+    "true",
+    "{",
+    "}",
+    "<",
+    ">",
+    ":",
+    ";",
+    ",",
+    "[",
+    "]",
+    "-",
+    '"x"',
+    "'y'",
+    '"\\n\\101"',
+    '"',
+    "1",
+    "0x1F",
+    "-2",
+    "1e-4",
+    ".5",
+    "07",
+    "#",
+    "\n",
+    " ",
+]
 
 
 @FUZZ
@@ -818,9 +964,21 @@ def test_schema_matches_upstream_caffe_proto(message, field, declared):
 
 def test_v1_layer_type_numbers():
     expected = {
-        "CONVOLUTION": 4, "POOLING": 17, "RELU": 18, "INNER_PRODUCT": 14, "LRN": 15, "DROPOUT": 6,
-        "SOFTMAX": 20, "CONCAT": 3, "ELTWISE": 25, "SPLIT": 22, "FLATTEN": 8, "DECONVOLUTION": 39,
-        "DATA": 5, "SOFTMAX_LOSS": 21, "ACCURACY": 1,
-    }  # fmt: skip
+        "CONVOLUTION": 4,
+        "POOLING": 17,
+        "RELU": 18,
+        "INNER_PRODUCT": 14,
+        "LRN": 15,
+        "DROPOUT": 6,
+        "SOFTMAX": 20,
+        "CONCAT": 3,
+        "ELTWISE": 25,
+        "SPLIT": 22,
+        "FLATTEN": 8,
+        "DECONVOLUTION": 39,
+        "DATA": 5,
+        "SOFTMAX_LOSS": 21,
+        "ACCURACY": 1,
+    }
     assert {name: ENUMS["LayerType"][name] for name in expected} == expected
     assert len(set(ENUMS["LayerType"].values())) == len(ENUMS["LayerType"]) == 40

@@ -21,7 +21,7 @@ def test_the_blur_is_scipys_gaussian_filter(sigma):
     expected = torch.from_numpy(
         ndimage.gaussian_filter(
             images.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=3.0
-        )  # fmt: skip
+        )
     )
     got = gaussian_blur(images, sigma)
     assert got.shape == images.shape

@@ -108,12 +108,20 @@ def _each_analysis(net: cs.Net, images: torch.Tensor) -> dict[str, torch.Tensor]
 @pytest.mark.parametrize(
     "device",
     [
-        pytest.param("cuda", marks=pytest.mark.skipif(
-            not HAS_CUDA, reason="needs a CUDA GPU; this machine has none")),
-        pytest.param("mps", marks=pytest.mark.skipif(
-            not HAS_MPS, reason="needs Apple's MPS; this machine has none")),
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(
+                not HAS_CUDA, reason="needs a CUDA GPU; this machine has none"
+            ),
+        ),
+        pytest.param(
+            "mps",
+            marks=pytest.mark.skipif(
+                not HAS_MPS, reason="needs Apple's MPS; this machine has none"
+            ),
+        ),
     ],
-)  # fmt: skip
+)
 def test_every_analysis_function_follows_the_model_to_the_gpu(heldout, device, monkeypatch):
     """On the GPU in float32 (TF32 off: cuDNN's 10-bit products would be another precision),
     against the CPU. The digit net's sums have at most 800 terms (conv2), so one layer errs by
@@ -153,7 +161,11 @@ def test_the_analysis_functions_on_the_cpu_model_equal_plain_torch(heldout):
     one.grad = None
     net(one).softmax(1)[0, 3].backward()
     softmax_saliency = one.grad[0].abs().amax(0)
-    for name, expected in [("predict", scores), ("blobs", pool2[:2]), ("saliency", saliency),
-                           ("softmax saliency", softmax_saliency),
-                           ("top", conv2.amax(dim=(2, 3)).topk(3, dim=0).values.T)]:  # fmt: skip
+    for name, expected in [
+        ("predict", scores),
+        ("blobs", pool2[:2]),
+        ("saliency", saliency),
+        ("softmax saliency", softmax_saliency),
+        ("top", conv2.amax(dim=(2, 3)).topk(3, dim=0).values.T),
+    ]:
         assert_within(results[name], expected, NET_FLOAT64, name)

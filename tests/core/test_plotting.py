@@ -72,8 +72,11 @@ def test_a_row_of_maps_on_one_scale_may_share_one_colour_bar():
 
 
 def test_a_shared_bar_serves_every_map_and_needs_one_scale():
-    maps = [("a", Heat(torch.rand(3, 3), "", limits=(0.0, 1.0))), ("b", torch.rand(3, 3)),
-            ("c", Heat(torch.rand(3, 3), "", limits=(0.0, 1.0)))]  # fmt: skip
+    maps = [
+        ("a", Heat(torch.rand(3, 3), "", limits=(0.0, 1.0))),
+        ("b", torch.rand(3, 3)),
+        ("c", Heat(torch.rand(3, 3), "", limits=(0.0, 1.0))),
+    ]
     figure = show_panels(maps, shared_bar="0..1")
     bars = [axes for axes in figure.axes if axes.get_ylabel() == "0..1"]
     assert len(bars) == 1 and figure_problems(figure) == []
@@ -86,8 +89,16 @@ def test_a_shared_bar_serves_every_map_and_needs_one_scale():
 def test_labels_name_the_classes_present_and_the_unknown_cells():
     values = torch.tensor([[0, 2], [2, 2]])
     unknown = torch.tensor([[False, False], [False, True]])
-    figure = show_panels([("labels", Labels(values, ["a", "b", "c"], in_cells=True,
-                                            unknown=unknown, unknown_name="none"))])  # fmt: skip
+    figure = show_panels(
+        [
+            (
+                "labels",
+                Labels(
+                    values, ["a", "b", "c"], in_cells=True, unknown=unknown, unknown_name="none"
+                ),
+            )
+        ]
+    )
     axes = figure.axes[0]
     legend = [text.get_text() for text in axes.get_legend().get_texts()]
     assert legend == ["c", "a", "none"]  # by count, then the unknown cells; "b" is absent

@@ -35,10 +35,24 @@ def test_crop_offsets_are_fcns():
 
 def test_fcn8s_sizes_for_a_500_by_334_image():
     table = layer_table(meta_fcn("8s"), (1, 3, 500, 334))
-    outputs = {name: tuple(shape) for name, shape in
-               zip(table.column("layer"), table.column("output"))}  # fmt: skip
-    layers = ["conv1_1", "pool1", "pool2", "pool3", "pool4", "pool5", "fc6", "fc7", "score_fr",
-              "upscore2", "upscore_pool4", "upscore8", "score"]  # fmt: skip
+    outputs = {
+        name: tuple(shape) for name, shape in zip(table.column("layer"), table.column("output"))
+    }
+    layers = [
+        "conv1_1",
+        "pool1",
+        "pool2",
+        "pool3",
+        "pool4",
+        "pool5",
+        "fc6",
+        "fc7",
+        "score_fr",
+        "upscore2",
+        "upscore_pool4",
+        "upscore8",
+        "score",
+    ]
     heights = [698, 349, 175, 88, 44, 22, 16, 16, 16, 34, 70, 568, 500]
     widths = [532, 266, 133, 67, 34, 17, 11, 11, 11, 24, 50, 408, 334]
     assert [outputs[name][1] for name in layers] == heights
@@ -67,12 +81,20 @@ def conv_geometry_by_brute_force(layers, size=64):
 
 def test_receptive_field_and_start_match_brute_force():
     # average pooling: every input in a window gets gradient (max pooling would pick one)
-    layers = [nn.Conv2d(1, 1, 5), nn.AvgPool2d(2, 2), nn.Conv2d(1, 1, 3), nn.AvgPool2d(2, 2),
-              nn.Conv2d(1, 1, 3, padding=1)]  # fmt: skip
+    layers = [
+        nn.Conv2d(1, 1, 5),
+        nn.AvgPool2d(2, 2),
+        nn.Conv2d(1, 1, 3),
+        nn.AvgPool2d(2, 2),
+        nn.Conv2d(1, 1, 3, padding=1),
+    ]
     net = cs.Net(
-        OrderedDict((str(i), m) for i, m in enumerate(layers)), name="t",
-        input_size=(1, 64, 64), class_names=[], preprocess=lambda x: x,
-    )  # fmt: skip
+        OrderedDict((str(i), m) for i, m in enumerate(layers)),
+        name="t",
+        input_size=(1, 64, 64),
+        class_names=[],
+        preprocess=lambda x: x,
+    )
     found = geometries(net)
     field, centre = conv_geometry_by_brute_force(layers[:4])
     assert (found["3"].field, found["3"].start, found["3"].jump) == (field, centre, 4)
@@ -105,13 +127,15 @@ def counted_macs(net: nn.Module, shape: tuple[int, ...]) -> dict[str, int]:
         if isinstance(module, nn.Linear):
             total = F.linear(ones, weight)
         elif isinstance(module, nn.ConvTranspose2d):
-            total = F.conv_transpose2d(ones, weight, stride=module.stride, groups=module.groups,
-                                       dilation=module.dilation)  # fmt: skip
+            total = F.conv_transpose2d(
+                ones, weight, stride=module.stride, groups=module.groups, dilation=module.dilation
+            )
         else:
             pad = module.padding
             padded = F.pad(ones, (pad[1], pad[1], pad[0], pad[0]), value=1.0)
-            total = F.conv2d(padded, weight, stride=module.stride, groups=module.groups,
-                             dilation=module.dilation)  # fmt: skip
+            total = F.conv2d(
+                padded, weight, stride=module.stride, groups=module.groups, dilation=module.dilation
+            )
         counts[names[module]] = int(total.sum().item())
 
     layers = [m for m in net.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)]

@@ -23,8 +23,9 @@ def test_caffe_transformer_inverts_on_batches():
     transformer = CaffeTransformer()
     # ×255, −mean, +mean, ÷255 in float32 on values under 255: four roundings of 255 × 2**-24,
     # then ÷255: within 4 × 2**-24 of the original in [0, 1]
-    torch.testing.assert_close(transformer.deprocess(transformer(batch)), batch, rtol=0,
-                               atol=4 * 2**-24)  # fmt: skip
+    torch.testing.assert_close(
+        transformer.deprocess(transformer(batch)), batch, rtol=0, atol=4 * 2**-24
+    )
 
 
 def test_normalize_and_inverse():
@@ -35,8 +36,9 @@ def test_normalize_and_inverse():
     )[:, None, None]
     assert torch.equal(normalize(image), expected)  # the same two float32 operations
     # there and back: four roundings of values under 5 (÷0.2), back in [0, 1]
-    torch.testing.assert_close(normalize.deprocess(normalize(image)), image, rtol=0,
-                               atol=4 * 5 * 2**-24)  # fmt: skip
+    torch.testing.assert_close(
+        normalize.deprocess(normalize(image)), image, rtol=0, atol=4 * 5 * 2**-24
+    )
 
 
 def test_wrong_channel_count_is_named():

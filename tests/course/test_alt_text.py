@@ -39,8 +39,13 @@ def markdown(text: str) -> dict:
 
 
 def test_the_sentence_is_the_next_paragraph_without_its_marks():
-    cells = [figure_cell(), markdown("The **bright** cells of `P(7)`, see [04](04.ipynb),\nare "
-                                     "the windows.\n\nA second paragraph.")]  # fmt: skip
+    cells = [
+        figure_cell(),
+        markdown(
+            "The **bright** cells of `P(7)`, see [04](04.ipynb),\nare "
+            "the windows.\n\nA second paragraph."
+        ),
+    ]
     assert figure_sentence(cells, 0) == "The bright cells of P(7), see 04, are the windows."
     assert figure_sentence([figure_cell(), markdown("## A new section")], 0) is None
     assert figure_sentence([figure_cell(), figure_cell()], 0) is None
@@ -53,7 +58,8 @@ def test_the_sentence_is_the_next_paragraph_without_its_marks():
 def test_problems_name_a_missing_sentence_a_stale_alt_text_and_a_low_resolution():
     notebook = {"cells": [figure_cell(72), markdown("What to see."), figure_cell()]}
     assert png_dpi(notebook["cells"][0]["outputs"][0]["data"]["image/png"]) == pytest.approx(
-        72, abs=0.01)  # fmt: skip  # PNG stores pixels per metre: 2835 ≈ 72.009 dpi
+        72, abs=0.01
+    )  # PNG stores pixels per metre: 2835 ≈ 72.009 dpi
     assert figure_text_problems(notebook) == [
         "cell 0 ('cs.show_panels(...)'): the alt text is not the sentence after the figure",
         "cell 0 ('cs.show_panels(...)'): a figure at 72.009 dpi, under 100",

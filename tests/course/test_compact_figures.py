@@ -91,10 +91,18 @@ def test_only_figures_change_in_a_notebook():
     figure.add_subplot().bar([0, 1], [1, 2], color=["tab:blue", "tab:orange"])
     data = rendered(figure)
     image = {"image/png": base64.b64encode(data).decode(), "text/plain": "<Figure>"}
-    notebook = {"cells": [{"cell_type": "code", "outputs": [
-        {"output_type": "display_data", "data": image, "metadata": {}},
-        {"output_type": "stream", "name": "stdout", "text": "P(7) = 0.93\n"},
-    ]}, {"cell_type": "markdown", "source": "What to see."}]}  # fmt: skip
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [
+                    {"output_type": "display_data", "data": image, "metadata": {}},
+                    {"output_type": "stream", "name": "stdout", "text": "P(7) = 0.93\n"},
+                ],
+            },
+            {"cell_type": "markdown", "source": "What to see."},
+        ]
+    }
     with_compact_figures(notebook)
     outputs = notebook["cells"][0]["outputs"]
     assert outputs[0]["data"]["text/plain"] == "<Figure>"

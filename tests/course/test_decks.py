@@ -19,9 +19,11 @@ def test_each_figure_of_a_deck_has_its_sentence_as_alt_text(tmp_path):
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     sentences = [
         figure_sentence(cells, index)
-        for index, cell in enumerate(cells) if not is_widget_cell(cell)
-        for output in cell.get("outputs", []) if "image/png" in output.get("data", {})
-    ]  # fmt: skip
+        for index, cell in enumerate(cells)
+        if not is_widget_cell(cell)
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
     page = write_deck(path, tmp_path).read_text(encoding="utf-8")
     alts = [html.unescape(alt) for alt in re.findall(r'<img[^>]* alt="([^"]*)"', page)]
     assert len(re.findall(r"<img", page)) == len(sentences) >= 2

@@ -85,8 +85,9 @@ def notebook_with(folder, source: str) -> Path:
 
 def test_the_whole_parameter_set_is_checked_defaults_included(tmp_path):
     """A default that the override makes invalid is caught before anything runs."""
-    path = notebook_with(tmp_path, 'model = "digits"\nweights = "random"\nlayer = "conv2"\n'
-                                   "channel = 5")  # fmt: skip
+    path = notebook_with(
+        tmp_path, 'model = "digits"\nweights = "random"\nlayer = "conv2"\nchannel = 5'
+    )
     assert check_run(path, {}) == {}
     with pytest.raises(UnknownNameError, match="layer='conv2' is not valid in 98_check.*conv1_1"):
         check_run(path, {"model": "vgg16"})
@@ -153,8 +154,11 @@ def test_run_names_are_file_names():
 
 def failing_notebook(folder) -> Run:
     notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}  # fmt: skip
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     parameters = nbformat.v4.new_code_cell("value = 1")
     parameters.metadata["tags"] = ["parameters"]
     notebook.cells = [parameters, nbformat.v4.new_code_cell("raise ValueError(f'bad {value}')")]
@@ -174,8 +178,9 @@ def test_a_failing_run_is_reported_and_the_others_still_run(tmp_path):
     assert (out / f"runs/01_designer_filters/{name}.png").read_bytes()[:4] == b"\x89PNG"
     records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*.json"))]
     assert [(r["notebook"], r["status"]) for r in records] == [
-        ("01_designer_filters", "ok"), ("99_broken", "failed")
-    ]  # fmt: skip
+        ("01_designer_filters", "ok"),
+        ("99_broken", "failed"),
+    ]
     page = (out / "index.html").read_text()
     assert "2 runs, 1 failed" in page and "sigma=1.5" in page
     assert f'src="runs/01_designer_filters/{name}.png"' in page
@@ -197,8 +202,11 @@ def test_headless_engine_does_not_mirror_output_widgets(tmp_path, monkeypatch):
     used = []
     monkeypatch.setattr(HeadlessClient, "execute", lambda self: used.append(self.timeout))
     notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}  # fmt: skip
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(notebook, tmp_path / "empty.ipynb")
     execute_notebook(tmp_path / "empty.ipynb", tmp_path / "out.ipynb", {})
     assert used == [900]

@@ -20,8 +20,12 @@ def markdown(text, tags=()):
 
 
 def code(text, tags=(), outputs=()):
-    return {"cell_type": "code", "source": text, "metadata": {"tags": list(tags)},
-            "outputs": list(outputs)}  # fmt: skip
+    return {
+        "cell_type": "code",
+        "source": text,
+        "metadata": {"tags": list(tags)},
+        "outputs": list(outputs),
+    }
 
 
 def test_the_rule_on_a_small_lesson():
@@ -41,9 +45,20 @@ def test_the_rule_on_a_small_lesson():
         code("print(cs.accuracy(net, images, labels))", ["solution"]),
     ]
     assert slide_types(cells) == [
-        "slide", "skip", "skip", "-", "slide", "-", "fragment", "subslide", "-", "subslide",
-        "slide", "subslide", "-",
-    ]  # fmt: skip
+        "slide",
+        "skip",
+        "skip",
+        "-",
+        "slide",
+        "-",
+        "fragment",
+        "subslide",
+        "-",
+        "subslide",
+        "slide",
+        "subslide",
+        "-",
+    ]
 
 
 def png_of_height(height: int, width: int = 600) -> str:
@@ -69,8 +84,17 @@ def test_a_figure_keeps_its_sentence_and_a_full_slide_makes_room():
     ]
     assert cell_height(cells[4]) == 1 * 21 + 24 + 300 + 10
     assert cell_height(cells[3]) == 60 + 15 * 27 + 16
-    assert slide_types(cells) == ["slide", "skip", "skip", "slide", "subslide", "-",
-                                  "slide", "-", "-"]  # fmt: skip
+    assert slide_types(cells) == [
+        "slide",
+        "skip",
+        "skip",
+        "slide",
+        "subslide",
+        "-",
+        "slide",
+        "-",
+        "-",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -92,4 +116,6 @@ def test_every_notebook_carries_the_rules_slide_types(path):
             start = max(i for i in starts if i <= index)
             end = min([i for i in starts if i > index], default=len(cells))
             assert any(cells[i]["cell_type"] == "markdown" for i in range(start, end)), (
-                path.stem, index)  # fmt: skip
+                path.stem,
+                index,
+            )

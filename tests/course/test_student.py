@@ -12,8 +12,11 @@ from convscope.course.slides import is_solution_cell
 
 NOTEBOOKS = notebook_paths()
 # parameters that keep each copy's run short; the copies' cells are the lessons' own
-QUICK = {"02": {"ablated_filters": 2}, "06": {"scene_count": 10},
-         "07": {"pointing_scenes": 10, "sanity_images": 2}}  # fmt: skip
+QUICK = {
+    "02": {"ablated_filters": 2},
+    "06": {"scene_count": 10},
+    "07": {"pointing_scenes": 10, "sanity_images": 2},
+}
 
 
 @pytest.fixture(scope="module")

@@ -258,7 +258,8 @@ def test_scene_of_seed_is_compose_scene_with_its_own_generator(heldout):
     images, labels = heldout
     first = scene_of_seed(images, labels, 7, size=(64, 96), count=3)
     again = scene_of_seed(images, labels, 7, size=(64, 96), count=3)
-    direct = compose_scene(images, labels, size=(64, 96), count=3,
-                           generator=torch.Generator().manual_seed(7))  # fmt: skip
+    direct = compose_scene(
+        images, labels, size=(64, 96), count=3, generator=torch.Generator().manual_seed(7)
+    )
     assert torch.equal(first.image, again.image) and torch.equal(first.image, direct.image)
     assert not torch.equal(first.image, scene_of_seed(images, labels, 8, (64, 96), 3).image)

@@ -197,9 +197,14 @@ def test_every_layers_top_activations_from_one_pass_equal_each_layers_own(digits
 
 @pytest.mark.parametrize(
     ("kernel", "stride", "padding", "dilation", "groups", "size"),
-    [(3, 1, 1, 1, 1, 12), (5, 2, 2, 1, 2, 13), (11, 4, 0, 1, 1, 35), (3, 2, 1, 2, 1, 16),
-     (4, 3, 1, 1, 4, 17)],
-)  # fmt: skip
+    [
+        (3, 1, 1, 1, 1, 12),
+        (5, 2, 2, 1, 2, 13),
+        (11, 4, 0, 1, 1, 35),
+        (3, 2, 1, 2, 1, 16),
+        (4, 3, 1, 1, 4, 17),
+    ],
+)
 def test_the_transposed_conv_on_the_nonzero_box_equals_the_full_one(
     kernel, stride, padding, dilation, groups, size
 ):
@@ -212,11 +217,18 @@ def test_the_transposed_conv_on_the_nonzero_box_equals_the_full_one(
     zeros = torch.zeros(out_shape, dtype=torch.float64)
     for sparse in (signal, torch.randn(out_shape, dtype=torch.float64), zeros):
         full = F.conv_transpose2d(
-            sparse, conv.weight, stride=conv.stride, padding=conv.padding, groups=groups,
-            dilation=conv.dilation, output_padding=tuple(
-                size - ((sparse.shape[2 + a] - 1) * stride - 2 * padding
-                        + dilation * (kernel - 1) + 1) for a in (0, 1)),
-        )  # fmt: skip
+            sparse,
+            conv.weight,
+            stride=conv.stride,
+            padding=conv.padding,
+            groups=groups,
+            dilation=conv.dilation,
+            output_padding=tuple(
+                size
+                - ((sparse.shape[2 + a] - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1)
+                for a in (0, 1)
+            ),
+        )
         ours = transposed_conv_where_nonzero(conv, sparse, x.shape)
         if sparse is zeros:
             assert torch.equal(ours, full)  # nothing to walk back: exactly zero

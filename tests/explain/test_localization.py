@@ -121,7 +121,9 @@ def test_the_localisation_figure_names_its_boxes():
     assert [text.get_text() for text in legend.get_texts()] == ["found box", "true box"]
     boxes = [patch for patch in figure.axes[0].patches]
     assert [(p.get_x(), p.get_y(), p.get_width(), p.get_height()) for p in boxes] == [
-        (9.5, 7.5, 14, 12), (7.5, 5.5, 18, 16)]  # fmt: skip
+        (9.5, 7.5, 14, 12),
+        (7.5, 5.5, 18, 16),
+    ]
     assert [p.get_linestyle() for p in boxes] == ["-", "--"]
 
 

@@ -137,9 +137,13 @@ def test_smoothgrad_equals_captum_with_the_same_seed(case):
     sigma = noise * (data.max() - data.min()).item()
     torch.manual_seed(7)
     theirs = NoiseTunnel(Saliency(net)).attribute(
-        data.clone().requires_grad_(), nt_type="smoothgrad", nt_samples=samples,
-        stdevs=sigma, target=index, abs=False,
-    )[0]  # fmt: skip
+        data.clone().requires_grad_(),
+        nt_type="smoothgrad",
+        nt_samples=samples,
+        stdevs=sigma,
+        target=index,
+        abs=False,
+    )[0]
     ours = cs.explain(net, image, index, "smoothgrad", samples=samples, noise=noise, seed=7)
     close(ours.attribution, theirs.detach())
 
@@ -194,8 +198,9 @@ def test_many_images_at_once_equal_one_at_a_time():
     images, labels = cs.load_digits("heldout")
     chosen = [5, 400, 777]
     for method in METHODS:
-        together = cs.explain_many(net, images[chosen], labels[chosen].tolist(), method,
-                                   samples=5, steps=5, seed=3)  # fmt: skip
+        together = cs.explain_many(
+            net, images[chosen], labels[chosen].tolist(), method, samples=5, steps=5, seed=3
+        )
         for result, i in zip(together, chosen):
             alone = cs.explain(net, images[i], int(labels[i]), method, samples=5, steps=5, seed=3)
             assert result.class_index == alone.class_index

@@ -26,9 +26,13 @@ def test_a_hit_is_the_maximum_within_tolerance_of_a_box():
     boxes = torch.tensor([[10, 10, 20, 20]])  # rows 10..19, columns 10..19
     heat = torch.zeros(40, 40)
     for (row, column), tolerance, hit in [
-        ((15, 15), 0, True), ((20, 15), 0, False), ((21, 15), 2, True),
-        ((22, 15), 2, False), ((8, 8), 2, True), ((7, 8), 2, False),
-    ]:  # fmt: skip
+        ((15, 15), 0, True),
+        ((20, 15), 0, False),
+        ((21, 15), 2, True),
+        ((22, 15), 2, False),
+        ((8, 8), 2, True),
+        ((7, 8), 2, False),
+    ]:
         heat.zero_()
         heat[row, column] = 1.0
         assert points_at(heat, boxes, tolerance) is hit, (row, column, tolerance)
@@ -48,8 +52,10 @@ def _by_hand(heat: np.ndarray, boxes: list, tolerance: int) -> tuple[bool, float
     maximum row by row; the largest 8-connected region at 15% of the maximum (SciPy's
     labelling); intersection over union of pixel sets."""
     row, column = np.unravel_index(np.argmax(heat), heat.shape)
-    hit = any(t - tolerance <= row < b + tolerance and x - tolerance <= column < r + tolerance
-              for t, x, b, r in boxes)  # fmt: skip
+    hit = any(
+        t - tolerance <= row < b + tolerance and x - tolerance <= column < r + tolerance
+        for t, x, b, r in boxes
+    )
     labels, count = ndimage.label(heat >= 0.15 * heat.max(), structure=np.ones((3, 3)))
     sizes = ndimage.sum_labels(np.ones_like(heat), labels, index=range(1, count + 1))
     rows, columns = np.nonzero(labels == 1 + int(np.argmax(sizes)))
@@ -70,11 +76,11 @@ def test_the_table_scores_every_column_and_the_centre_baseline_by_hand():
     # the centre (32, 32) of the first scene lies on its digit; the second has two digits
     scenes = [
         cs.compose_scene(images, labels, (64, 64), positions=[(18, 18)], sources=[7]),
-        cs.compose_scene(images, labels, (64, 64), positions=[(0, 0), (36, 36)],
-                         sources=[450, 920]),
-        cs.compose_scene(images, labels, (64, 64), positions=[(34, 2), (2, 34)],
-                         sources=[33, 600]),
-    ]  # fmt: skip
+        cs.compose_scene(
+            images, labels, (64, 64), positions=[(0, 0), (36, 36)], sources=[450, 920]
+        ),
+        cs.compose_scene(images, labels, (64, 64), positions=[(34, 2), (2, 34)], sources=[33, 600]),
+    ]
     table = localisation_table(scorer, scenes, ["gradient"])  # the default tolerance, 2
     assert table.column("method") == ["gradient", "centre baseline", "random point"]
     exact = copy.deepcopy(scorer).double()  # the table runs the digits in float64
@@ -99,8 +105,11 @@ def test_the_table_scores_every_column_and_the_centre_baseline_by_hand():
     centre[top : top + round(height), left : left + round(width)] = 1.0
     centre[32, 32] = 2.0  # its maximum is the centre pixel, its region the centred box
     baseline = [_by_hand(centre, boxes, 2) for boxes in targets]
-    expected = (np.mean([h for h, _ in baseline]), np.mean([i for _, i in baseline]),
-                np.mean([i >= 0.5 for _, i in baseline]))  # fmt: skip
+    expected = (
+        np.mean([h for h, _ in baseline]),
+        np.mean([i for _, i in baseline]),
+        np.mean([i >= 0.5 for _, i in baseline]),
+    )
     assert (table.rows[1][1], *table.rows[1][3:]) == tuple(round(float(v), 2) for v in expected)
     # the random point: the share of the 64×64 canvas within 2 px of a target box, by hand
     shares = []
@@ -135,8 +144,9 @@ def test_photo_scenes_paste_each_photo_into_its_box():
             outside[top:bottom, left:right] = False
             pasted = scene.image[:, top:bottom, left:right]
             photo = cs.square_photo(name, 112)  # the same photo, resized independently
-            resized = F.interpolate(photo[None], size=pasted.shape[1:], mode="bilinear",
-                                    antialias=True)[0]  # fmt: skip
+            resized = F.interpolate(
+                photo[None], size=pasted.shape[1:], mode="bilinear", antialias=True
+            )[0]
             flipped = resized.flip(-1)
             error = min((pasted - resized).abs().max(), (pasted - flipped).abs().max())
             assert error < 1e-6  # one of the two orientations, to float32 rounding of [0, 1]

@@ -17,11 +17,20 @@ def tiny_relu6_net() -> cs.Net:
     """Conv → ReLU6 → conv → ReLU6 → linear, in float64, with inputs that reach past 6."""
     torch.manual_seed(5)
     layers = OrderedDict(
-        conv1=nn.Conv2d(1, 4, 3), relu1=nn.ReLU6(), conv2=nn.Conv2d(4, 4, 3), relu2=nn.ReLU6(),
-        flatten=nn.Flatten(), fc=nn.Linear(4 * 4 * 4, 3),
-    )  # fmt: skip
-    net = cs.Net(layers, name="tiny", input_size=(1, 8, 8), class_names=["a", "b", "c"],
-                 preprocess=lambda x: x)  # fmt: skip
+        conv1=nn.Conv2d(1, 4, 3),
+        relu1=nn.ReLU6(),
+        conv2=nn.Conv2d(4, 4, 3),
+        relu2=nn.ReLU6(),
+        flatten=nn.Flatten(),
+        fc=nn.Linear(4 * 4 * 4, 3),
+    )
+    net = cs.Net(
+        layers,
+        name="tiny",
+        input_size=(1, 8, 8),
+        class_names=["a", "b", "c"],
+        preprocess=lambda x: x,
+    )
     with torch.no_grad():
         net.conv1.weight.mul_(8)  # pre-activations well beyond 6, so the cap matters
     return net.double().eval()
@@ -74,8 +83,9 @@ def test_every_method_of_lesson_07_runs_on_the_trained_photo_net():
     net = cs.load_model("efficientnet_lite0", device="cpu")
     assert cs.cam_layer(net) == "head_relu"
     photo = cs.load_photo("coffee")
-    image = F.interpolate(photo[None, :, :, 100:500], size=(224, 224), mode="bilinear",
-                          antialias=True)[0]  # fmt: skip
+    image = F.interpolate(
+        photo[None, :, :, 100:500], size=(224, 224), mode="bilinear", antialias=True
+    )[0]
     espresso = net.class_names.index("espresso")
     light = {"samples": 2, "steps": 2, "window": 56, "stride": 56}
     maps = {}

@@ -62,9 +62,7 @@ def test_softmax_map_follows_the_softmax_formula(heldout):
     image = heldout[0][500].double()
     data = net.preprocess(image[None]).clone().requires_grad_(True)
     probabilities = net(data).softmax(1)[0]
-    gradients = torch.stack([
-        torch.autograd.grad(net(data)[0, k], data)[0][0] for k in range(10)
-    ])  # fmt: skip
+    gradients = torch.stack([torch.autograd.grad(net(data)[0, k], data)[0][0] for k in range(10)])
     c = 4
     expected = probabilities[c] * (
         gradients[c] - (probabilities[:, None, None, None] * gradients).sum(0)

@@ -97,8 +97,7 @@ def test_the_permuted_label_net_memorised_and_does_not_generalise(digits):
     curves = data_randomisation(net, permuted, images, labels, ["gradient"])
     assert curves.states == ["trained", "permuted labels"]
     for i, (image, label) in enumerate(zip(images, labels)):
-        assert_within(curves.maps[1, 0, i], plain_gradient_map(permuted, image, label),
-                      NET_FLOAT64)  # fmt: skip
+        assert_within(curves.maps[1, 0, i], plain_gradient_map(permuted, image, label), NET_FLOAT64)
 
 
 def test_bad_choices_are_named(digits):
@@ -120,8 +119,9 @@ def test_the_stated_cascade_numbers_follow_from_the_package_and_from_scipy():
     images, labels = cs.load_digits("heldout")
     chosen = torch.linspace(0, len(images) - 1, 8).round().long()
     images, targets = images[chosen], labels[chosen].tolist()
-    curves = randomisation_curves(net, images, targets, "cascading",
-                                  ["gradient", "guided_backprop"], seed=0)  # fmt: skip
+    curves = randomisation_curves(
+        net, images, targets, "cascading", ["gradient", "guided_backprop"], seed=0
+    )
     stated = {"gradient": (0.79, 0.55), "guided_backprop": (0.99, 0.71)}
     for m, name in enumerate(curves.methods):
         # (guided backpropagation's 0.705 lies 2.4e-5 above its rounding boundary, and moved by
@@ -134,14 +134,17 @@ def test_the_stated_cascade_numbers_follow_from_the_package_and_from_scipy():
     for state, layers in ((1, ["fc8"]), (-1, randomisable_layers(net))):
         random_net = randomised(net, layers, seed=0)
         correlations = [
-            spearmanr(plain_gradient_map(net, image, target).flatten(),
-                      plain_gradient_map(random_net, image, target).flatten()).statistic
+            spearmanr(
+                plain_gradient_map(net, image, target).flatten(),
+                plain_gradient_map(random_net, image, target).flatten(),
+            ).statistic
             for image, target in zip(images, targets)
-        ]  # fmt: skip
+        ]
         # maps agree to float32 rounding; one swap of two adjacent ranks moves one image's rho
         # by at most 24 / n² ≈ 3.9e-5 (n = 784), an eighth of that in the mean of 8 images
         assert curves.rank_correlation[state, 0].item() == pytest.approx(
-            sum(correlations) / len(correlations), abs=1e-4)  # fmt: skip
+            sum(correlations) / len(correlations), abs=1e-4
+        )
 
 
 def test_a_vanished_map_is_a_failed_map_not_a_correlation_of_zero():
@@ -166,12 +169,26 @@ def test_the_photo_nets_cascade_goes_stage_by_stage():
     net = cs.load_shapes_only("efficientnet_lite0")
     stages = cs.randomisation_stages(net)
     names = [stage for stage, _ in stages]
-    assert names == ["classifier", "head", "block15", "blocks11-14", "blocks8-10", "blocks5-7",
-                     "blocks3-4", "blocks1-2", "block0", "stem"]  # fmt: skip
+    assert names == [
+        "classifier",
+        "head",
+        "block15",
+        "blocks11-14",
+        "blocks8-10",
+        "blocks5-7",
+        "blocks3-4",
+        "blocks1-2",
+        "block0",
+        "stem",
+    ]
     layers = [layer for _, group in stages for layer in group]
     assert sorted(layers) == sorted(net.params) and len(layers) == len(set(layers))
-    assert dict(stages)["block0"] == ("block0_depthwise", "block0_depthwise_bn",
-                                      "block0_project", "block0_project_bn")  # fmt: skip
+    assert dict(stages)["block0"] == (
+        "block0_depthwise",
+        "block0_depthwise_bn",
+        "block0_project",
+        "block0_project_bn",
+    )
     digits = cs.load_model("digits")
     assert cs.randomisation_stages(digits) == [(n, (n,)) for n in reversed(digits.params)]
 
@@ -181,10 +198,15 @@ def test_a_cascade_state_randomises_whole_stages(digits):
     seed `randomised` gives that layer."""
     net, images, labels = digits
     graph = net.layer_graph()
-    grouped = GraphNet(graph, output=graph[-1][0], name="grouped", input_size=net.input_size,
-                       class_names=net.class_names, preprocess=net.preprocess,
-                       stages={"convs": ["conv1", "conv2", "conv3"],
-                               "fcs": ["fc6", "fc7", "fc8"]})  # fmt: skip
+    grouped = GraphNet(
+        graph,
+        output=graph[-1][0],
+        name="grouped",
+        input_size=net.input_size,
+        class_names=net.class_names,
+        preprocess=net.preprocess,
+        stages={"convs": ["conv1", "conv2", "conv3"], "fcs": ["fc6", "fc7", "fc8"]},
+    )
     curves = randomisation_curves(grouped, images[:1], labels[:1], "cascading", ["gradient"])
     assert curves.states == ["trained", "fcs", "convs"]
     expected = plain_gradient_map(randomised(net, ["fc8", "fc7", "fc6"]), images[0], labels[0])
@@ -195,8 +217,10 @@ def test_the_suggested_sanity_check_fits_its_budget():
     """Images per test: LARGE_NET_MACS over (stages × methods × MACs per pass), at least 1."""
     for name, images in (("efficientnet_lite0", 2), ("alexnet", 1), ("vgg16", 1)):
         count, methods = cs.suggested_sanity_check(cs.load_shapes_only(name))
-        assert (count, methods) == (images, ["gradient", "guided_backprop", "grad_cam",
-                                             "guided_grad_cam"])  # fmt: skip
+        assert (count, methods) == (
+            images,
+            ["gradient", "guided_backprop", "grad_cam", "guided_grad_cam"],
+        )
     assert cs.suggested_sanity_check(cs.load_model("digits")) == (8, list(cs.METHODS))
 
 
@@ -206,13 +230,19 @@ def test_the_trust_table_sets_each_methods_scores_side_by_side():
     vanished = torch.tensor([[0.0, 0.0], [0.25, 0.0], [0.5, 0.0]], dtype=torch.float64)
 
     def curves(kind):
-        return SanityCurves(kind, states, ["grad_cam", "guided_backprop"], torch.zeros(0),
-                            ranks, ranks, vanished)  # fmt: skip
+        return SanityCurves(
+            kind, states, ["grad_cam", "guided_backprop"], torch.zeros(0), ranks, ranks, vanished
+        )
 
-    pointing = cs.Table(["method", "pointing", "95% interval", "mean IoU", "IoU ≥ 0.5"], [
-        ("grad_cam", 0.9, "0.80–0.95", 0.4, 0.2), ("deconvnet", 0.5, "0.40–0.60", 0.1, 0.0),
-        ("centre baseline", 0.7, "0.60–0.80", 0.2, 0.0), ("random point", 0.3, "expected",
-                                                           None, None)])  # fmt: skip
+    pointing = cs.Table(
+        ["method", "pointing", "95% interval", "mean IoU", "IoU ≥ 0.5"],
+        [
+            ("grad_cam", 0.9, "0.80–0.95", 0.4, 0.2),
+            ("deconvnet", 0.5, "0.40–0.60", 0.1, 0.0),
+            ("centre baseline", 0.7, "0.60–0.80", 0.2, 0.0),
+            ("random point", 0.3, "expected", None, None),
+        ],
+    )
     table = cs.trust_table(curves("cascading"), curves("independent"), pointing)
     assert table.columns[4:7] == ["fc8 random", "all random", "only conv1"]
     assert table.rows == [

@@ -60,8 +60,10 @@ def grid_side(model: cs.Net, size: int) -> int | None:
     `None` if a window hangs over an edge (Caffe's ceil-mode pooling keeps such windows)."""
     for _, module in model.named_layers():
         if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
-            k, s, p = (v if isinstance(v, int) else v[0]
-                       for v in (module.kernel_size, module.stride, module.padding))  # fmt: skip
+            k, s, p = (
+                v if isinstance(v, int) else v[0]
+                for v in (module.kernel_size, module.stride, module.padding)
+            )
             if (size + 2 * p - k) % s and getattr(module, "ceil_mode", False):
                 return None
             size = (size + 2 * p - k) // s + 1

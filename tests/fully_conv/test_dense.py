@@ -76,8 +76,13 @@ class Pause(nn.Module):
 
 def _pausing(net: cs.Net, pause: Pause) -> cs.Net:
     layers = OrderedDict([("pause", pause), *net.named_children()])
-    return cs.Net(layers, name=net.name, input_size=net.input_size,
-                  class_names=net.class_names, preprocess=net.preprocess)  # fmt: skip
+    return cs.Net(
+        layers,
+        name=net.name,
+        input_size=net.input_size,
+        class_names=net.class_names,
+        preprocess=net.preprocess,
+    )
 
 
 def test_the_timing_table_times_what_each_row_says(digits_net, monkeypatch):

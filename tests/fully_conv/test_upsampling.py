@@ -116,8 +116,9 @@ def test_constant_image_fades_only_at_the_border(factor):
     torch.testing.assert_close(  # float64 weights summing to 1: a few 1e-16
         ours[..., band:-band, band:-band],
         torch.ones(1, 1, *[6 * factor - 2 * band] * 2, dtype=torch.float64),
-        rtol=0, atol=1e-12,
-    )  # fmt: skip
+        rtol=0,
+        atol=1e-12,
+    )
     # row o < s // 2 has source coordinate (o + 0.5) / s - 0.5 < 0: weight 1 - |coordinate|
     expected = torch.tensor([0.5 + (o + 0.5) / factor for o in range(band)], dtype=torch.float64)
     torch.testing.assert_close(ours[0, 0, :band, 3 * factor], expected, rtol=0, atol=1e-12)
@@ -129,8 +130,9 @@ def test_float32_interior_matches_interpolate():
     # four float32 products of values in [0, 1] with weights summing to 1, added in two
     # orders, and float32 weights (k/8 exact, but interpolate's computed coordinates round):
     # within 8 × 2**-24 ≈ 5e-7
-    torch.testing.assert_close(ours[..., 2:-2, 2:-2], theirs[..., 2:-2, 2:-2], rtol=0,
-                               atol=8 * 2**-24)  # fmt: skip
+    torch.testing.assert_close(
+        ours[..., 2:-2, 2:-2], theirs[..., 2:-2, 2:-2], rtol=0, atol=8 * 2**-24
+    )
 
 
 def test_upsample_bilinear_crops_to_interpolate_for_even_factors():
@@ -142,8 +144,9 @@ def test_upsample_bilinear_crops_to_interpolate_for_even_factors():
         cropped = full[..., half:-half, half:-half]
         torch.testing.assert_close(cropped, interpolate_equivalent(x, factor), rtol=0, atol=1e-12)
         interior = ~border_mask(cropped.shape, half)
-        torch.testing.assert_close(cropped[interior], interpolate(x, factor)[interior],
-                                   rtol=0, atol=1e-12)  # float64 both: a few 1e-16  # fmt: skip
+        torch.testing.assert_close(
+            cropped[interior], interpolate(x, factor)[interior], rtol=0, atol=1e-12
+        )  # float64 both: a few 1e-16
 
 
 @pytest.mark.parametrize("factor", [1, 3, 5])

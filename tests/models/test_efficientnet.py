@@ -35,8 +35,15 @@ def test_the_shipped_file_loads_offline_whole_and_by_name(lite0):
     names = lite0.layer_names
     assert names[:3] == ["stem", "stem_bn", "stem_relu"]
     assert {f"block{i}" for i in range(16)} <= set(names)
-    assert names[-7:] == ["head", "head_bn", "head_relu", "pool", "flatten", "dropout",
-                          "classifier"]  # fmt: skip
+    assert names[-7:] == [
+        "head",
+        "head_bn",
+        "head_relu",
+        "pool",
+        "flatten",
+        "dropout",
+        "classifier",
+    ]
     # the last block's map is 7×7 at 224×224: Grad-CAM's layer has room
     shapes = cs.blob_shapes(lite0, (1, 3, 224, 224))
     assert tuple(shapes["block15"]) == (1, 320, 7, 7)

@@ -299,8 +299,14 @@ def test_model_facts_on_the_meta_device(name):
 
 
 def test_the_registry_knows_kinds_and_suggested_defaults(digits_net):
-    assert cs.available_models("segmenter") == ["fcn32s", "fcn16s", "fcn8s", "digit-fcn32s",
-                                                "digit-fcn16s", "digit-fcn8s"]  # fmt: skip
+    assert cs.available_models("segmenter") == [
+        "fcn32s",
+        "fcn16s",
+        "fcn8s",
+        "digit-fcn32s",
+        "digit-fcn16s",
+        "digit-fcn8s",
+    ]
     assert model_kind("vgg16") == "classifier" and model_kind("caffe:x.prototxt") == "caffe"
     assert suggested_defaults(digits_net) == {"layer": "conv2", "scaled_layer": "fc8"}
     assert suggested_defaults(cs.load_shapes_only("vgg16"))["layer"] == "conv3_3"

@@ -98,8 +98,9 @@ def test_01_first_layer_follows_the_model(tmp_path, model_files, name):
 def test_02_surgery_follows_the_model(tmp_path, model_files, name):
     model, weights = model_files[name]
     first, shape, side, _ = MODELS[name]
-    records, text = run("02", tmp_path, model=model, weights=weights, ablated_filters=2,
-                        zeroed_filter=shape[0] - 1)  # fmt: skip
+    records, text = run(
+        "02", tmp_path, model=model, weights=weights, ablated_filters=2, zeroed_filter=shape[0] - 1
+    )
     assert f"24 images of (3, {side}, {side}); first layer {first}" in text
     assert "agreement with the unedited net before any edit: 100.00%" in text
     assert records["restored_accuracy"] == 1.0  # the transplant restores the same net
@@ -148,13 +149,28 @@ def test_07_methods_follow_the_model(tmp_path, model_files, name):
     assert f": 24 images of (3, {side}, {side}); Grad-CAM at relu5" in text
     assert records["cam_layer"] == "relu5"  # the last rectified convolution of CaffeNet
     # the cascade runs from the top of the deploy prototxt's weighted layers down
-    assert records["cascade"] == ["trained", "fc8", "fc7", "fc6", "conv5", "conv4", "conv3",
-                                  "conv2", "conv1"]  # fmt: skip
+    assert records["cascade"] == [
+        "trained",
+        "fc8",
+        "fc7",
+        "fc6",
+        "conv5",
+        "conv4",
+        "conv3",
+        "conv2",
+        "conv1",
+    ]
     # data randomisation always on the digit nets; the pointing game on collages of the
     # photos, sized for this net (CaffeNet: 0.72 G multiply-accumulates a pass)
     assert "held-out accuracy on the true labels: trained 98.8%, permuted labels 11.1%" in text
     scenes = cs.suggested_scene_count(cs.load_model(model, weights=weights))
     assert f"{scenes} scenes; a hit within 15 px of the target's box" in text
     scored = sorted(records["pointing"])
-    assert scored == ["centre baseline", "deconvnet", "grad_cam", "gradient", "guided_backprop",
-                      "random point"]  # fmt: skip
+    assert scored == [
+        "centre baseline",
+        "deconvnet",
+        "grad_cam",
+        "gradient",
+        "guided_backprop",
+        "random point",
+    ]

@@ -40,8 +40,15 @@ def execute(notebook: str, tmp_path: Path, **parameters) -> Path:
     return execute_notebook(path, tmp_path / path.name, parameters)
 
 
-LESSONS = ["01_designer_filters", "02_net_surgery", "03_fully_convolutional",
-           "04_fcn_shapes", "05_deconvnet", "06_saliency", "07_which_to_trust"]  # fmt: skip
+LESSONS = [
+    "01_designer_filters",
+    "02_net_surgery",
+    "03_fully_convolutional",
+    "04_fcn_shapes",
+    "05_deconvnet",
+    "06_saliency",
+    "07_which_to_trust",
+]
 
 
 def test_the_seven_lessons_are_present_and_every_notebook_is_numbered_in_order():

@@ -40,8 +40,9 @@ def test_flat_copy_from_linear_to_convolution():
     assert table.column("mode") == ["flat", "copy"]
     x = torch.randn(5, 2, 3, 3, dtype=torch.float64)
     # float64: 18 products of magnitudes under 10 per output, far under 1e-12
-    torch.testing.assert_close(conv.double()(x).flatten(1), linear.double()(x.flatten(1)),
-                               rtol=0, atol=1e-12)  # fmt: skip
+    torch.testing.assert_close(
+        conv.double()(x).flatten(1), linear.double()(x.flatten(1)), rtol=0, atol=1e-12
+    )
 
 
 def test_mismatch_names_both_shapes_and_copies_nothing(digits_net):

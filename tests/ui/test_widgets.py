@@ -75,8 +75,9 @@ def test_class_map_widget_follows_its_controls(digits_net, heldout):
     widget = class_map_widget(cast, images, labels, "3", scene_seed=2, count=2, size=(64, 64))
     controls(widget)["class"].value = "5"
     controls(widget)["scene"].value = 4
-    scene = compose_scene(images, labels, size=(64, 64), count=2,
-                          generator=torch.Generator().manual_seed(4))  # fmt: skip
+    scene = compose_scene(
+        images, labels, size=(64, 64), count=2, generator=torch.Generator().manual_seed(4)
+    )
     expected = show_class_maps(cast, scene.image, class_maps(cast, scene.image), "5", scene)
     assert png(widget.result) == png(expected)
 
@@ -109,12 +110,29 @@ def test_key_blobs_of_fcn8s_and_a_cast_classifier():
     from convscope.fully_conv.shapes import key_blobs
 
     fcn8s = layer_table(cs.load_shapes_only("fcn8s"), (3, 500, 334))
-    assert key_blobs(fcn8s) == ["data", "pool1", "pool2", "pool3", "pool4", "pool5", "fc7",
-                                "upscore2", "upscore_pool4", "upscore8", "score"]  # fmt: skip
+    assert key_blobs(fcn8s) == [
+        "data",
+        "pool1",
+        "pool2",
+        "pool3",
+        "pool4",
+        "pool5",
+        "fc7",
+        "upscore2",
+        "upscore_pool4",
+        "upscore8",
+        "score",
+    ]
     with torch.device("meta"):
         cast = fully_convolutional(cs.load_model("caffenet", weights="random"))
     assert key_blobs(layer_table(cast, (3, 451, 451))) == [
-        "data", "pool1", "pool2", "pool5", "fc7", "fc8"]  # fmt: skip
+        "data",
+        "pool1",
+        "pool2",
+        "pool5",
+        "fc7",
+        "fc8",
+    ]
 
 
 def test_deconvnet_widget_follows_its_controls(digits_net, heldout):
@@ -211,8 +229,9 @@ def test_recorded_passes_record_each_image_and_layer_once(digits_net, heldout):
     named = {i for layer in layers for i in passes.top(layer).images.flatten().tolist()}
     # one pass for image 5 (its activations), one streaming batch, one batch of switches
     assert sorted(first) == sorted([1, len(images), len(named)])
-    expected = show_channel(digits_net, images, passes.deconvnet(5), images[5],
-                            passes.top("conv2"), 3)  # fmt: skip
+    expected = show_channel(
+        digits_net, images, passes.deconvnet(5), images[5], passes.top("conv2"), 3
+    )
     assert [a.get_title() for a in passes.show("conv2", 3, 5).axes] == [
         a.get_title() for a in expected.axes
     ]

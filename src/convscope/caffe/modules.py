@@ -58,10 +58,15 @@ def _convolution(layer: dict, channels: int, transposed: bool) -> nn.Module:
     dilation = param.get("dilation", [1])
     kind = nn.ConvTranspose2d if transposed else nn.Conv2d
     module = kind(
-        channels, outputs, kernel, stride=stride,
-        padding=_pair(param, "pad", 0), dilation=int(dilation[0]),
-        groups=int(param.get("group", 1)), bias=bool(param.get("bias_term", True)),
-    )  # fmt: skip
+        channels,
+        outputs,
+        kernel,
+        stride=stride,
+        padding=_pair(param, "pad", 0),
+        dilation=int(dilation[0]),
+        groups=int(param.get("group", 1)),
+        bias=bool(param.get("bias_term", True)),
+    )
     fill(module.weight, param.get("weight_filler"))
     if module.bias is not None:
         fill(module.bias, param.get("bias_filler"))
@@ -112,8 +117,12 @@ def _inner_product(layer: dict, shape: torch.Size) -> nn.Module:
     param = layer.get("inner_product_param", {})
     axis = int(param.get("axis", 1)) % len(shape)
     inputs = math.prod(shape[axis:])
-    module = layers.InnerProduct(inputs, _positive(layer, "inner_product_param", "num_output"),
-                                 bool(param.get("bias_term", True)), axis)  # fmt: skip
+    module = layers.InnerProduct(
+        inputs,
+        _positive(layer, "inner_product_param", "num_output"),
+        bool(param.get("bias_term", True)),
+        axis,
+    )
     module.caffe_transpose = bool(param.get("transpose", False))
     fill(module.weight, param.get("weight_filler"))
     if module.bias is not None:

@@ -130,9 +130,19 @@ class _Builder:
 
 # names a layer cannot take: the model's own attributes (methods, and those set per instance)
 _MODULE_ATTRIBUTES = frozenset(
-    [*dir(Net), *dir(GraphNet), "name", "input_size", "class_names", "preprocess", "output",
-     "blob_layers", "final_softmax", "caffe_names"]
-)  # fmt: skip
+    [
+        *dir(Net),
+        *dir(GraphNet),
+        "name",
+        "input_size",
+        "class_names",
+        "preprocess",
+        "output",
+        "blob_layers",
+        "final_softmax",
+        "caffe_names",
+    ]
+)
 
 
 def _check_layer(layer: dict) -> None:
@@ -231,15 +241,26 @@ def _final_softmax(layer: dict) -> FinalSoftmax:
     return FinalSoftmax(tops[0], bottoms[0], int(layer.get("softmax_param", {}).get("axis", 1)))
 
 
-def _assemble(builder: _Builder, name: str, input_shape: list[int], classes, preprocess,
-              final_softmax: FinalSoftmax | None) -> LayeredModel:  # fmt: skip
+def _assemble(
+    builder: _Builder,
+    name: str,
+    input_shape: list[int],
+    classes,
+    preprocess,
+    final_softmax: FinalSoftmax | None,
+) -> LayeredModel:
     chain = all(
         bottoms == ((builder.nodes[i - 1][0],) if i else (INPUT_BLOB,))
         for i, (_, _, bottoms) in enumerate(builder.nodes)
     )
-    described = {"name": name, "input_size": tuple(input_shape[1:]), "class_names": classes,
-                 "preprocess": preprocess, "blob_layers": dict(builder.producer),
-                 "final_softmax": final_softmax}  # fmt: skip
+    described = {
+        "name": name,
+        "input_size": tuple(input_shape[1:]),
+        "class_names": classes,
+        "preprocess": preprocess,
+        "blob_layers": dict(builder.producer),
+        "final_softmax": final_softmax,
+    }
     if chain:
         return Net(OrderedDict((n, m) for n, m, _ in builder.nodes), **described)
     return GraphNet(builder.nodes, output=builder.nodes[-1][0], **described)

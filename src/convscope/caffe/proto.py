@@ -50,11 +50,19 @@ __all__ = [
 
 
 V1_TYPES = {
-    "CONVOLUTION": "Convolution", "DECONVOLUTION": "Deconvolution", "POOLING": "Pooling",
-    "RELU": "ReLU", "LRN": "LRN", "INNER_PRODUCT": "InnerProduct", "DROPOUT": "Dropout",
-    "SOFTMAX": "Softmax", "CONCAT": "Concat", "ELTWISE": "Eltwise", "SPLIT": "Split",
+    "CONVOLUTION": "Convolution",
+    "DECONVOLUTION": "Deconvolution",
+    "POOLING": "Pooling",
+    "RELU": "ReLU",
+    "LRN": "LRN",
+    "INNER_PRODUCT": "InnerProduct",
+    "DROPOUT": "Dropout",
+    "SOFTMAX": "Softmax",
+    "CONCAT": "Concat",
+    "ELTWISE": "Eltwise",
+    "SPLIT": "Split",
     "FLATTEN": "Flatten",
-}  # fmt: skip
+}
 
 
 def layers_of(net_param: dict) -> list[dict]:

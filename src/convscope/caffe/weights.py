@@ -86,8 +86,11 @@ def load_caffe_weights(model: LayeredModel, weights: dict) -> list[str]:
 def _parameter_targets(module: nn.Module) -> list[tuple[str, torch.Tensor, bool]]:
     """The tensors a layer's caffemodel blobs fill, in Caffe's blob order."""
     if isinstance(module, layers.CaffeBatchNorm):
-        return [("mean", module.mean, False), ("variance", module.variance, False),
-                ("scale factor", module.scale_factor, False)]  # fmt: skip
+        return [
+            ("mean", module.mean, False),
+            ("variance", module.variance, False),
+            ("scale factor", module.scale_factor, False),
+        ]
     transpose = bool(getattr(module, "caffe_transpose", False))
     found = []
     if getattr(module, "weight", None) is not None:

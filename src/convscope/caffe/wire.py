@@ -25,10 +25,17 @@ from convscope.caffe.schema import (
 _VARINT, _FIXED64, _LENGTH, _START_GROUP, _END_GROUP, _FIXED32 = range(6)
 _WIRE_NAMES = ("varint", "64-bit", "length-delimited", "start-group", "end-group", "32-bit")
 _WIRE_OF_KIND = {
-    "int32": _VARINT, "int64": _VARINT, "uint32": _VARINT, "uint64": _VARINT, "bool": _VARINT,
-    "enum": _VARINT, "float": _FIXED32, "double": _FIXED64, "string": _LENGTH,
+    "int32": _VARINT,
+    "int64": _VARINT,
+    "uint32": _VARINT,
+    "uint64": _VARINT,
+    "bool": _VARINT,
+    "enum": _VARINT,
+    "float": _FIXED32,
+    "double": _FIXED64,
+    "string": _LENGTH,
     "message": _LENGTH,
-}  # fmt: skip
+}
 _MASK64 = (1 << 64) - 1
 _MAX_GROUP_DEPTH = 32
 

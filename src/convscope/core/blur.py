@@ -34,7 +34,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     channels = images.shape[1]
     across = weights.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
     down = weights.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
-    blurred = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="reflect"), across,
-                       groups=channels)  # fmt: skip
-    return F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="reflect"), down,
-                    groups=channels)  # fmt: skip
+    blurred = F.conv2d(
+        F.pad(images, (radius, radius, 0, 0), mode="reflect"), across, groups=channels
+    )
+    return F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="reflect"), down, groups=channels)

@@ -72,8 +72,9 @@ def _step(module: nn.Module, inputs: list[Geometry], axis: int) -> Geometry:
     return Geometry(first.jump, first.start, None)  # Flatten, Linear, adaptive pooling...
 
 
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
-                     ceil: bool = False) -> int:  # fmt: skip
+def conv_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, ceil: bool = False
+) -> int:
     """Output size of a convolution or pooling: `(size + 2p - k) / s + 1`, rounded down.
 
     With `ceil=True`, Caffe's pooling rule (torch's `ceil_mode` is the same): round up, then

@@ -77,8 +77,11 @@ def recording(
 
         return hook
 
-    chosen = [(module, keeper(name)) for name, module in model.named_layers()
-              if wanted is None or name in wanted]  # fmt: skip
+    chosen = [
+        (module, keeper(name))
+        for name, module in model.named_layers()
+        if wanted is None or name in wanted
+    ]
     with forward_hooks(model, chosen):
         yield blobs
 
@@ -154,8 +157,12 @@ def param_table(model: LayeredModel) -> Table:
 
 # A layer of one of these types ends the stack of feature maps: its output is a vector per
 # image (fc layers, Caffe's InnerProduct, which subclasses nn.Linear) or no longer a grid.
-_ENDS_FEATURE_MAPS = (torch.nn.Flatten, torch.nn.Linear, torch.nn.AdaptiveAvgPool2d,
-                      torch.nn.AdaptiveMaxPool2d)  # fmt: skip
+_ENDS_FEATURE_MAPS = (
+    torch.nn.Flatten,
+    torch.nn.Linear,
+    torch.nn.AdaptiveAvgPool2d,
+    torch.nn.AdaptiveMaxPool2d,
+)
 
 
 def feature_map_layers(model: LayeredModel) -> list[str]:

@@ -175,8 +175,9 @@ def _hyper(module: nn.Module) -> str:
     return ""
 
 
-def _size_error(model: LayeredModel, input_shape: Sequence[int], until: str | None,
-                name: str = "input") -> ConvscopeError:  # fmt: skip
+def _size_error(
+    model: LayeredModel, input_shape: Sequence[int], until: str | None, name: str = "input"
+) -> ConvscopeError:
     """Why an input of `input_shape` (`(..., H, W)`) does not fit: too small (the message
     names the smallest size), or big enough but not the size fully connected layers take."""
     height, width = input_shape[-2:]

@@ -64,9 +64,11 @@ class LayeredModel(nn.Module):
         self.input_size = tuple(input_size)
         self.class_names = list(class_names)
         self.preprocess = preprocess
-        self._stages = None if stages is None else OrderedDict(
-            (stage, tuple(layers)) for stage, layers in stages.items()
-        )  # fmt: skip
+        self._stages = (
+            None
+            if stages is None
+            else OrderedDict((stage, tuple(layers)) for stage, layers in stages.items())
+        )
         names = self.layer_names
         self.blob_layers = dict(blob_layers or {INPUT_BLOB: INPUT_BLOB, **dict(zip(names, names))})
         self.final_softmax = final_softmax
@@ -122,8 +124,14 @@ class LayeredModel(nn.Module):
     def class_index(self, class_name: str | int) -> int:
         """The output index of a class given by name or index; errors list the valid range."""
         if not isinstance(class_name, str):
-            return integer("class index", class_name, 0, len(self.class_names) - 1,
-                           plural="indices", error=UnknownNameError)  # fmt: skip
+            return integer(
+                "class index",
+                class_name,
+                0,
+                len(self.class_names) - 1,
+                plural="indices",
+                error=UnknownNameError,
+            )
         if class_name in self.class_names:
             return self.class_names.index(class_name)
         shown = self.class_names if len(self.class_names) <= 20 else self.class_names[:20] + ["..."]

@@ -146,8 +146,9 @@ def draw_labels(axes, labels: Labels) -> None:
     values = torch.as_tensor(labels.values).long()
     unknown = (
         torch.zeros_like(values, dtype=torch.bool)
-        if labels.unknown is None else torch.as_tensor(labels.unknown, dtype=torch.bool)
-    )  # fmt: skip
+        if labels.unknown is None
+        else torch.as_tensor(labels.unknown, dtype=torch.bool)
+    )
     colours = class_colours(len(labels.class_names))
     pixels = colours[values.numpy()]
     pixels[unknown.numpy()] = UNKNOWN_COLOUR
@@ -166,44 +167,69 @@ def draw_labels(axes, labels: Labels) -> None:
             colour = "0.5" if unknown[row, column] else "black"
             x = left + (column + 0.5) * (right - left) / columns
             y = top + (row + 0.5) * (bottom - top) / rows
-            axes.text(x, y, labels.class_names[label], ha="center", va="center",
-                      fontsize=MIN_FONT_PT, color=colour)  # fmt: skip
+            axes.text(
+                x,
+                y,
+                labels.class_names[label],
+                ha="center",
+                va="center",
+                fontsize=MIN_FONT_PT,
+                color=colour,
+            )
     present = values[~unknown].unique(sorted=True).tolist()
     counts = {label: int((values[~unknown] == label).sum()) for label in present}
     present.sort(key=lambda label: (-counts[label], label))
-    handles = [Patch(color=colours[label], label=labels.class_names[label][:24])
-               for label in present]  # fmt: skip
+    handles = [
+        Patch(color=colours[label], label=labels.class_names[label][:24]) for label in present
+    ]
     if bool(unknown.any()):
         handles.append(Patch(color=UNKNOWN_COLOUR, label=labels.unknown_name))
-    axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02),
-                ncol=min(len(handles), 2 if len(handles) > 3 else 3), fontsize=MIN_FONT_PT,
-                frameon=False, handlelength=1.0, columnspacing=1.0)  # fmt: skip
+    axes.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncol=min(len(handles), 2 if len(handles) > 3 else 3),
+        fontsize=MIN_FONT_PT,
+        frameon=False,
+        handlelength=1.0,
+        columnspacing=1.0,
+    )
 
 
 def resized(values: torch.Tensor | np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A map `(h, w)` resized bilinearly to `size` `(H, W)` (float32)."""
     return torch.nn.functional.interpolate(
-        torch.as_tensor(_as_array(values))[None, None], size=size, mode="bilinear",
+        torch.as_tensor(_as_array(values))[None, None],
+        size=size,
+        mode="bilinear",
         align_corners=False,
-    )[0, 0].numpy()  # fmt: skip
+    )[0, 0].numpy()
 
 
 def draw_heat(figure: Figure, axes, heat: Heat) -> Colorbar | None:
     """Draw `heat` on `axes` (over its image, if any) and its colour bar beside them."""
     limits = dict(zip(("vmin", "vmax"), heat.limits)) if heat.limits else {}
     if heat.over is None:
-        shown = axes.imshow(_as_array(heat.values), cmap=heat.cmap, interpolation="nearest",
-                            **limits)  # fmt: skip
+        shown = axes.imshow(
+            _as_array(heat.values), cmap=heat.cmap, interpolation="nearest", **limits
+        )
     else:
         axes.imshow(_display_array(in_colour(heat.over)), interpolation="nearest")
         height, width = heat.over.shape[-2:]
         if heat.extent is None:
             values = resized(heat.values, (height, width))
-            shown = axes.imshow(values, cmap=heat.cmap, alpha=heat.alpha,
-                                interpolation="nearest", **limits)  # fmt: skip
+            shown = axes.imshow(
+                values, cmap=heat.cmap, alpha=heat.alpha, interpolation="nearest", **limits
+            )
         else:
-            shown = axes.imshow(_as_array(heat.values), cmap=heat.cmap, alpha=heat.alpha,
-                                interpolation="nearest", extent=heat.extent, **limits)  # fmt: skip
+            shown = axes.imshow(
+                _as_array(heat.values),
+                cmap=heat.cmap,
+                alpha=heat.alpha,
+                interpolation="nearest",
+                extent=heat.extent,
+                **limits,
+            )
             axes.set_xlim(-0.5, width - 0.5)
             axes.set_ylim(height - 0.5, -0.5)
     return colour_bar(figure, axes, shown, heat.label) if heat.bar else None
@@ -257,9 +283,11 @@ def _scale(image: AxesImage) -> tuple[str, tuple[float, float]]:
 def _is_heat(image: AxesImage) -> bool:
     array = image.get_array()
     return (
-        array is not None and array.ndim == 2 and image.get_gid() != LABELS_GID
+        array is not None
+        and array.ndim == 2
+        and image.get_gid() != LABELS_GID
         and image.get_cmap().name not in PICTURE_COLOURS
-    )  # fmt: skip
+    )
 
 
 def show_panels(
@@ -294,10 +322,13 @@ def show_panels(
             raise ValueError("shared_bar needs heat maps of one colour map and fixed limits")
         if heats[0].limits is None:
             raise ValueError("shared_bar needs heat maps of one colour map and fixed limits")
-        panels = [(name, replace(image, bar=False) if isinstance(image, Heat) else image)
-                  for name, image in panels]  # fmt: skip
-    pictures = [_display_array(image) for _, image in panels
-                if not isinstance(image, (Heat, Labels))]  # fmt: skip
+        panels = [
+            (name, replace(image, bar=False) if isinstance(image, Heat) else image)
+            for name, image in panels
+        ]
+    pictures = [
+        _display_array(image) for _, image in panels if not isinstance(image, (Heat, Labels))
+    ]
     columns = columns or len(panels)
     rows = math.ceil(len(panels) / columns)
     bars = any(isinstance(image, Heat) and image.bar for _, image in panels)
@@ -321,10 +352,10 @@ def show_panels(
         figure.suptitle(title, fontsize=title_size)
     _fixed_layout(figure, rows, columns, 0.3 if title else 0.0, gap)
     if shared_bar is not None:
-        shown = next(image for axes in figure.axes for image in axes.get_images()[-1:]
-                     if _is_heat(image))  # fmt: skip
-        bar = figure.colorbar(shown, ax=figure.axes, fraction=0.9 / (columns * size + 1),
-                              pad=0.01)  # fmt: skip
+        shown = next(
+            image for axes in figure.axes for image in axes.get_images()[-1:] if _is_heat(image)
+        )
+        bar = figure.colorbar(shown, ax=figure.axes, fraction=0.9 / (columns * size + 1), pad=0.01)
         bar.ax.tick_params(labelsize=MIN_FONT_PT)
         bar.set_label(shared_bar, fontsize=MIN_FONT_PT)
     return figure
@@ -342,10 +373,13 @@ def _fixed_layout(figure: Figure, rows: int, columns: int, suptitle: float, gap:
     panel_height = (height - suptitle - rows * _TITLE_BAND - _GAP) / rows
     panel_width = (width - _GAP - columns * gap) / columns
     figure.subplots_adjust(
-        left=_GAP / width, right=1 - gap / width, bottom=_GAP / height,
+        left=_GAP / width,
+        right=1 - gap / width,
+        bottom=_GAP / height,
         top=1 - (suptitle + _TITLE_BAND) / height,
-        wspace=gap / panel_width, hspace=_TITLE_BAND / panel_height,
-    )  # fmt: skip
+        wspace=gap / panel_width,
+        hspace=_TITLE_BAND / panel_height,
+    )
 
 
 def in_colour(image: torch.Tensor) -> torch.Tensor:
@@ -362,9 +396,10 @@ def _display_array(image: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def show_label_maps(
-    panels: Sequence[tuple[str, torch.Tensor | np.ndarray]], class_names: Sequence[str],
+    panels: Sequence[tuple[str, torch.Tensor | np.ndarray]],
+    class_names: Sequence[str],
     size: float = 2.0,
-) -> Figure:  # fmt: skip
+) -> Figure:
     """Images and per-pixel label maps side by side, labels in one fixed colour per class.
 
     Args:
@@ -387,7 +422,8 @@ def show_label_maps(
         axes.set_title(name, fontsize=10)
         axes.axis("off")
     handles = [Patch(color=colours[i], label=n) for i, n in enumerate(class_names)]
-    figure.legend(handles=handles, loc="lower center", ncol=len(class_names), fontsize=8,
-                  frameon=False)  # fmt: skip
+    figure.legend(
+        handles=handles, loc="lower center", ncol=len(class_names), fontsize=8, frameon=False
+    )
     figure.tight_layout(rect=(0, 0.08, 1, 1))
     return figure

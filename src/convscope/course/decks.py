@@ -57,8 +57,9 @@ def fetch_vendor(out: Path) -> Path:
         if target.is_dir():
             continue
         with tempfile.TemporaryDirectory(dir=out) as work:
-            done = subprocess.run(["npm", "pack", spec, "--silent"], cwd=work,
-                                  capture_output=True, text=True)  # fmt: skip
+            done = subprocess.run(
+                ["npm", "pack", spec, "--silent"], cwd=work, capture_output=True, text=True
+            )
             if done.returncode:
                 raise ConvscopeError(f"npm pack {spec} failed: {done.stderr.strip()[-500:]}")
             archive = Path(work) / done.stdout.strip().splitlines()[-1]

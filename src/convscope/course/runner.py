@@ -220,10 +220,13 @@ def _execute(run: Run, out: Path) -> RunRecord:
     except Exception as failure:  # a dead kernel or a bad file: report it, run the others
         error = f"{run.notebook.stem}: {type(failure).__name__}: {failure}"
     record = RunRecord(
-        run.notebook.stem, run.parameters, "failed" if error else "ok",
-        time.perf_counter() - start, str(target.relative_to(out)) if produced else "",
+        run.notebook.stem,
+        run.parameters,
+        "failed" if error else "ok",
+        time.perf_counter() - start,
+        str(target.relative_to(out)) if produced else "",
         error=error,
-    )  # fmt: skip
+    )
     figure = key_figure(target) if produced else None
     figure = compact_png(figure) if figure else None  # stored as the committed notebooks'
     if produced:

@@ -93,7 +93,8 @@ def cell_height(cell: dict) -> int:
 
 def _shows_figure(cell: dict | None) -> bool:
     return cell is not None and any(
-        "image/png" in output.get("data", {}) for output in cell.get("outputs", []))  # fmt: skip
+        "image/png" in output.get("data", {}) for output in cell.get("outputs", [])
+    )
 
 
 def slide_types(cells: list[dict]) -> list[str]:
@@ -107,8 +108,11 @@ def slide_types(cells: list[dict]) -> list[str]:
         if index == 0:
             kind = "slide"
         elif is_solution_cell(cell):
-            follows = previous is not None and is_solution_cell(previous) and (
-                previous["cell_type"] == "markdown" or _shows_figure(previous))  # fmt: skip
+            follows = (
+                previous is not None
+                and is_solution_cell(previous)
+                and (previous["cell_type"] == "markdown" or _shows_figure(previous))
+            )
             kind = "-" if follows else "subslide"
         elif cell["cell_type"] == "code":
             code_seen += 1

@@ -84,8 +84,13 @@ def load_image(path: str | Path, gray: bool = False) -> torch.Tensor:
             opened.load()
             upright = ImageOps.exif_transpose(opened)
             array = _to_float_array(upright, gray)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
-            ValueError) as error:  # fmt: skip
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as error:
         raise ImageError(f"cannot read image {path}: {error}") from error
     tensor = torch.from_numpy(array.astype(np.float32))
     return tensor.unsqueeze(0) if gray else tensor.permute(2, 0, 1).contiguous()

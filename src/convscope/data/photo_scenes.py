@@ -95,8 +95,9 @@ def photo_scenes(
         boxes = _place(drawn, size, generator)
         canvas = torch.full((3, *size), CANVAS_GREY)
         for k, side, flip, (top, left, bottom, right) in zip(order, drawn, flips, boxes):
-            pasted = F.interpolate(photos[k][None], size=(side, side), mode="bilinear",
-                                   antialias=True)[0]  # fmt: skip
+            pasted = F.interpolate(
+                photos[k][None], size=(side, side), mode="bilinear", antialias=True
+            )[0]
             canvas[:, top:bottom, left:right] = (pasted.flip(-1) if flip else pasted).clamp(0, 1)
         given = torch.tensor([classes[k] for k in order])
         scenes.append(PhotoScene(canvas, torch.tensor(boxes), given, [names[k] for k in order]))

@@ -64,8 +64,13 @@ class ClassModels:
     def key(
         self, class_name: str | int, l2: float, step: float, iterations: int, blur: float = 0.0
     ) -> ClassModelKey:
-        return ClassModelKey(self.model.class_index(class_name), float(l2), float(step),
-                             positive("iterations", iterations), float(blur))  # fmt: skip
+        return ClassModelKey(
+            self.model.class_index(class_name),
+            float(l2),
+            float(step),
+            positive("iterations", iterations),
+            float(blur),
+        )
 
     def cached(
         self, class_name: str | int, l2: float, step: float, iterations: int, blur: float = 0.0
@@ -89,8 +94,9 @@ class ClassModels:
         """
         key = self.key(class_name, l2, step, iterations, blur)
         if key not in self._kept:
-            self._kept[key] = class_model(self.model, key.index, key.l2, key.step,
-                                          key.iterations, progress, blur=key.blur)  # fmt: skip
+            self._kept[key] = class_model(
+                self.model, key.index, key.l2, key.step, key.iterations, progress, blur=key.blur
+            )
             self.computed += 1
             while len(self._kept) > self.keep:
                 self._kept.popitem(last=False)
@@ -151,7 +157,9 @@ def show_regularised_class_models(
         image, score = cache.get(index, l2, step, iterations, blur=sigma)
         probability = predict(model, image[None]).softmax(1)[0, index].item()
         panels.append((f"{name}\nS = {score:.0f}, P = {probability:.2f}", stretched(image)))
-    title = (f"class models of \"{model.class_names[index]}\": {iterations} steps, λ = {l2:g}, "
-             f"step {step:g}; each stretched from its {100 - STRETCH_PERCENTILE:g}th to its "
-             f"{STRETCH_PERCENTILE:g}th percentile")  # fmt: skip
+    title = (
+        f'class models of "{model.class_names[index]}": {iterations} steps, λ = {l2:g}, '
+        f"step {step:g}; each stretched from its {100 - STRETCH_PERCENTILE:g}th to its "
+        f"{STRETCH_PERCENTILE:g}th percentile"
+    )
     return show_panels(panels, size=2.6, title=title, title_size=8)  # long: small to fit

@@ -80,9 +80,14 @@ def record_passes(
         if isinstance(module, nn.MaxPool2d):
             size = x.shape
             x, indices = F.max_pool2d(
-                x, module.kernel_size, module.stride, module.padding, module.dilation,
-                ceil_mode=module.ceil_mode, return_indices=True,
-            )  # fmt: skip
+                x,
+                module.kernel_size,
+                module.stride,
+                module.padding,
+                module.dilation,
+                ceil_mode=module.ceil_mode,
+                return_indices=True,
+            )
             switches[name] = (indices.to(torch.int32), size)  # int32: half the memory
         elif isinstance(module, nn.ReLU):
             x = F.relu(x)  # never in place: the recorded input must survive
@@ -94,14 +99,16 @@ def record_passes(
     return [
         RecordedPass(
             {name: blob[i : i + 1].clone() for name, blob in activations.items()},
-            {name: (indices[i : i + 1].clone(), torch.Size((1, *size[1:])))
-             for name, (indices, size) in switches.items()},
+            {
+                name: (indices[i : i + 1].clone(), torch.Size((1, *size[1:])))
+                for name, (indices, size) in switches.items()
+            },
             torch.Size((1, *data.shape[1:])),
             x.device,
             switches_only,
         )
         for i in range(len(data))
-    ]  # fmt: skip
+    ]
 
 
 class Deconvnet:
@@ -285,10 +292,14 @@ class Deconvnet:
             if crop:
                 return transposed_conv_where_nonzero(module, signal, self._input_of(name))
             return F.conv_transpose2d(
-                signal, module.weight, stride=module.stride, padding=module.padding,
-                groups=module.groups, dilation=module.dilation,
+                signal,
+                module.weight,
+                stride=module.stride,
+                padding=module.padding,
+                groups=module.groups,
+                dilation=module.dilation,
                 output_padding=_output_padding(module, signal, self._input_of(name)),
-            )  # fmt: skip
+            )
         return signal  # dropout, normalisation: passed through
 
     def _input_of(self, layer: str) -> torch.Size:
@@ -336,16 +347,19 @@ def project_units(
         raise ConvscopeError("project_units needs passes of one model on images of one size")
     shape = first.map_shape(layer)
     channel = integer("channel", channel, 0, shape[1] - 1, where=f" for {layer}")
-    signals = torch.zeros(len(passes), *shape[1:], dtype=dtype_of(first.model),
-                          device=first.input_device)  # fmt: skip
+    signals = torch.zeros(
+        len(passes), *shape[1:], dtype=dtype_of(first.model), device=first.input_device
+    )
     for unit, (recorded, position) in enumerate(zip(passes, positions)):
         row, column = grid_position("position", position, shape[2:], where=f" for {layer}")
         signals[unit, channel, row, column] = (
             recorded.unit_value(layer, channel, row, column) if values is None else values[unit]
         )
     if first.input_device.type != "cpu":
-        together = {name: torch.cat([p.switch_indices[name] for p in passes])
-                    for name in first.switch_indices}  # fmt: skip
+        together = {
+            name: torch.cat([p.switch_indices[name] for p in passes])
+            for name in first.switch_indices
+        }
         return first.walk_back(layer, signals, together)
     walked = [
         recorded.walk_back(layer, signals[unit : unit + 1], recorded.switch_indices)
@@ -415,9 +429,12 @@ def transposed_conv_where_nonzero(
     if bottom == top:
         return out
     local = F.conv_transpose2d(
-        signal[:, :, top:bottom, left:right], conv.weight, stride=conv.stride,
-        groups=conv.groups, dilation=conv.dilation,
-    )  # fmt: skip
+        signal[:, :, top:bottom, left:right],
+        conv.weight,
+        stride=conv.stride,
+        groups=conv.groups,
+        dilation=conv.dilation,
+    )
     row = top * conv.stride[0] - conv.padding[0]
     column = left * conv.stride[1] - conv.padding[1]
     rows = slice(max(row, 0), min(row + local.shape[2], height))

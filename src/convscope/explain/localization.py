@@ -136,28 +136,39 @@ def localize(
     return Localization(bounding_box(mask), mask, saliency)
 
 
-def show_localization(image: torch.Tensor, result: Localization,
-                      truth: tuple[int, int, int, int] | None = None) -> Figure:  # fmt: skip
+def show_localization(
+    image: torch.Tensor, result: Localization, truth: tuple[int, int, int, int] | None = None
+) -> Figure:
     """The image with the found box (and the true one, dashed), the saliency map (`clipped` at
     its 99th percentile, as lesson 06 draws photo maps), the mask."""
     figure = show_panels(
-        [("image and box", image),
-         ("saliency", Heat(clipped(result.saliency), "|∂S/∂I|, clipped at its 99th pct",
-                           cmap="hot")),
-         ("GrabCut mask", result.mask)],
+        [
+            ("image and box", image),
+            (
+                "saliency",
+                Heat(clipped(result.saliency), "|∂S/∂I|, clipped at its 99th pct", cmap="hot"),
+            ),
+            ("GrabCut mask", result.mask),
+        ],
         size=2.0,
-    )  # fmt: skip
+    )
     axes = figure.axes[0]
     boxes = ((result.box, "-", "yellow", "found box"), (truth, "--", "cyan", "true box"))
     for box, style, colour, name in boxes:
         if box is not None:
             top, left, bottom, right = box
             corner = (left - 0.5, top - 0.5)
-            outline = Rectangle(corner, right - left, bottom - top, fill=False, color=colour,
-                                linewidth=1.5, label=name)  # fmt: skip
+            outline = Rectangle(
+                corner,
+                right - left,
+                bottom - top,
+                fill=False,
+                color=colour,
+                linewidth=1.5,
+                label=name,
+            )
             outline.set_linestyle(style)
             axes.add_patch(outline)
     # below the picture, so that it hides no part of a box
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8,
-                frameon=False)  # fmt: skip
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8, frameon=False)
     return figure

@@ -44,17 +44,32 @@ BACKWARD_PASSES = {
     "gradient": ("Simonyan et al. 2014", "g·[x>0]", "switches", "—"),
     "deconvnet": ("Zeiler & Fergus 2014", "max(g, 0)", "switches", "—"),
     "guided_backprop": ("Springenberg et al. 2015", "max(g, 0)·[x>0]", "switches", "—"),
-    "grad_cam": ("Selvaraju et al. 2017", "g·[x>0] (above the layer)", "switches",
-                 "maps A^k × their mean gradient α_k, summed, ReLU"),
-    "guided_grad_cam": ("Selvaraju et al. 2017", "max(g, 0)·[x>0]", "switches",
-                        "guided backprop × upsampled Grad-CAM"),
-    "occlusion": ("Zeiler & Fergus 2014", "none (forward passes only)", "—",
-                  "score drop, averaged over covering squares"),
-    "smoothgrad": ("Smilkov et al. 2017", "g·[x>0]", "switches",
-                   "mean gradient over noisy copies"),
-    "integrated_gradients": ("Sundararajan et al. 2017", "g·[x>0]", "switches",
-                             "(x − baseline) × mean gradient along the path"),
-}  # fmt: skip
+    "grad_cam": (
+        "Selvaraju et al. 2017",
+        "g·[x>0] (above the layer)",
+        "switches",
+        "maps A^k × their mean gradient α_k, summed, ReLU",
+    ),
+    "guided_grad_cam": (
+        "Selvaraju et al. 2017",
+        "max(g, 0)·[x>0]",
+        "switches",
+        "guided backprop × upsampled Grad-CAM",
+    ),
+    "occlusion": (
+        "Zeiler & Fergus 2014",
+        "none (forward passes only)",
+        "—",
+        "score drop, averaged over covering squares",
+    ),
+    "smoothgrad": ("Smilkov et al. 2017", "g·[x>0]", "switches", "mean gradient over noisy copies"),
+    "integrated_gradients": (
+        "Sundararajan et al. 2017",
+        "g·[x>0]",
+        "switches",
+        "(x − baseline) × mean gradient along the path",
+    ),
+}
 
 
 @dataclass
@@ -133,10 +148,12 @@ def _cams(model, data, indices, settings: Settings) -> torch.Tensor:
     """Each image's Grad-CAM map `(N, 1, H, W)`, upsampled bilinearly to the input."""
     batch = images_per_batch(model, data.shape[1:], 64)
     cams = [
-        upsampled(layer_cam(model, data[i : i + batch], indices[i : i + batch], settings.layer),
-                  data.shape[2:])
+        upsampled(
+            layer_cam(model, data[i : i + batch], indices[i : i + batch], settings.layer),
+            data.shape[2:],
+        )
         for i in range(0, len(data), batch)
-    ]  # fmt: skip
+    ]
     return torch.cat(cams)[:, None]
 
 
@@ -150,10 +167,14 @@ def _guided_grad_cam(model, data, indices, settings):
 
 
 def _occlusion(model, data, indices, settings):
-    return torch.stack([
-        occlusion_attribution(model, data[i : i + 1], int(index), settings.window, settings.stride)
-        for i, index in enumerate(indices)
-    ])  # fmt: skip
+    return torch.stack(
+        [
+            occlusion_attribution(
+                model, data[i : i + 1], int(index), settings.window, settings.stride
+            )
+            for i, index in enumerate(indices)
+        ]
+    )
 
 
 def _smoothgrad(model, data, indices, settings):
@@ -299,8 +320,14 @@ def show_explanations(
     return show_panels(panels, columns=min(len(panels), 5), size=1.5)
 
 
-def show_explanation(model: LayeredModel, image: torch.Tensor, target: int | str, method: str,
-                     layer: str = "", **settings) -> Figure:  # fmt: skip
+def show_explanation(
+    model: LayeredModel,
+    image: torch.Tensor,
+    target: int | str,
+    method: str,
+    layer: str = "",
+    **settings,
+) -> Figure:
     """One method: the image, its map, and the map laid over the image."""
     result = explain(model, image, target, method, layer, **settings)
     title = method.replace("_", " ") + (f" at {result.layer}" if result.layer else "")

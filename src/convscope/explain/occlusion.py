@@ -137,17 +137,34 @@ def show_occlusion(image: torch.Tensor, maps: OcclusionMaps, class_names: list[s
     return show_panels(
         [
             ("input", image),
-            (f"(a) {maps.layer} map {maps.channel}",
-             Heat(maps.feature, "total activation, square there", over=image, cmap="jet",
-                  extent=cells)),
-            ("(b) P(correct class)",
-             Heat(maps.probability, "P(correct), square there", over=image, cmap="jet",
-                  limits=(0.0, 1.0), extent=cells)),
-            ("(c) most probable class",
-             Labels(maps.top_class, class_names, in_cells=in_cells, over=image, extent=cells)),
+            (
+                f"(a) {maps.layer} map {maps.channel}",
+                Heat(
+                    maps.feature,
+                    "total activation, square there",
+                    over=image,
+                    cmap="jet",
+                    extent=cells,
+                ),
+            ),
+            (
+                "(b) P(correct class)",
+                Heat(
+                    maps.probability,
+                    "P(correct), square there",
+                    over=image,
+                    cmap="jet",
+                    limits=(0.0, 1.0),
+                    extent=cells,
+                ),
+            ),
+            (
+                "(c) most probable class",
+                Labels(maps.top_class, class_names, in_cells=in_cells, over=image, extent=cells),
+            ),
         ],
         size=2.2,
-    )  # fmt: skip
+    )
 
 
 def occlusion_windows(side: int) -> tuple[int, int]:

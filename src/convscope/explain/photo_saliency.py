@@ -74,18 +74,31 @@ def show_photo_saliency(
     # inches: a 224-pixel map drawn at about 200 pixels at 100 dpi, smoothed while shrunk
     # ("antialiased"), where nearest-neighbour sampling would drop whole rows of the map
     panel = 2.0
-    figure = Figure(figsize=(2 * panel + 0.9, rows * (panel + 0.35) + 0.4),
-                    dpi=FIGURE_DPI)  # fmt: skip
-    grid = figure.add_gridspec(rows, 3, width_ratios=[1, 1, 0.06], left=0.02,
-                               right=0.9, top=1 - 0.4 / figure.get_figheight(), bottom=0.02,
-                               wspace=0.05, hspace=0.12)  # fmt: skip
+    figure = Figure(figsize=(2 * panel + 0.9, rows * (panel + 0.35) + 0.4), dpi=FIGURE_DPI)
+    grid = figure.add_gridspec(
+        rows,
+        3,
+        width_ratios=[1, 1, 0.06],
+        left=0.02,
+        right=0.9,
+        top=1 - 0.4 / figure.get_figheight(),
+        bottom=0.02,
+        wspace=0.05,
+        hspace=0.12,
+    )
     for row, (image, index, probability, saliency) in enumerate(zip(images, top, chosen, maps)):
         photo_axes, map_axes = figure.add_subplot(grid[row, 0]), figure.add_subplot(grid[row, 1])
         photo_axes.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
-        photo_axes.set_title(f"top class: {model.class_names[index]} (P = {probability:.2f})",
-                             fontsize=8)  # fmt: skip
-        shown = map_axes.imshow(clipped(saliency, percentile).numpy(), cmap=MAP_COLOURS,
-                                vmin=0, vmax=1, interpolation="antialiased")  # fmt: skip
+        photo_axes.set_title(
+            f"top class: {model.class_names[index]} (P = {probability:.2f})", fontsize=8
+        )
+        shown = map_axes.imshow(
+            clipped(saliency, percentile).numpy(),
+            cmap=MAP_COLOURS,
+            vmin=0,
+            vmax=1,
+            interpolation="antialiased",
+        )
         map_axes.set_title("max over channels of |∂S_c/∂I|", fontsize=8)
         for axes in (photo_axes, map_axes):
             axes.axis("off")

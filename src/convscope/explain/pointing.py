@@ -200,8 +200,13 @@ def _interval(hits: list[bool]) -> str:
 
 def _row(method: str, hits: list[bool], ious: list[float], interval: str | None = None) -> tuple:
     iou = torch.tensor(ious)
-    return (method, round(float(np.mean(hits)), 2), interval or _interval(hits),
-            round(iou.mean().item(), 2), round((iou >= 0.5).float().mean().item(), 2))  # fmt: skip
+    return (
+        method,
+        round(float(np.mean(hits)), 2),
+        interval or _interval(hits),
+        round(iou.mean().item(), 2),
+        round((iou >= 0.5).float().mean().item(), 2),
+    )
 
 
 def near_share(scene: Scene | PhotoScene, boxes: torch.Tensor, tolerance: int) -> float:
@@ -210,8 +215,10 @@ def near_share(scene: Scene | PhotoScene, boxes: torch.Tensor, tolerance: int) -
     height, width = scene.image.shape[1:]
     near = torch.zeros(height, width, dtype=torch.bool)
     for top, left, bottom, right in boxes.tolist():
-        near[max(0, top - tolerance) : bottom + tolerance,
-             max(0, left - tolerance) : right + tolerance] = True  # fmt: skip
+        near[
+            max(0, top - tolerance) : bottom + tolerance,
+            max(0, left - tolerance) : right + tolerance,
+        ] = True
     return near.float().mean().item()
 
 
@@ -237,8 +244,13 @@ def _baseline_rows(scenes: Sequence[Scene | PhotoScene], tolerance: int) -> list
 
 # TorchRay's pointing-game benchmark, VOC07 test (all images), VGG16, 15 px tolerance: the
 # first vgg16 column of TorchRay's docs/pointing.csv (the second is the difficult subset)
-TORCHRAY_POINTING = {CENTRE: 69.6, "gradient": 76.3, "deconvnet": 67.5, "guided_backprop": 75.9,
-                     "grad_cam": 86.6}  # fmt: skip
+TORCHRAY_POINTING = {
+    CENTRE: 69.6,
+    "gradient": 76.3,
+    "deconvnet": 67.5,
+    "guided_backprop": 75.9,
+    "grad_cam": 86.6,
+}
 
 
 POINT_MARKERS = "o^sDvP*X"  # one per method, in the order given
@@ -262,8 +274,9 @@ def show_pointing(
     scorer = float64_where_cheap(scorer)  # the same maxima as `localisation_table` finds
     images = torch.stack([scene.image for scene in shown])
     targets = [int(scene.classes[0]) for scene in shown]
-    found = {method: explain_many(scorer, images, targets, method, **settings)
-             for method in methods}  # fmt: skip
+    found = {
+        method: explain_many(scorer, images, targets, method, **settings) for method in methods
+    }
     figure = Figure(figsize=(2.6 * len(shown), 3.3), dpi=FIGURE_DPI)
     colours = colormaps["tab10"]
     for column, (scene, target) in enumerate(zip(shown, targets)):
@@ -271,32 +284,64 @@ def show_pointing(
         axes.imshow(in_colour(scene.image).permute(1, 2, 0).numpy())
         boxes = target_boxes(scene, target)
         for top, left, bottom, right in boxes.tolist():
-            axes.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top,
-                                     fill=False, color="white", linewidth=1.5))  # fmt: skip
-            axes.add_patch(Rectangle((left - tolerance - 0.5, top - tolerance - 0.5),
-                                     right - left + 2 * tolerance, bottom - top + 2 * tolerance,
-                                     fill=False, color="white", linestyle=":"))  # fmt: skip
+            axes.add_patch(
+                Rectangle(
+                    (left - 0.5, top - 0.5),
+                    right - left,
+                    bottom - top,
+                    fill=False,
+                    color="white",
+                    linewidth=1.5,
+                )
+            )
+            axes.add_patch(
+                Rectangle(
+                    (left - tolerance - 0.5, top - tolerance - 0.5),
+                    right - left + 2 * tolerance,
+                    bottom - top + 2 * tolerance,
+                    fill=False,
+                    color="white",
+                    linestyle=":",
+                )
+            )
         height, width = scene.image.shape[1:]
         axes.plot(width // 2, height // 2, "x", color="black", markersize=9, mew=2)
         for index, method in enumerate(methods):
             row, col = pointed_pixel(found[method][column].map)
             hit = _near(row, col, boxes, tolerance)
             colour = colours(index)
-            axes.plot(col, row, POINT_MARKERS[index % len(POINT_MARKERS)], markersize=9,
-                      mec=colour, mfc=colour if hit else "none", mew=2)  # fmt: skip
+            axes.plot(
+                col,
+                row,
+                POINT_MARKERS[index % len(POINT_MARKERS)],
+                markersize=9,
+                mec=colour,
+                mfc=colour if hit else "none",
+                mew=2,
+            )
         axes.set_xlim(-0.5, width - 0.5)  # markers at the edge must not widen the picture
         axes.set_ylim(height - 0.5, -0.5)
         axes.set_title(f"target: {scorer.class_names[target]}", fontsize=9)
         axes.axis("off")
     handles = [  # each method's marker filled, as a hit: the first scene's may be a miss
-        Line2D([], [], linestyle="none", marker=POINT_MARKERS[index % len(POINT_MARKERS)],
-               markersize=9, mec=colours(index), mfc=colours(index), mew=2)
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker=POINT_MARKERS[index % len(POINT_MARKERS)],
+            markersize=9,
+            mec=colours(index),
+            mfc=colours(index),
+            mew=2,
+        )
         for index in range(len(methods))
-    ]  # fmt: skip
+    ]
     labels = [method.replace("_", " ") for method in methods]
     figure.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=8)
-    caption = (f"each method's maximum: filled = a hit (within {tolerance} px of the target's "
-               "box, dotted), hollow = a miss; x = the centre")  # fmt: skip
+    caption = (
+        f"each method's maximum: filled = a hit (within {tolerance} px of the target's "
+        "box, dotted), hollow = a miss; x = the centre"
+    )
     figure.suptitle(caption, fontsize=9)
     figure.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.12, wspace=0.05)
     return figure

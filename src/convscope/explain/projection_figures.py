@@ -21,8 +21,9 @@ def as_picture(model: LayeredModel, signal: torch.Tensor) -> torch.Tensor:
     return (signal / scale + 1) / 2
 
 
-def show_projections(model: LayeredModel, image: torch.Tensor, deconvnet: Deconvnet,
-                     layers: list[str]) -> Figure:  # fmt: skip
+def show_projections(
+    model: LayeredModel, image: torch.Tensor, deconvnet: Deconvnet, layers: list[str]
+) -> Figure:
     """The image, then for each layer the projection of its strongest activation (the map
     holding the largest activation, the paper's choice)."""
     panels = [("input", image)]

@@ -254,8 +254,9 @@ def class_model(
     # Hundreds of steps, each feeding on the last, amplify rounding: float64 on the CPU for
     # small nets, so the score prints the same on every CPU (core.precision).
     model = float64_where_cheap(model)
-    data = torch.zeros(1, *model.input_size, device=device_of(model), dtype=dtype_of(model),
-                       requires_grad=True)  # fmt: skip
+    data = torch.zeros(
+        1, *model.input_size, device=device_of(model), dtype=dtype_of(model), requires_grad=True
+    )
     for done in range(1, iterations + 1):
         with torch.enable_grad():
             objective = model(data)[0, index] - l2 * data.pow(2).sum()

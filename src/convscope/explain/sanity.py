@@ -131,8 +131,9 @@ def explanation_maps(
     model = float64_where_cheap(model)
     rows = []
     for method in methods:
-        found = explain_many(model, images, [int(t) for t in targets], method, seed=seed,
-                             **settings)  # fmt: skip
+        found = explain_many(
+            model, images, [int(t) for t in targets], method, seed=seed, **settings
+        )
         rows.append(torch.stack([_scaled(result.map) for result in found]))
     return torch.stack(rows)
 
@@ -150,8 +151,11 @@ def similarities(reference: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Ten
     a vanished map: three `(methods,)` tensors (the means are NaN when every pair vanished)."""
     ranked, structural, vanished = [], [], []
     for method_reference, method_maps in zip(reference, maps):
-        alive = [(a, b) for a, b in zip(method_reference, method_maps)
-                 if a.abs().max() > 0 and b.abs().max() > 0]  # fmt: skip
+        alive = [
+            (a, b)
+            for a, b in zip(method_reference, method_maps)
+            if a.abs().max() > 0 and b.abs().max() > 0
+        ]
         vanished.append(torch.tensor(1 - len(alive) / len(method_maps), dtype=torch.float64))
         ranked.append(_mean([rank_correlation(a, b) for a, b in alive]))
         structural.append(_mean([structural_similarity(a, b) for a, b in alive]))
@@ -270,16 +274,23 @@ def show_randomisation(
         m = curves.methods.index(method)
         for state in chosen:
             title = state if row == 0 else ""
-            heat = Heat(curves.maps[curves.states.index(state), m, index], "", limits=(0.0, 1.0),
-                        cmap="hot")  # fmt: skip
+            heat = Heat(
+                curves.maps[curves.states.index(state), m, index], "", limits=(0.0, 1.0), cmap="hot"
+            )
             panels.append((title, heat))
-    return show_panels(panels, columns=len(chosen) + 1, size=1.1,
-                       title=STATE_CAPTIONS[curves.kind], title_size=9,
-                       shared_bar="each map scaled to 0..1")  # fmt: skip
+    return show_panels(
+        panels,
+        columns=len(chosen) + 1,
+        size=1.1,
+        title=STATE_CAPTIONS[curves.kind],
+        title_size=9,
+        shared_bar="each map scaled to 0..1",
+    )
 
 
-def _randomisation_by_state(curves: SanityCurves, image: torch.Tensor, index: int,
-                            states: list[str], methods: list[str]) -> Figure:  # fmt: skip
+def _randomisation_by_state(
+    curves: SanityCurves, image: torch.Tensor, index: int, states: list[str], methods: list[str]
+) -> Figure:
     """`show_randomisation` with a row per state (the image first) and a column per method."""
     panels = []
     for row, state in enumerate(states):
@@ -288,9 +299,14 @@ def _randomisation_by_state(curves: SanityCurves, image: torch.Tensor, index: in
             values = curves.maps[curves.states.index(state), curves.methods.index(method), index]
             title = textwrap.fill(method.replace("_", " "), 11) if row == 0 else ""
             panels.append((title, Heat(values, "", limits=(0.0, 1.0), cmap="hot")))
-    return show_panels(panels, columns=len(methods) + 1, size=1.15,
-                       title=STATE_CAPTIONS[curves.kind], title_size=9,
-                       shared_bar="each map scaled to 0..1")  # fmt: skip
+    return show_panels(
+        panels,
+        columns=len(methods) + 1,
+        size=1.15,
+        title=STATE_CAPTIONS[curves.kind],
+        title_size=9,
+        shared_bar="each map scaled to 0..1",
+    )
 
 
 def shown_states(states: Sequence[str]) -> list[str]:
@@ -311,15 +327,25 @@ def show_similarity_curves(*curves: SanityCurves) -> Figure:
         ):
             axes = figure.add_subplot(2, len(curves), row * len(curves) + column + 1)
             for m, method in enumerate(found.methods):
-                axes.plot(range(len(found.states)), values[:, m].numpy(), marker="o",
-                          markersize=3, label=method)  # fmt: skip
-            axes.set_xticks(range(len(found.states)), found.states, rotation=60,
-                            fontsize=MIN_FONT_PT)  # fmt: skip
+                axes.plot(
+                    range(len(found.states)),
+                    values[:, m].numpy(),
+                    marker="o",
+                    markersize=3,
+                    label=method,
+                )
+            axes.set_xticks(
+                range(len(found.states)), found.states, rotation=60, fontsize=MIN_FONT_PT
+            )
             axes.set_ylim(-0.6, 1.05)
             axes.set_title(f"{found.kind}: {name}", fontsize=9)
             axes.grid(alpha=0.3)
-    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="lower center", ncol=4,
-                  fontsize=MIN_FONT_PT)  # fmt: skip
+    figure.legend(
+        *figure.axes[0].get_legend_handles_labels(),
+        loc="lower center",
+        ncol=4,
+        fontsize=MIN_FONT_PT,
+    )
     figure.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.2, hspace=0.55, wspace=0.2)
     return figure
 

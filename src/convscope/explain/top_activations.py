@@ -118,8 +118,9 @@ def top_activations(
     return top_activations_of_layers(model, images, [layer], k, batch_size)[layer]
 
 
-def receptive_patch(model: LayeredModel, image: torch.Tensor, layer: str,
-                    position: tuple[int, int]) -> torch.Tensor:  # fmt: skip
+def receptive_patch(
+    model: LayeredModel, image: torch.Tensor, layer: str, position: tuple[int, int]
+) -> torch.Tensor:
     """The input pixels under one unit's receptive field, zero where it leaves the image.
 
     Args:
@@ -225,8 +226,10 @@ def show_top_activations(
     panels = []
     for channel in channels:
         projections, patches = top_grids(model, images, top, channel, deconvnet_for)
-        panels += [(f"{top.layer} map {channel}: projections", projections),
-                   ("input patches", patches)]  # fmt: skip
+        panels += [
+            (f"{top.layer} map {channel}: projections", projections),
+            ("input patches", patches),
+        ]
     return show_panels(panels, columns=2, size=3.0)
 
 
@@ -237,9 +240,15 @@ def _tile_maps(maps: list[torch.Tensor], columns: int) -> torch.Tensor:
     return torch.as_tensor(tile(stack.permute(0, 2, 3, 1), columns=columns, scale=False))
 
 
-def show_channel(model: LayeredModel, images: torch.Tensor, deconvnet: Deconvnet,
-                 image: torch.Tensor, top: TopActivations, channel: int,
-                 deconvnet_for: Callable[[int], Deconvnet] | None = None) -> Figure:  # fmt: skip
+def show_channel(
+    model: LayeredModel,
+    images: torch.Tensor,
+    deconvnet: Deconvnet,
+    image: torch.Tensor,
+    top: TopActivations,
+    channel: int,
+    deconvnet_for: Callable[[int], Deconvnet] | None = None,
+) -> Figure:
     """One channel: the chosen image, the projection of its strongest activation there, and
     the channel's top activations over the whole set (projections and patches). A map that is
     zero everywhere on the chosen image has nothing to project: its panel says so."""
@@ -250,10 +259,14 @@ def show_channel(model: LayeredModel, images: torch.Tensor, deconvnet: Deconvnet
     else:
         projection = as_picture(model, deconvnet.project(top.layer, channel))
     return show_panels(
-        [("image", image), (title, projection),
-         ("top activations: projections", projections), ("their input patches", patches)],
+        [
+            ("image", image),
+            (title, projection),
+            ("top activations: projections", projections),
+            ("their input patches", patches),
+        ],
         size=2.2,
-    )  # fmt: skip
+    )
 
 
 # The recorded passes a widget keeps of the top images, in bytes of switches (VGG16 at
@@ -282,8 +295,11 @@ class RecordedPasses:
     def __init__(self, model: LayeredModel, images: torch.Tensor, keep: int = 256) -> None:
         self.model, self.images = model, image_for(model, images, "images", batched=True)
         shapes = blob_shapes(model, (1, *images.shape[1:]), feature_map_layers(model)[-1])
-        pools = [layer for layer in feature_map_layers(model)
-                 if isinstance(model.layer(layer), torch.nn.MaxPool2d)]  # fmt: skip
+        pools = [
+            layer
+            for layer in feature_map_layers(model)
+            if isinstance(model.layer(layer), torch.nn.MaxPool2d)
+        ]
         per_pass = max(1, 4 * sum(math.prod(shapes[layer]) for layer in pools))
         self.keep = max(1, min(positive("keep", keep), KEPT_PASS_BYTES // per_pass))
         self._light: OrderedDict[int, Deconvnet] = OrderedDict()
@@ -323,5 +339,12 @@ class RecordedPasses:
 
     def show(self, layer: str, channel: int, index: int) -> Figure:
         """`show_channel` for image `index`, from the kept passes."""
-        return show_channel(self.model, self.images, self.deconvnet(index), self.images[index],
-                            self.top(layer), channel, self.switches)  # fmt: skip
+        return show_channel(
+            self.model,
+            self.images,
+            self.deconvnet(index),
+            self.images[index],
+            self.top(layer),
+            channel,
+            self.switches,
+        )

@@ -21,20 +21,29 @@ def trust_table(cascading: SanityCurves, independent: SanityCurves, pointing: Ta
     rows = []
     for m, method in enumerate(cascading.methods):
         found = scored.get(method)
-        rows.append((
-            method,
-            found[1] if found else None,
-            found[2] if found else None,
-            TORCHRAY_POINTING.get(method),
-            round(cascading.rank_correlation[1, m].item(), 2),
-            round(cascading.rank_correlation[-1, m].item(), 2),
-            round(independent.rank_correlation[-1, m].item(), 2),
-            round(cascading.vanished[1:, m].max().item(), 2),
-        ))  # fmt: skip
+        rows.append(
+            (
+                method,
+                found[1] if found else None,
+                found[2] if found else None,
+                TORCHRAY_POINTING.get(method),
+                round(cascading.rank_correlation[1, m].item(), 2),
+                round(cascading.rank_correlation[-1, m].item(), 2),
+                round(independent.rank_correlation[-1, m].item(), 2),
+                round(cascading.vanished[1:, m].max().item(), 2),
+            )
+        )
     for name, row in scored.items():  # methods scored but not checked, then the baselines
         if name not in cascading.methods:
-            rows.append((name, row[1], row[2], TORCHRAY_POINTING.get(name),
-                         None, None, None, None))  # fmt: skip
-    columns = ["method", "pointing", "95% interval", "TorchRay VOC07 %", f"{top} random",
-               "all random", f"only {bottom}", "vanished"]  # fmt: skip
+            rows.append((name, row[1], row[2], TORCHRAY_POINTING.get(name), None, None, None, None))
+    columns = [
+        "method",
+        "pointing",
+        "95% interval",
+        "TorchRay VOC07 %",
+        f"{top} random",
+        "all random",
+        f"only {bottom}",
+        "vanished",
+    ]
     return Table(columns, rows, 2)

@@ -61,8 +61,13 @@ def empty_windows(cast: LayeredModel, maps: torch.Tensor, scene: Scene) -> torch
     return empty
 
 
-def show_class_maps(cast: LayeredModel, image: torch.Tensor, maps: torch.Tensor,
-                    class_name: str, scene: Scene | None = None) -> Figure:  # fmt: skip
+def show_class_maps(
+    cast: LayeredModel,
+    image: torch.Tensor,
+    maps: torch.Tensor,
+    class_name: str,
+    scene: Scene | None = None,
+) -> Figure:
     """The image, one class's probability per window, and the most probable class per window.
 
     Each cell is drawn at its window's centre (`window_cells`), on the probability scale 0..1.
@@ -85,15 +90,33 @@ def show_class_maps(cast: LayeredModel, image: torch.Tensor, maps: torch.Tensor,
     return show_panels(
         [
             ("input", image),
-            (title, Heat(maps[index], f"P({class_name})", over=image, cmap="viridis",
-                         limits=(0.0, 1.0), alpha=0.7, extent=window_cells(cast, maps))),
-            ("most probable class per window",
-             Labels(maps.argmax(dim=0), cast.class_names, in_cells=short, unknown=empty,
-                    unknown_name="window touches no digit", over=image,
-                    extent=window_cells(cast, maps))),
+            (
+                title,
+                Heat(
+                    maps[index],
+                    f"P({class_name})",
+                    over=image,
+                    cmap="viridis",
+                    limits=(0.0, 1.0),
+                    alpha=0.7,
+                    extent=window_cells(cast, maps),
+                ),
+            ),
+            (
+                "most probable class per window",
+                Labels(
+                    maps.argmax(dim=0),
+                    cast.class_names,
+                    in_cells=short,
+                    unknown=empty,
+                    unknown_name="window touches no digit",
+                    over=image,
+                    extent=window_cells(cast, maps),
+                ),
+            ),
         ],
         size=2.6,
-    )  # fmt: skip
+    )
 
 
 def crops(image: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
@@ -146,16 +169,27 @@ def time_dense_against_crops(
     batched = "one batch" if batch == len(windows) else f"batches of {batch}"
     rows = [
         ("one window (classifier)", single),
-        (f"dense map, {tuple(cast(data).shape[2:])} cells (cast)", _seconds(lambda: cast(data),
-                                                                              repeats, device)),
-        (f"{len(windows)} windows, one by one", _seconds(
-            lambda: [model(w[None]) for w in windows], 1, device)),
-        (f"{len(windows)} windows, {batched}", _seconds(
-            lambda: [model(windows[i : i + batch]) for i in range(0, len(windows), batch)],
-            1, device)),
-    ]  # fmt: skip
-    return Table(["run", "seconds", "× one window"],
-                 [(name, round(s, 4), round(s / single, 1)) for name, s in rows])  # fmt: skip
+        (
+            f"dense map, {tuple(cast(data).shape[2:])} cells (cast)",
+            _seconds(lambda: cast(data), repeats, device),
+        ),
+        (
+            f"{len(windows)} windows, one by one",
+            _seconds(lambda: [model(w[None]) for w in windows], 1, device),
+        ),
+        (
+            f"{len(windows)} windows, {batched}",
+            _seconds(
+                lambda: [model(windows[i : i + batch]) for i in range(0, len(windows), batch)],
+                1,
+                device,
+            ),
+        ),
+    ]
+    return Table(
+        ["run", "seconds", "× one window"],
+        [(name, round(s, 4), round(s / single, 1)) for name, s in rows],
+    )
 
 
 @torch.no_grad()

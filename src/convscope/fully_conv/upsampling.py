@@ -99,11 +99,11 @@ def show_upsampling_forms(x: torch.Tensor, factor: int) -> Figure:
     forms = {
         "diagonal": bilinear_diagonal_(
             nn.ConvTranspose2d(channels, channels, 2 * factor, factor, bias=False)
-        ),  # fmt: skip
+        ),
         "grouped": bilinear_grouped(channels, 2 * factor, factor),
         "all pairs": bilinear_all_pairs_(
             nn.ConvTranspose2d(channels, channels, 2 * factor, factor, bias=False)
-        ),  # fmt: skip
+        ),
     }
     panels = [("input " + str(c), x[0, c]) for c in range(channels)]
     with torch.no_grad():

@@ -34,8 +34,15 @@ BN_EPS = 1e-3
 INPUT_SIZE = (3, 224, 224)
 # (kernel, stride, expansion, output channels, repeats) per stage: EfficientNet-B0's stages,
 # which Lite0 keeps (the weights' shapes confirm every one of them)
-STAGES = [(3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3),
-          (5, 1, 6, 112, 3), (5, 2, 6, 192, 4), (3, 1, 6, 320, 1)]  # fmt: skip
+STAGES = [
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+]
 STEM_CHANNELS, HEAD_CHANNELS = 32, 1280
 
 
@@ -84,14 +91,16 @@ def efficientnet_lite0(class_names: Sequence[str], preprocess: Callable) -> Grap
             block, step = f"block{index}", stride if repeat == 0 else 1
             inner, top = channels * expansion, bottom
             if expansion != 1:
-                layers += _conv_bn_relu(f"{block}_expand", top, nn.Conv2d(channels, inner, 1,
-                                                                          bias=False))  # fmt: skip
+                layers += _conv_bn_relu(
+                    f"{block}_expand", top, nn.Conv2d(channels, inner, 1, bias=False)
+                )
                 top = f"{block}_expand_relu"
             depthwise = SameConv2d(inner, inner, kernel, step, groups=inner, bias=False)
             layers += _conv_bn_relu(f"{block}_depthwise", top, depthwise)
             project = nn.Conv2d(inner, out_channels, 1, bias=False)
-            layers += _conv_bn_relu(f"{block}_project", f"{block}_depthwise_relu", project,
-                                    relu=False)  # fmt: skip
+            layers += _conv_bn_relu(
+                f"{block}_project", f"{block}_depthwise_relu", project, relu=False
+            )
             if step == 1 and channels == out_channels:  # the identity skip
                 layers.append((block, Sum(), (f"{block}_project_bn", bottom)))
             else:
@@ -107,18 +116,33 @@ def efficientnet_lite0(class_names: Sequence[str], preprocess: Callable) -> Grap
         ("dropout", nn.Dropout(0.2), ("flatten",)),
         ("classifier", nn.Linear(HEAD_CHANNELS, len(class_names)), ("dropout",)),
     ]
-    return GraphNet(layers, output="classifier", name="efficientnet_lite0",
-                    input_size=INPUT_SIZE, class_names=class_names,
-                    preprocess=preprocess, stages=stages)  # fmt: skip
+    return GraphNet(
+        layers,
+        output="classifier",
+        name="efficientnet_lite0",
+        input_size=INPUT_SIZE,
+        class_names=class_names,
+        preprocess=preprocess,
+        stages=stages,
+    )
 
 
 # The shipped file's names (the `efficientnet_pytorch` layout) -> ours
 _BLOCK_PARTS = {
-    "_expand_conv": "expand", "_bn0": "expand_bn", "_depthwise_conv": "depthwise",
-    "_bn1": "depthwise_bn", "_project_conv": "project", "_bn2": "project_bn",
-}  # fmt: skip
-_TOP_PARTS = {"_conv_stem": "stem", "_bn0": "stem_bn", "_conv_head": "head", "_bn1": "head_bn",
-              "_fc": "classifier"}  # fmt: skip
+    "_expand_conv": "expand",
+    "_bn0": "expand_bn",
+    "_depthwise_conv": "depthwise",
+    "_bn1": "depthwise_bn",
+    "_project_conv": "project",
+    "_bn2": "project_bn",
+}
+_TOP_PARTS = {
+    "_conv_stem": "stem",
+    "_bn0": "stem_bn",
+    "_conv_head": "head",
+    "_bn1": "head_bn",
+    "_fc": "classifier",
+}
 
 
 def renamed_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -26,10 +26,28 @@ from convscope.data.scenes import BACKGROUND_LABEL, SEGMENT_CLASS_NAMES
 
 VARIANTS = ("32s", "16s", "8s")  # in order: the index is the number of skips used
 VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-    "sheep", "sofa", "train", "tvmonitor",
-)  # fmt: skip
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 FCN_MEAN_BGR = (104.00698793, 116.66876762, 122.67891434)  # fcn.berkeleyvision.org's infer.py
 
 Layer = tuple[str, nn.Module, tuple[str, ...]]
@@ -226,9 +244,10 @@ def init_digit_fcn(variant: str, source: LayeredModel) -> GraphNet:
     """
     net = digit_fcn(variant, source.preprocess)
     shared = [
-        name for name in net.params
+        name
+        for name in net.params
         if name in source.params and name != "upscore"  # "upscore" changes its factor
-    ]  # fmt: skip
+    ]
     transplant(source, net, shared)
     with torch.no_grad():
         if "fc8" in source.params:

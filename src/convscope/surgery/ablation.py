@@ -75,11 +75,11 @@ def with_outputs(model: LayeredModel, count: int) -> LayeredModel:
     if isinstance(last, torch.nn.Linear):
         new = torch.nn.Linear(last.in_features, count)
     elif isinstance(last, torch.nn.Conv2d):
-        new = torch.nn.Conv2d(last.in_channels, count, last.kernel_size, last.stride,
-                              last.padding)  # fmt: skip
+        new = torch.nn.Conv2d(last.in_channels, count, last.kernel_size, last.stride, last.padding)
     else:
-        raise SurgeryError(f"the last layer {name!r} is a {type(last).__name__}, "
-                           "not a Linear or Conv2d layer")  # fmt: skip
+        raise SurgeryError(
+            f"the last layer {name!r} is a {type(last).__name__}, not a Linear or Conv2d layer"
+        )
     path = next(path for path, module in edited.named_modules() if module is last)
     parent, _, attribute = path.rpartition(".")
     setattr(edited.get_submodule(parent), attribute, new.to(device_of(model)))

@@ -107,8 +107,9 @@ def filter_outputs(net: Net, image: torch.Tensor) -> torch.Tensor:
     return net(image.unsqueeze(0))[0]
 
 
-def show_filter_outputs(net: Net, image: torch.Tensor, names: Sequence[str] = (),
-                        crop: int | None = None) -> Figure:  # fmt: skip
+def show_filter_outputs(
+    net: Net, image: torch.Tensor, names: Sequence[str] = (), crop: int | None = None
+) -> Figure:
     """The input and each filter's output, each output with its own colour bar.
 
     Args:
@@ -129,10 +130,12 @@ def show_filter_outputs(net: Net, image: torch.Tensor, names: Sequence[str] = ()
         maps = maps[:, top : top + crop, left : left + crop]
         shown = image[:, top + offset : top + offset + crop, left + offset : left + offset + crop]
         title = f"the central {crop}×{crop} pixels, magnified"
-    panels = [(f"{name} output", Heat(output, "output", cmap="gray"))
-              for name, output in zip(names, maps)]  # fmt: skip
-    return show_panels([("input", shown), *panels], size=2.0 if crop else 1.8, title=title,
-                       title_size=10)  # fmt: skip
+    panels = [
+        (f"{name} output", Heat(output, "output", cmap="gray")) for name, output in zip(names, maps)
+    ]
+    return show_panels(
+        [("input", shown), *panels], size=2.0 if crop else 1.8, title=title, title_size=10
+    )
 
 
 def show_filter_response(image: torch.Tensor, kernel: torch.Tensor, bias: float = 0.0) -> Figure:
@@ -211,6 +214,8 @@ def show_first_layer(
     """
     layer = conv_layers(model)[0]
     maps = first_layer_maps(model, image, len(names))
-    panels = [(f"{layer} filter {i}: {name}", Heat(maps[i], "output", cmap="gray"))
-              for i, name in enumerate(names)]  # fmt: skip
+    panels = [
+        (f"{layer} filter {i}: {name}", Heat(maps[i], "output", cmap="gray"))
+        for i, name in enumerate(names)
+    ]
     return show_panels([("input", image), *panels], size=1.8)

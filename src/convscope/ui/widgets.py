@@ -71,8 +71,9 @@ def designer_filter_widget(image: torch.Tensor) -> widgets.interactive:
 
 
 @wraps_figure(show_layer)
-def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1",
-                 image_index: int = 0) -> widgets.interactive:  # fmt: skip
+def layer_widget(
+    model: Net, images: torch.Tensor, layer: str = "conv1", image_index: int = 0
+) -> widgets.interactive:
     """Choose a layer and an image: the layer's filters and that image's activation maps.
 
     Args:
@@ -92,7 +93,7 @@ def layer_widget(model: Net, images: torch.Tensor, layer: str = "conv1",
             min=0,
             max=len(images) - 1,
             description="image",
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -117,8 +118,7 @@ def class_map_widget(
 
     def update(class_name: str, scene_seed: int):
         scene = scene_of_seed(images, labels, scene_seed, size, count)
-        return show_class_maps(cast, scene.image, class_maps(cast, scene.image), class_name,
-                               scene)  # fmt: skip
+        return show_class_maps(cast, scene.image, class_maps(cast, scene.image), class_name, scene)
 
     return _interactive(
         update,
@@ -161,9 +161,14 @@ def fcn_shape_widget(
 
 
 @wraps_figure(show_channel)
-def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, channel: int = 0,
-                     index: int = 0, passes: RecordedPasses | None = None,
-                     ) -> widgets.interactive:  # fmt: skip
+def deconvnet_widget(
+    model: LayeredModel,
+    images: torch.Tensor,
+    layer: str,
+    channel: int = 0,
+    index: int = 0,
+    passes: RecordedPasses | None = None,
+) -> widgets.interactive:
     """Layer dropdown, channel slider and image chooser: `show_channel`.
 
     A new image costs one recorded forward pass; the first layer one streaming pass over the
@@ -191,14 +196,15 @@ def deconvnet_widget(model: LayeredModel, images: torch.Tensor, layer: str, chan
 
 
 @wraps_figure(show_saliency)
-def saliency_widget(model: LayeredModel, images: torch.Tensor, class_name: str,
-                    index: int = 0) -> widgets.interactive:  # fmt: skip
+def saliency_widget(
+    model: LayeredModel, images: torch.Tensor, class_name: str, index: int = 0
+) -> widgets.interactive:
     """Class selector (by name) and image chooser: `show_saliency`."""
     return _interactive(
         lambda class_name, index: show_saliency(model, images[index], class_name),
         class_name=widgets.Dropdown(
             options=model.class_names, value=class_name, description="class"
-        ),  # fmt: skip
+        ),
         index=widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image"),
     )
 
@@ -265,8 +271,15 @@ def class_model_widget(
 
 
 @wraps_figure(show_explanation)
-def explain_widget(model: LayeredModel, images: torch.Tensor, targets, method: str = "gradient",
-                   index: int = 0, layer: str = "", **settings) -> widgets.interactive:  # fmt: skip
+def explain_widget(
+    model: LayeredModel,
+    images: torch.Tensor,
+    targets,
+    method: str = "gradient",
+    index: int = 0,
+    layer: str = "",
+    **settings,
+) -> widgets.interactive:
     """Method dropdown and image chooser: `show_explanation` of each image's own class
     (`targets`, one per image). Each figure is computed once and kept (the last 32)."""
     model.class_indices(targets, len(images))
@@ -277,8 +290,9 @@ def explain_widget(model: LayeredModel, images: torch.Tensor, targets, method: s
         if key not in kept:
             if len(kept) >= 32:
                 kept.pop(next(iter(kept)))
-            kept[key] = show_explanation(model, images[index], int(targets[index]), method,
-                                         layer, **settings)  # fmt: skip
+            kept[key] = show_explanation(
+                model, images[index], int(targets[index]), method, layer, **settings
+            )
         return kept[key]
 
     return _interactive(
@@ -289,8 +303,9 @@ def explain_widget(model: LayeredModel, images: torch.Tensor, targets, method: s
 
 
 @wraps_figure(show_randomisation)
-def randomisation_widget(curves: SanityCurves, images: torch.Tensor, layer: str = "",
-                         index: int = 0) -> widgets.interactive:  # fmt: skip
+def randomisation_widget(
+    curves: SanityCurves, images: torch.Tensor, layer: str = "", index: int = 0
+) -> widgets.interactive:
     """A "randomise from layer" slider over the cascade (top layer first) and an image
     chooser: every method's map for the trained net beside the net randomised from the top
     down to that layer. The maps are those `curves` holds, so a move computes nothing.
