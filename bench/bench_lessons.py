@@ -41,7 +41,7 @@ def widget_updates(name: str) -> None:
     # a notebook has drawn figures before it reaches its widget: matplotlib's first figure in
     # a process sets up fonts and tick markers (about 0.15 s), which a student never waits for
     cs.show_panels([("warm-up", images[0])]).savefig(io.BytesIO(), format="png")
-    targets = labels if labels is not None else cs.predict(net, images).argmax(1)
+    targets = labels if labels is not None else cs.predicted_classes(net, images)
     budget = WIDGET_BUDGET[name]
     widget = quietly(lambda: cs.explain_widget(net, images, targets, "gradient", 0))()
     menu = next(c for c in widget.children if getattr(c, "description", "") == "method")

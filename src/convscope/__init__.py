@@ -46,7 +46,8 @@ from convscope.core.meta import Shape, blob_shapes, layer_table, smallest_input_
 from convscope.core.metrics import (
     accuracy,
     box_iou,
-    predict,
+    class_scores,
+    predicted_classes,
     segmentation_scores,
     wilson_interval,
 )
@@ -258,7 +259,8 @@ __all__ = [
     "RecordedPasses",
     "occlusion",
     "param_table",
-    "predict",
+    "class_scores",
+    "predicted_classes",
     "project_units",
     "record",
     "recording",

@@ -311,3 +311,26 @@ def test_a_run_reports_each_code_cell_and_its_kernel_talks_over_ipc(tmp_path, mo
     assert transports == [expected]
     assert "without encryption" not in capfd.readouterr().err
     assert list(runtime.glob("*ipc*")) == []  # the sockets removed with the kernel
+
+
+def test_refreshing_a_notebook_in_its_folder_talks_to_its_kernel_over_ipc(tmp_path, monkeypatch):
+    """`make outputs` starts the kernel in the notebook's folder while this process works
+    elsewhere: the sockets' absolute paths must meet (a relative one did not), and none is
+    left in the notebook's folder or the runtime folder."""
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.cells = [nbformat.v4.new_code_cell("import os\nprint(os.path.basename(os.getcwd()))")]
+    nbformat.write(notebook, folder / "tiny.ipynb")
+    runner_headless.execute_in_place(folder / "tiny.ipynb")
+    refreshed = nbformat.read(folder / "tiny.ipynb", as_version=4)
+    assert refreshed.cells[0].outputs[0].text == "lessons\n"  # it ran in its own folder
+    assert sorted(p.name for p in folder.iterdir()) == ["tiny.ipynb"]
+    assert list(runtime.glob("convscope-*")) == []

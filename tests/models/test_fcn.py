@@ -23,7 +23,7 @@ def test_fcn32s_from_the_classifier_scores_a_digit_window_like_the_classifier(
     data = net.preprocess(digits)  # 28x28: score_fr's cell (2, 2) sees exactly rows 0..27
     score_fr = blobs(net, data, ["score_fr"])["score_fr"]
     digits_rows = [c for c in range(11) if c != BACKGROUND_LABEL]
-    assert_within(score_fr[:, digits_rows, 2, 2], cs.predict(digits64, digits), NET_FLOAT64)
+    assert_within(score_fr[:, digits_rows, 2, 2], cs.class_scores(digits64, digits), NET_FLOAT64)
     assert torch.all(score_fr[:, BACKGROUND_LABEL] == 0)
 
 
@@ -63,7 +63,7 @@ def test_shipped_digit_fcns_score_as_stated_and_every_skip_gains():
         net = cs.load_model(f"digit-fcn{variant}")
         pixel_accuracy, mean_iu = segmentation_scores(net, images, label_maps)
         # independent evaluation: per-class IU from boolean masks
-        predicted = cs.predict(net, images).argmax(1)
+        predicted = cs.predicted_classes(net, images)
         ious = []
         for label in range(11):
             truth, guess = label_maps == label, predicted == label

@@ -111,7 +111,7 @@ def test_shipped_digit_model_reaches_98_percent(heldout):
         x = F.max_pool2d(F.relu(F.conv2d(x, *p[conv])), 2)
     x = F.relu(F.linear(x.flatten(1), *p["fc6"]))
     scores = F.linear(F.relu(F.linear(x, *p["fc7"])), *p["fc8"])
-    assert_within(cs.predict(digits_net, images), scores, NET_FLOAT64)
+    assert_within(cs.class_scores(digits_net, images), scores, NET_FLOAT64)
     independent = (scores.argmax(1) == labels).double().mean().item()
     assert independent >= 0.98
     # the same count of 1,000, the package's ratio rounded once to float32

@@ -20,7 +20,7 @@ def test_transplant_makes_a_fresh_net_compute_the_same(digits_net, heldout):
     table = cs.transplant(digits_net, fresh)
     assert len(table) == 12 and set(table.column("mode")) == {"copy"}
     images = heldout[0][:50]
-    assert torch.equal(cs.predict(fresh, images), cs.predict(digits_net, images))
+    assert torch.equal(cs.class_scores(fresh, images), cs.class_scores(digits_net, images))
 
 
 def test_flat_copy_from_linear_to_convolution():

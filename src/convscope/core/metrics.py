@@ -13,7 +13,7 @@ from convscope.core.meta import images_per_batch
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def class_scores(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Class scores for raw images, applying the model's own preprocessing.
 
     Args:
@@ -21,7 +21,7 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> to
         images: `(N, C, H, W)` in [0, 1].
 
     Returns:
-        Unnormalised scores `(N, num_classes)`.
+        Unnormalised scores `(N, num_classes)` (`(N, num_classes, H, W)` for a segmenter).
     """
     batch_size = images_per_batch(model, images.shape[1:], batch_size)  # bounded by memory
     batches = [
@@ -31,9 +31,17 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> to
     return torch.cat(batches)
 
 
+def predicted_classes(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 500
+) -> torch.Tensor:
+    """Each image's most probable class `(N,)` (each pixel's, `(N, H, W)`, for a segmenter):
+    the argmax of `class_scores` over the classes."""
+    return class_scores(model, images, batch_size).argmax(dim=1)
+
+
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of `images` `(N, C, H, W)` whose top class equals `labels` `(N,)`."""
-    return (predict(model, images).argmax(dim=1) == labels).float().mean().item()
+    return (predicted_classes(model, images) == labels).float().mean().item()
 
 
 @torch.no_grad()
@@ -49,7 +57,7 @@ def segmentation_scores(
     Returns:
         `(pixel_accuracy, mean_iu)`.
     """
-    predictions = predict(model, images, batch_size=50).argmax(dim=1)
+    predictions = predicted_classes(model, images, batch_size=50)
     confusion = confusion_matrix(predictions, label_maps, num_classes)
     return pixel_accuracy(confusion), mean_iou(confusion)
 

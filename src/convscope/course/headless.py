@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
@@ -46,6 +48,13 @@ class IPCKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         kwargs.setdefault("transport", KERNEL_TRANSPORT)
         super().__init__(**kwargs)
+        if self.transport == "ipc":
+            # an absolute prefix: jupyter_client's default ("kernel-ipc") is relative, and a
+            # kernel started in the notebook's folder would listen where the client, in
+            # another working folder, never connects
+            folder = Path(jupyter_runtime_dir())
+            folder.mkdir(parents=True, exist_ok=True)
+            self.ip = str(folder / f"convscope-{uuid.uuid4().hex[:12]}")
 
 
 def first_line(source: str) -> str:

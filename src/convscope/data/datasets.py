@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from convscope.core.errors import unknown_name
-from convscope.core.metrics import predict
+from convscope.core.metrics import predicted_classes
 from convscope.core.paths import data_path
 from convscope.data.images import load_photo
 
@@ -93,7 +93,7 @@ def answer_key(
     if labels is not None:
         return labels, "held-out accuracy"
 
-    return predict(model, images).argmax(1), "agreement with the unedited net"
+    return predicted_classes(model, images), "agreement with the unedited net"
 
 
 PHOTO_CROP_COUNT = 24  # the ImageNet nets' lesson set: crops of the three shipped photos

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from convscope.core.arguments import positive
 from convscope.core.meta import has_large_input
-from convscope.core.metrics import predict
+from convscope.core.metrics import class_scores
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import show_panels
 from convscope.explain.saliency import class_model
@@ -155,7 +155,7 @@ def show_regularised_class_models(
     panels = []
     for sigma, name in ((0.0, "L2 only (the paper)"), (blur, f"L2 + blur σ = {blur:g} px")):
         image, score = cache.get(index, l2, step, iterations, blur=sigma)
-        probability = predict(model, image[None]).softmax(1)[0, index].item()
+        probability = class_scores(model, image[None]).softmax(1)[0, index].item()
         panels.append((f"{name}\nS = {score:.0f}, P = {probability:.2f}", stretched(image)))
     title = (
         f'class models of "{model.class_names[index]}": {iterations} steps, λ = {l2:g}, '

@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from convscope.core.errors import ConvscopeError
-from convscope.core.metrics import predict
+from convscope.core.metrics import class_scores
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import FIGURE_DPI
 from convscope.data.images import square_photo
@@ -56,7 +56,7 @@ def photo_saliency(model: LayeredModel, names: Sequence[str]) -> PhotoSaliency:
     """The shipped photos `names` at the model's input size, their top classes, the top
     classes' probabilities and saliency maps (`PhotoSaliency`)."""
     images = torch.stack([square_photo(name, model.input_size[-1]) for name in names])
-    probabilities = predict(model, images).softmax(1)
+    probabilities = class_scores(model, images).softmax(1)
     top = probabilities.argmax(1).tolist()
     maps = saliency_of_images(model, images, top)
     chosen = probabilities[torch.arange(len(top)), torch.tensor(top)]

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from convscope.core.arguments import integer
 from convscope.core.errors import ConvscopeError
 from convscope.core.meta import has_large_input, total_macs
-from convscope.core.metrics import box_iou, predict, wilson_interval
+from convscope.core.metrics import box_iou, predicted_classes, wilson_interval
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import FIGURE_DPI, in_colour
 from convscope.core.precision import float64_where_cheap, settled
@@ -85,7 +85,7 @@ def photo_localisation_scenes(
     given the class `model` ranks first for its photo alone; the objects take turns as the
     target (the first object)."""
     alone = torch.stack([square_photo(name, model.input_size[-1]) for name in PHOTO_OBJECTS])
-    classes = predict(model, alone).argmax(1).tolist()
+    classes = predicted_classes(model, alone).tolist()
     return photo_scenes(PHOTO_OBJECTS, classes, count, tuple(model.input_size[1:]), seed=seed)
 
 

@@ -266,43 +266,22 @@ def show_randomisation(
     for method in rows:
         if method not in curves.methods:
             raise unknown_name("method", method, curves.methods)
-    if len(chosen) < len(rows):
-        return _randomisation_by_state(curves, image, index, chosen, rows)
+    by_state = len(chosen) < len(rows)  # the data test's two nets: a row per net instead
+    outer, inner = (chosen, rows) if by_state else (rows, chosen)
     panels = []
-    for row, method in enumerate(rows):
-        panels.append((method, in_colour(image)))
-        m = curves.methods.index(method)
-        for state in chosen:
-            title = state if row == 0 else ""
-            heat = Heat(
-                curves.maps[curves.states.index(state), m, index], "", limits=(0.0, 1.0), cmap="hot"
-            )
-            panels.append((title, heat))
-    return show_panels(
-        panels,
-        columns=len(chosen) + 1,
-        size=1.1,
-        title=STATE_CAPTIONS[curves.kind],
-        title_size=9,
-        shared_bar="each map scaled to 0..1",
-    )
-
-
-def _randomisation_by_state(
-    curves: SanityCurves, image: torch.Tensor, index: int, states: list[str], methods: list[str]
-) -> Figure:
-    """`show_randomisation` with a row per state (the image first) and a column per method."""
-    panels = []
-    for row, state in enumerate(states):
-        panels.append((f"{state}:", in_colour(image)))
-        for method in methods:
+    for row, first in enumerate(outer):
+        panels.append((f"{first}:" if by_state else first, in_colour(image)))
+        for second in inner:
+            state, method = (first, second) if by_state else (second, first)
             values = curves.maps[curves.states.index(state), curves.methods.index(method), index]
-            title = textwrap.fill(method.replace("_", " "), 11) if row == 0 else ""
-            panels.append((title, Heat(values, "", limits=(0.0, 1.0), cmap="hot")))
+            title = textwrap.fill(method.replace("_", " "), 11) if by_state else state
+            panels.append(
+                (title if row == 0 else "", Heat(values, "", limits=(0.0, 1.0), cmap="hot"))
+            )
     return show_panels(
         panels,
-        columns=len(methods) + 1,
-        size=1.15,
+        columns=len(inner) + 1,
+        size=1.15 if by_state else 1.1,
         title=STATE_CAPTIONS[curves.kind],
         title_size=9,
         shared_bar="each map scaled to 0..1",
