@@ -92,7 +92,7 @@ def _each_analysis(net: cs.Net, images: torch.Tensor) -> dict[str, torch.Tensor]
     image = images[0]
     deconvnet = cs.Deconvnet(net, net.preprocess(image[None]))
     return {
-        "predict": cs.class_scores(net, images),
+        "class_scores": cs.class_scores(net, images),
         "saliency": cs.class_saliency(net, image, 3),
         "all classes": cs.all_class_saliency(net, image, [1, 3]),
         "softmax saliency": cs.softmax_saliency(net, image, 3),
@@ -162,7 +162,7 @@ def test_the_analysis_functions_on_the_cpu_model_equal_plain_torch(heldout):
     net(one).softmax(1)[0, 3].backward()
     softmax_saliency = one.grad[0].abs().amax(0)
     for name, expected in [
-        ("class_scores", "predicted_classes", scores),
+        ("class_scores", scores),
         ("blobs", pool2[:2]),
         ("saliency", saliency),
         ("softmax saliency", softmax_saliency),

@@ -3,6 +3,7 @@ existing one survives a failure, which is named."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -28,9 +29,9 @@ def test_a_failed_write_keeps_the_existing_file_and_leaves_no_temporary(tmp_path
     def fails(temporary: str) -> None:
         with open(temporary, "wb") as handle:
             handle.write(b"half a file")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(FileError, match=r"cannot write .*weights.pth: disk full; .* MB free"):
+    with pytest.raises(FileError, match=r"cannot write .*weights.pth: No space left on device; "):
         write_atomically(path, fails)
     assert path.read_bytes() == b"the old checkpoint"
     assert [p.name for p in tmp_path.iterdir()] == ["weights.pth"]
@@ -126,3 +127,19 @@ def test_torch_failing_to_write_becomes_a_named_error_and_keeps_the_old_file(tmp
     assert "nothing was written" in result.stdout
     assert path.read_bytes() == b"the old checkpoint"
     assert [p.name for p in tmp_path.iterdir()] == ["weights.pth"]
+
+
+def test_a_failure_of_the_work_itself_is_not_called_a_write_failure(tmp_path):
+    """A cell that timed out while papermill filled the file (a TimeoutError, an OSError
+    without a write's errno) or any other error passes through as it is."""
+
+    def times_out(temporary: str) -> None:
+        raise TimeoutError("A cell timed out while it was being executed")
+
+    def overwrites(temporary: str) -> None:
+        raise RuntimeError("refusing to overwrite the parameters cell")
+
+    for work, kind in ((times_out, TimeoutError), (overwrites, RuntimeError)):
+        with pytest.raises(kind):
+            write_atomically(tmp_path / "run.ipynb", work)
+    assert list(tmp_path.iterdir()) == []

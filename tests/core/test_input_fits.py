@@ -3,10 +3,13 @@ does read: the smallest size found by the search is the one real forward passes 
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 import convscope as cs
+from convscope.caffe.net import build_caffe_net
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import ending_after, recording
 from convscope.core.meta import check_input_fits, smallest_input_size
@@ -61,3 +64,47 @@ def test_ending_after_a_layer_records_it_and_runs_nothing_above(digits_net):
         handle.remove()
     assert returned == "nothing: the pass ended" and ran == [] and kept["conv2"].shape[0] == 2
     assert digits_net(torch.zeros(1, 1, 28, 28)).shape == (1, 10)  # the hook is gone
+
+
+def test_a_caffe_global_pooling_reads_any_size_and_the_channels_are_named():
+    net = {
+        "name": "gap",
+        "input": ["data"],
+        "input_shape": [{"dim": [1, 3, 32, 32]}],
+        "layer": [
+            {
+                "name": "conv",
+                "type": "Convolution",
+                "bottom": ["data"],
+                "top": ["conv"],
+                "convolution_param": {"num_output": 4, "kernel_size": [3]},
+            },
+            {
+                "name": "pool",
+                "type": "Pooling",
+                "bottom": ["conv"],
+                "top": ["pool"],
+                "pooling_param": {"pool": "AVE", "global_pooling": True},
+            },
+            {
+                "name": "fc",
+                "type": "InnerProduct",
+                "bottom": ["pool"],
+                "top": ["fc"],
+                "inner_product_param": {"num_output": 2},
+            },
+        ],
+    }
+    model = build_caffe_net(net)
+    check_input_fits(model, (3, 64, 48))  # a real pass reads it too:
+    assert model(torch.zeros(1, 3, 64, 48)).shape == (1, 2)
+    with pytest.raises(ConvscopeError, match=r"image has 1 channel\(s\); caffe reads 3"):
+        check_input_fits(model, (1, 32, 32))
+
+
+def test_a_layer_replaced_in_place_is_measured_again(digits_net):
+    net = copy.deepcopy(digits_net)
+    assert smallest_input_size(net, "conv2") == (14, 14)
+    net.pool1 = torch.nn.MaxPool2d(2, 1)  # a pooling that no longer halves
+    first = next(size for size in range(1, 29) if reads(net, size, 28, "conv2"))
+    assert smallest_input_size(net, "conv2") == (first, first) and first < 14

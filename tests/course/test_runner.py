@@ -334,3 +334,27 @@ def test_refreshing_a_notebook_in_its_folder_talks_to_its_kernel_over_ipc(tmp_pa
     assert refreshed.cells[0].outputs[0].text == "lessons\n"  # it ran in its own folder
     assert sorted(p.name for p in folder.iterdir()) == ["tiny.ipynb"]
     assert list(runtime.glob("convscope-*")) == []
+
+
+def test_a_runtime_folder_too_deep_for_a_socket_falls_back_to_a_private_temporary_one(
+    tmp_path, monkeypatch
+):
+    deep = tmp_path / ("a_long_folder_name_" * 6)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
+    prefix = runner_headless.socket_prefix()
+    assert len(os.fsencode(prefix)) + 3 <= runner_headless.SOCKET_PATH_MAX
+    assert (
+        not prefix.startswith(str(deep)) and os.stat(os.path.dirname(prefix)).st_mode & 0o077 == 0
+    )
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+    nbformat.write(notebook, folder / "tiny.ipynb")
+    runner_headless.execute_in_place(folder / "tiny.ipynb")  # the kernel is reached there
+    assert nbformat.read(folder / "tiny.ipynb", as_version=4).cells[0].outputs[0].text == "42\n"

@@ -179,10 +179,10 @@ def test_save_weights_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "w.pt"
 
     def failing_save(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")  # ENOSPC
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(cs.ConvscopeError, match=r"cannot write .*w.pt: disk full"):
+    with pytest.raises(cs.ConvscopeError, match=r"cannot write .*w.pt: No space left on device"):
         checkpoints.save_weights(model, path)
     assert list(tmp_path.iterdir()) == []
 

@@ -147,6 +147,8 @@ class Scale(nn.Module):
 class GlobalPool(nn.Module):
     """Caffe's `global_pooling`: one MAX or AVE over each whole map -> `(N, C, 1, 1)`."""
 
+    reads_any_size = True  # what follows sees one value per map, whatever the input's size
+
     def __init__(self, mode: str) -> None:
         super().__init__()
         self.mode = mode

@@ -10,6 +10,7 @@ any existing file as it was, no half-written file behind, and a `FileError` nami
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -95,6 +96,26 @@ def writable_folder(name: str, path: object, error: type[ConvscopeError] = FileE
     return path
 
 
+# The errors of a write that the disk or the folder refused (not of the work that fills it)
+WRITE_ERRORS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ENOSPC",
+        "EDQUOT",
+        "EFBIG",
+        "EROFS",
+        "EACCES",
+        "EPERM",
+        "EIO",
+        "EISDIR",
+        "ENAMETOOLONG",
+        "ENOTDIR",
+        "EXDEV",
+    )
+    if hasattr(errno, name)
+)
+
+
 def _write_failed(path: Path, failure: Exception) -> FileError:
     detail = failure.strerror if isinstance(failure, OSError) and failure.strerror else failure
     try:
@@ -132,9 +153,11 @@ def write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:
         os.chmod(temporary, _PLAIN_MODE)  # mkstemp's file is private (0600); open() gives this
         os.replace(temporary, path)
     except OSError as failure:
+        if failure.errno not in WRITE_ERRORS:  # a timeout, a missing input: not the write's
+            raise
         raise _write_failed(path, failure) from failure
     except RuntimeError as failure:  # torch.save reports a failed write as "enforce fail"
-        if "enforce fail" not in str(failure) and "write" not in str(failure):
+        if not any(mark in str(failure) for mark in ("enforce fail", "PytorchStreamWriter")):
             raise
         raise _write_failed(path, failure) from failure
     finally:

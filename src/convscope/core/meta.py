@@ -18,7 +18,7 @@ from torch.func import functional_call
 from convscope.core.errors import ConvscopeError
 from convscope.core.geometry import geometries
 from convscope.core.inspection import ending_after, recording
-from convscope.core.net import INPUT_BLOB, Crop, LayeredModel
+from convscope.core.net import INPUT_BLOB, Crop, GraphNet, LayeredModel
 from convscope.core.tables import Table
 
 
@@ -129,7 +129,12 @@ def _architecture(model: LayeredModel) -> tuple:
     if kept is not None and kept[0] == ids and all(r() is p for r, p in zip(kept[1], parts)):
         return kept[2]
     architecture = tuple(
-        (name, type(module).__name__, *(tuple(p.shape) for p in module.parameters(recurse=False)))
+        (
+            name,
+            type(module).__name__,
+            module.extra_repr(),  # kernel, stride, padding: a pooling swapped in place too
+            *(tuple(p.shape) for p in module.parameters(recurse=False)),
+        )
         for name, module in model.named_layers()
     )
     _MADE_OF[model] = (ids, tuple(map(weakref.ref, parts)), architecture)
@@ -184,7 +189,14 @@ def _size_error(
     smallest = smallest_input_size(model, until)
     where = f"{model.name}" + (f" up to {until}" if until else "")
     if height >= smallest[0] and width >= smallest[1]:
-        return _exact_size_error(model, input_shape, name)
+        if _fully_connected(model, until):
+            return _exact_size_error(model, input_shape, name)
+        try:  # neither too small nor an fc size: say what the shape-only pass met
+            meta_blobs(model, (1, *input_shape[-3:]), until)
+            problem = "its layers cannot combine the blobs of this size"
+        except (RuntimeError, ValueError, ConvscopeError) as error:
+            problem = " ".join(str(error).split())
+        return ConvscopeError(f"{name} of {height}x{width} does not fit {where}: {problem}")
     return ConvscopeError(
         f"{name} of {height}x{width} is too small for {where}: the smallest it reads is "
         f"{smallest[0]}x{smallest[1]} (H x W)"
@@ -229,6 +241,10 @@ def check_input_fits(
     """
     if tuple(image_shape) == tuple(model.input_size):
         return  # the size the net was built for: every layer reads it (no pass needed)
+    if image_shape[-3] != model.input_size[0]:
+        raise ConvscopeError(
+            f"{name} has {image_shape[-3]} channel(s); {model.name} reads {model.input_size[0]}"
+        )
     if not _fits(model, (1, *image_shape), until):
         raise _size_error(model, image_shape, until, name)
     if _fully_connected(model, until) and tuple(image_shape[-2:]) != model.input_size[1:]:
@@ -241,7 +257,8 @@ def _fully_connected(model: LayeredModel, until: str | None) -> bool:
     """Whether a fully connected layer reads the feature maps themselves in a pass that ends
     after `until` (None: all): not after a global (adaptive) pooling, which reads any size."""
     for layer, module in model.named_layers():
-        if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        global_pool = isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+        if global_pool or getattr(module, "reads_any_size", False):  # Caffe's GlobalPool too
             return False
         if isinstance(module, nn.Linear):
             return True
@@ -250,12 +267,21 @@ def _fully_connected(model: LayeredModel, until: str | None) -> bool:
     return False
 
 
+def _at(shape: list[int], axis: int, size: int) -> list[int]:
+    """`shape` with height (axis 0) or width (axis 1) set to `size`."""
+    changed = list(shape)
+    changed[2 + axis] = size
+    return changed
+
+
 def smallest_input_size(model: LayeredModel, until: str | None = None) -> tuple[int, int]:
     """The smallest height (at the training width) and width (at the training height) the
     model reads, up to layer `until` (None: the whole net).
 
-    A binary search up to the training size, which must itself be valid: a conv or pooling
-    layer that reads a size reads every larger one, so the sizes that fit are a range.
+    Up to the training size, which must itself be valid. In a chain a layer that reads a size
+    reads every larger one, so the sizes that fit are a range and a binary search finds its
+    start; in a graph two branches can round differently (a Concat of a strided conv and a
+    ceil-mode pool fits even sizes only), so every size is tried from 1 up.
     """
     channels, height, width = model.input_size
     found = []
@@ -263,6 +289,11 @@ def smallest_input_size(model: LayeredModel, until: str | None = None) -> tuple[
         shape = [1, channels, height, width]
         if not _fits(model, shape, until):
             raise ConvscopeError(f"{model.name} rejects even its training size {height}x{width}")
+        if isinstance(model, GraphNet):
+            found.append(
+                next(s for s in range(1, limit + 1) if _fits(model, _at(shape, axis, s), until))
+            )
+            continue
         low, high = 1, limit  # high fits; find the smallest that does
         while low < high:
             middle = (low + high) // 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,22 @@ CELL_TIMEOUT = 900  # seconds; the slowest lesson cell (VGG16 top-9 over 24 crop
 
 
 KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
+# A Unix socket's path has at most 104 bytes on macOS (108 on Linux); the prefix gets "-N".
+SOCKET_PATH_MAX = 100
+
+
+def socket_prefix() -> str:
+    """Where a kernel's sockets go: an absolute prefix (jupyter_client's default, "kernel-ipc",
+    is relative, and a kernel started in the notebook's folder would listen where the client,
+    working elsewhere, never connects) in Jupyter's runtime folder, private (0700), or in a
+    private temporary folder when that path would be too long for a socket (a checkout deep
+    in a home folder on macOS)."""
+    name = f"convscope-{uuid.uuid4().hex[:12]}"
+    folder = Path(jupyter_runtime_dir())
+    if len(os.fsencode(folder / name)) + 3 > SOCKET_PATH_MAX:
+        folder = Path(tempfile.gettempdir()) / f"convscope-{os.getuid()}"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return str(folder / name)
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -49,12 +66,7 @@ class IPCKernelManager(AsyncKernelManager):
         kwargs.setdefault("transport", KERNEL_TRANSPORT)
         super().__init__(**kwargs)
         if self.transport == "ipc":
-            # an absolute prefix: jupyter_client's default ("kernel-ipc") is relative, and a
-            # kernel started in the notebook's folder would listen where the client, in
-            # another working folder, never connects
-            folder = Path(jupyter_runtime_dir())
-            folder.mkdir(parents=True, exist_ok=True)
-            self.ip = str(folder / f"convscope-{uuid.uuid4().hex[:12]}")
+            self.ip = socket_prefix()
 
 
 def first_line(source: str) -> str:

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from convscope.core.arguments import image_for
 from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.core.inspection import check_feature_map_layer
 from convscope.core.meta import check_input_fits, has_large_input, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import Heat, in_colour, show_panels
@@ -215,6 +216,8 @@ def _explained(model, images, indices, method, layer, settings) -> list[Explanat
     samples, steps = suggested_counts(model)
     window, stride = occlusion_windows(side)
     cam_at = (layer or cam_layer(model)) if method in ("grad_cam", "guided_grad_cam") else ""
+    if cam_at:
+        check_feature_map_layer(model, cam_at)  # before any pass (layer_cam trusts it)
     resolved = Settings(
         layer=cam_at,
         samples=settings.get("samples") or samples,
