@@ -46,22 +46,6 @@ class RectifiedReLU(torch.autograd.Function):
         return gradient.clamp(min=0), None
 
 
-class GuidedReLU(torch.autograd.Function):
-    """ReLU forward (capped at `top`: ReLU6); backward: the incoming gradient rectified and
-    masked by where the forward pass let it through, `0 < x < top`."""
-
-    @staticmethod
-    def forward(ctx, x, top):
-        ctx.save_for_backward(x)
-        ctx.top = top
-        return x.clamp(min=0, max=top)
-
-    @staticmethod
-    def backward(ctx, gradient):
-        (x,) = ctx.saved_tensors
-        return gradient.clamp(min=0) * ((x > 0) & (x < ctx.top)), None
-
-
 class PassedBack(torch.autograd.Function):
     """Forward: a layer's output `y` as computed; backward: the gradient straight to the
     layer's input `x`, as if the layer were the identity (normalisation under the deconvnet)."""
@@ -75,7 +59,6 @@ class PassedBack(torch.autograd.Function):
         return gradient, None
 
 
-_FUNCTIONS = {"deconvnet": RectifiedReLU, "guided": GuidedReLU}
 # normalisation: what the deconvnet passes back unchanged (lesson 05's walk and this rule alike)
 NORMALISATION = (nn.LocalResponseNorm, nn.BatchNorm2d)
 RECTIFIERS = (nn.ReLU, nn.ReLU6)  # the layers whose backward step a rule replaces
@@ -84,6 +67,19 @@ RECTIFIERS = (nn.ReLU, nn.ReLU6)  # the layers whose backward step a rule replac
 def _top(module: nn.Module) -> float:
     """Where a rectifier caps its output: 6 for ReLU6, never for ReLU."""
     return 6.0 if isinstance(module, nn.ReLU6) else float("inf")
+
+
+def _rectify_incoming(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+    """A rectifier's forward hook under guided backpropagation: the gradient arriving at its
+    output is rectified, then the layer's own backward step masks it by `0 < x < top`
+    (ReLU: x > 0; ReLU6's step also zeroes x >= 6): max(g, 0) · [0 < x < top], Springenberg et al.'s
+    rule, without a second forward computation or a Python backward per layer."""
+    if out.requires_grad:
+        out.register_hook(_rectified)
+
+
+def _rectified(gradient: torch.Tensor) -> torch.Tensor:
+    return gradient.clamp(min=0)
 
 
 def _passed_back(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
@@ -104,10 +100,14 @@ def modified_backward(model: nn.Module, rule: str) -> Iterator[nn.Module]:
     if rule == "gradient":
         yield model
         return
-    function = _FUNCTIONS[rule]
     relus = [module for module in model.modules() if isinstance(module, RECTIFIERS)]
     flags = [relu.inplace for relu in relus]
-    hooks = [(relu, lambda m, args, out: function.apply(args[0], _top(m))) for relu in relus]
+    if rule == "guided":  # the ReLU's own backward masks; only its incoming gradient changes
+        hooks = [(relu, _rectify_incoming) for relu in relus]
+    else:
+        hooks = [
+            (relu, lambda m, args, out: RectifiedReLU.apply(args[0], _top(m))) for relu in relus
+        ]
     if rule == "deconvnet":
         hooks += [(m, _passed_back) for m in model.modules() if isinstance(m, NORMALISATION)]
     try:
