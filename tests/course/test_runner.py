@@ -313,12 +313,8 @@ def test_a_run_reports_each_code_cell_and_its_kernel_talks_over_ipc(tmp_path, mo
     assert list(runtime.glob("*ipc*")) == []  # the sockets removed with the kernel
 
 
-def test_refreshing_a_notebook_in_its_folder_talks_to_its_kernel_over_ipc(tmp_path, monkeypatch):
-    """`make outputs` starts the kernel in the notebook's folder while this process works
-    elsewhere: the sockets' absolute paths must meet (a relative one did not), and none is
-    left in the notebook's folder or the runtime folder."""
-    runtime = tmp_path / "runtime"
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+def tiny_notebook(tmp_path, source: str):
+    """A folder `lessons` holding `tiny.ipynb`, one code cell of `source`; returns the folder."""
     folder = tmp_path / "lessons"
     folder.mkdir()
     notebook = nbformat.v4.new_notebook()
@@ -327,8 +323,18 @@ def test_refreshing_a_notebook_in_its_folder_talks_to_its_kernel_over_ipc(tmp_pa
         "display_name": "Python 3",
         "language": "python",
     }
-    notebook.cells = [nbformat.v4.new_code_cell("import os\nprint(os.path.basename(os.getcwd()))")]
+    notebook.cells = [nbformat.v4.new_code_cell(source)]
     nbformat.write(notebook, folder / "tiny.ipynb")
+    return folder
+
+
+def test_refreshing_a_notebook_in_its_folder_talks_to_its_kernel_over_ipc(tmp_path, monkeypatch):
+    """`make outputs` starts the kernel in the notebook's folder while this process works
+    elsewhere: the sockets' absolute paths must meet (a relative one did not), and none is
+    left in the notebook's folder or the runtime folder."""
+    runtime = tmp_path / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    folder = tiny_notebook(tmp_path, "import os\nprint(os.path.basename(os.getcwd()))")
     runner_headless.execute_in_place(folder / "tiny.ipynb")
     refreshed = nbformat.read(folder / "tiny.ipynb", as_version=4)
     assert refreshed.cells[0].outputs[0].text == "lessons\n"  # it ran in its own folder
@@ -346,15 +352,6 @@ def test_a_runtime_folder_too_deep_for_a_socket_falls_back_to_a_private_temporar
     assert (
         not prefix.startswith(str(deep)) and os.stat(os.path.dirname(prefix)).st_mode & 0o077 == 0
     )
-    folder = tmp_path / "lessons"
-    folder.mkdir()
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    notebook.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
-    nbformat.write(notebook, folder / "tiny.ipynb")
+    folder = tiny_notebook(tmp_path, "print(6 * 7)")
     runner_headless.execute_in_place(folder / "tiny.ipynb")  # the kernel is reached there
     assert nbformat.read(folder / "tiny.ipynb", as_version=4).cells[0].outputs[0].text == "42\n"
