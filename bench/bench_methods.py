@@ -1,9 +1,10 @@
 """Lesson 07's methods side by side: each against a forward pass, and each against Captum.
 
 Run: `.venv/bin/python bench/bench_methods.py [--quick]`. For one held-out digit and for a
-random AlexNet at 224×224, the median of interleaved runs of every `cs.explain` method and of
-Captum's implementation of the same method with the same settings (the tests check that they
-agree to 1e-5), as multiples of one forward pass. Then the lesson's widget update (one method
+random AlexNet at 224×224, the median of interleaved runs (every action once a round, in a
+new shuffled order each round: `timing.interleaved_medians`) of every `cs.explain` method and
+of Captum's implementation of the same method with the same settings (the tests check that
+they agree to 1e-5), as multiples of one forward pass. Then the lesson's widget update (one method
 on one new digit) and the cost of the meta-device shape pass that `images_per_batch` now makes
 once per model and shape. Both sides start from the image in [0, 1] and preprocess it. Targets
 (issue 23): every method at most 1.00x Captum's time on both nets, the gradient at most 2.2

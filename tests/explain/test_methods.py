@@ -193,6 +193,30 @@ def test_bad_arguments_are_named():
         cs.explain(net, torch.zeros(1, 30, 30), 0, "gradient")
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_map_that_is_not_finite_is_refused(bad):
+    # a first-layer weight set to NaN or infinity after loading (the loader refuses them)
+    # reaches every later blob, so each method's map; it must be refused, not drawn
+    net = cs.load_model("digits")
+    images, _ = cs.load_digits("heldout")
+    with torch.no_grad():
+        net.layer("conv1").weight[0, 0, 2, 2] = bad
+    for method in ("gradient", "grad_cam", "occlusion"):
+        with pytest.raises(cs.ConvscopeError, match=f"{method} gave a map that is not finite"):
+            cs.explain(net, images[1], 7, method)
+
+
+def test_a_bad_grad_cam_layer_is_refused_before_any_pass():
+    net = cs.load_model("digits")
+    images, _ = cs.load_digits("heldout")
+    passes = []
+    net.register_forward_hook(lambda *args: passes.append(1))
+    for method in ("grad_cam", "guided_grad_cam"):
+        with pytest.raises(cs.ConvscopeError, match="layer with feature maps 'fc7'"):
+            cs.explain(net, images[0], 0, method, layer="fc7")
+    assert passes == []
+
+
 def test_many_images_at_once_equal_one_at_a_time():
     net = cs.load_model("digits")
     images, labels = cs.load_digits("heldout")

@@ -126,7 +126,9 @@ def to_model(model: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
     """`tensor` on `model`'s device, and in its dtype when both are floating (the same tensor
     when it is there already). One look at the model's first tensors: this runs on every
     explanation, where walking the parameters twice cost as much as the checks."""
-    first = next(itertools.chain(model.parameters(), model.buffers()), None)
+    first = next(model.parameters(), None)
+    if first is None:
+        first = next(model.buffers(), None)
     if first is None:
         return tensor.to(device="cpu")
     if tensor.is_floating_point() and first.is_floating_point():

@@ -165,31 +165,43 @@ _ENDS_FEATURE_MAPS = (
 )
 
 
+def feature_map_modules(model: LayeredModel) -> list[tuple[str, nn.Module]]:
+    """`(name, module)` of every layer whose output is a stack of maps `(N, C, H, W)` (conv,
+    ReLU, pooling, normalisation, dropout), in forward order, up to the first layer that
+    flattens, fully connects or pools adaptively: one walk over the layers."""
+    layers = []
+    for name, module in model.named_layers():
+        if isinstance(module, _ENDS_FEATURE_MAPS):
+            break
+        layers.append((name, module))
+    return layers
+
+
 def feature_map_layers(model: LayeredModel) -> list[str]:
-    """The layers with feature maps: every layer whose output is a stack of maps
-    `(N, C, H, W)` (conv, ReLU, pooling, normalisation, dropout), in forward order, up to the
-    first layer that flattens, fully connects or pools adaptively.
+    """The names of the layers with feature maps (`feature_map_modules`).
 
     The one definition that the layer menus, the parameter checks, the deconvnet, top
     activations and occlusion all use.
     """
-    names = []
-    for name, module in model.named_layers():
-        if isinstance(module, _ENDS_FEATURE_MAPS):
-            break
-        names.append(name)
-    return names
+    return [name for name, _ in feature_map_modules(model)]
 
 
-def check_feature_map_layer(model: LayeredModel, layer: str) -> str:
-    """`layer`, if it is one of `feature_map_layers(model)`.
+def feature_map_module(model: LayeredModel, layer: str) -> nn.Module:
+    """The module of `layer`, if it is one of `feature_map_layers(model)`.
 
     Raises:
         UnknownNameError: it is not; the message lists the layers with feature maps.
     """
-    choices = feature_map_layers(model)
-    if layer not in choices:
-        raise unknown_name("layer with feature maps", layer, choices)
+    modules = dict(feature_map_modules(model))
+    if layer not in modules:
+        raise unknown_name("layer with feature maps", layer, list(modules))
+    return modules[layer]
+
+
+def check_feature_map_layer(model: LayeredModel, layer: str) -> str:
+    """`layer`, if it is one of `feature_map_layers(model)` (else `feature_map_module`'s
+    error)."""
+    feature_map_module(model, layer)
     return layer
 
 

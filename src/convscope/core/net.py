@@ -188,7 +188,7 @@ class Net(LayeredModel, nn.Sequential):
 
     def named_layers(self) -> Iterator[tuple[str, nn.Module]]:
         for path, module in self.named_modules():
-            if path and not list(module.children()):
+            if path and next(module.children(), None) is None:  # a leaf
                 yield self.caffe_names.get(path, path), module
 
     def layer_graph(self) -> list[tuple[str, nn.Module, tuple[str, ...]]]:

@@ -33,47 +33,16 @@ from convscope.core.net import LayeredModel
 RULES = ("gradient", "deconvnet", "guided")
 
 
-class RectifiedReLU(torch.autograd.Function):
-    """ReLU forward (capped at `top`: ReLU6); the backward pass applies a ReLU to the incoming
-    gradient (deconvnet)."""
-
-    @staticmethod
-    def forward(ctx, x, top):
-        return x.clamp(min=0, max=top)
-
-    @staticmethod
-    def backward(ctx, gradient):
-        return gradient.clamp(min=0), None
-
-
-class PassedBack(torch.autograd.Function):
-    """Forward: a layer's output `y` as computed; backward: the gradient straight to the
-    layer's input `x`, as if the layer were the identity (normalisation under the deconvnet)."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        return y.clone()
-
-    @staticmethod
-    def backward(ctx, gradient):
-        return gradient, None
-
-
 # normalisation: what the deconvnet passes back unchanged (lesson 05's walk and this rule alike)
 NORMALISATION = (nn.LocalResponseNorm, nn.BatchNorm2d)
 RECTIFIERS = (nn.ReLU, nn.ReLU6)  # the layers whose backward step a rule replaces
 
 
-def _top(module: nn.Module) -> float:
-    """Where a rectifier caps its output: 6 for ReLU6, never for ReLU."""
-    return 6.0 if isinstance(module, nn.ReLU6) else float("inf")
-
-
 def _rectify_incoming(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
     """A rectifier's forward hook under guided backpropagation: the gradient arriving at its
     output is rectified, then the layer's own backward step masks it by `0 < x < top`
-    (ReLU: x > 0; ReLU6's step also zeroes x >= 6): max(g, 0) · [0 < x < top], Springenberg et al.'s
-    rule, without a second forward computation or a Python backward per layer."""
+    (ReLU: x > 0; ReLU6's step also zeroes x >= 6): max(g, 0) · [0 < x < top], Springenberg
+    et al.'s rule, without a second forward computation or a Python backward per layer."""
     if out.requires_grad:
         out.register_hook(_rectified)
 
@@ -82,9 +51,31 @@ def _rectified(gradient: torch.Tensor) -> torch.Tensor:
     return gradient.clamp(min=0)
 
 
+class PassedBack(torch.autograd.Function):
+    """Forward: a layer's output `out` as computed (no copy: autograd returns a view of it);
+    backward: the gradient arriving there sent straight to the layer's input `x`, as if the
+    layer were the identity, rectified (max(g, 0)) when `rectified` is true."""
+
+    @staticmethod
+    def forward(ctx, x, out, rectified):
+        ctx.rectified = rectified
+        return out
+
+    @staticmethod
+    def backward(ctx, gradient):
+        return (gradient.clamp(min=0) if ctx.rectified else gradient), None, None
+
+
 def _passed_back(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
     """A normalisation layer's forward hook: its output, sending the signal back unchanged."""
-    return PassedBack.apply(args[0], out.detach())
+    return PassedBack.apply(args[0], out.detach(), False)
+
+
+def _rectify_passed(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+    """A rectifier's forward hook under the deconvnet: its output, with the gradient arriving
+    there rectified and sent straight to the input, whatever the forward pass did: max(g, 0),
+    Zeiler & Fergus's rule (ReLU6 alike: its cap is ignored, as the mask is)."""
+    return PassedBack.apply(args[0], out.detach(), True)
 
 
 @contextmanager
@@ -100,16 +91,17 @@ def modified_backward(model: nn.Module, rule: str) -> Iterator[nn.Module]:
     if rule == "gradient":
         yield model
         return
-    relus = [module for module in model.modules() if isinstance(module, RECTIFIERS)]
+    rectifier_hook = _rectify_incoming if rule == "guided" else _rectify_passed
+    hooks = []  # one walk over the modules (entering costs ~0.04 ms, 2% of a digit's map)
+    for module in model.modules():
+        if isinstance(module, RECTIFIERS):
+            # guided: the ReLU's own backward masks, only its incoming gradient changes;
+            # deconvnet: the ReLU's own backward step is bypassed
+            hooks.append((module, rectifier_hook))
+        elif rule == "deconvnet" and isinstance(module, NORMALISATION):
+            hooks.append((module, _passed_back))
+    relus = [module for module, hook in hooks if hook is rectifier_hook]
     flags = [relu.inplace for relu in relus]
-    if rule == "guided":  # the ReLU's own backward masks; only its incoming gradient changes
-        hooks = [(relu, _rectify_incoming) for relu in relus]
-    else:
-        hooks = [
-            (relu, lambda m, args, out: RectifiedReLU.apply(args[0], _top(m))) for relu in relus
-        ]
-    if rule == "deconvnet":
-        hooks += [(m, _passed_back) for m in model.modules() if isinstance(m, NORMALISATION)]
     try:
         for relu in relus:
             relu.inplace = False

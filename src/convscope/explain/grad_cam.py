@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
-from convscope.core.inspection import check_feature_map_layer, feature_map_layers, forward_hooks
+from convscope.core.inspection import feature_map_module, feature_map_modules, forward_hooks
 from convscope.core.net import LayeredModel
 from convscope.explain.backward_rules import RECTIFIERS
 
@@ -28,7 +28,7 @@ def cam_layer(model: LayeredModel) -> str:
     Raises:
         ConvscopeError: the model has no ReLU among its layers with feature maps.
     """
-    relus = [n for n in feature_map_layers(model) if isinstance(model.layer(n), RECTIFIERS)]
+    relus = [name for name, module in feature_map_modules(model) if isinstance(module, RECTIFIERS)]
     if not relus:
         raise ConvscopeError(f"{model.name} has no ReLU layer with feature maps for Grad-CAM")
     return relus[-1]
@@ -47,13 +47,21 @@ def layer_cam(
         `(N, h, w)`: ReLU(Σ_k α_k A^k) per image, not yet upsampled. Each image's score
         depends on its own input only (eval mode), so one backward pass serves them all.
     """
-    check_feature_map_layer(model, layer)
     kept = {}
-    keep = {layer: lambda m, args, out: kept.update(maps=out)}
-    with forward_hooks(model, keep), torch.enable_grad():
-        scores = model(to_model(model, data).detach().requires_grad_(True))
-        chosen = scores[torch.arange(len(indices)), indices.to(scores.device)].sum()
-        (gradient,) = torch.autograd.grad(chosen, kept["maps"])
+
+    def graph_from_here(module, args, out):
+        """The maps become the graph's leaf: no layer below them needs a gradient, so the
+        pass up to here builds no graph (unlike a gradient to the input)."""
+        torch.set_grad_enabled(True)  # undone by the `no_grad` block around the pass
+        kept["maps"] = out.detach().requires_grad_(True)
+        return kept["maps"]
+
+    with forward_hooks(model, [(feature_map_module(model, layer), graph_from_here)]):
+        with torch.enable_grad():
+            with torch.no_grad():
+                scores = model(to_model(model, data))
+            chosen = scores.gather(1, indices.to(scores.device)[:, None]).sum()
+            (gradient,) = torch.autograd.grad(chosen, kept["maps"])
     weights = gradient.mean(dim=(2, 3))  # α_k of each image
     return to_cpu((weights[:, :, None, None] * kept["maps"].detach()).sum(1).clamp(min=0))
 

@@ -11,6 +11,7 @@ Where the methods differ is the backward pass: `BACKWARD_PASSES` is that table, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,6 @@ from matplotlib.figure import Figure
 
 from convscope.core.arguments import image_for
 from convscope.core.errors import ConvscopeError, unknown_name
-from convscope.core.inspection import check_feature_map_layer
 from convscope.core.meta import check_input_fits, has_large_input, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import Heat, in_colour, show_panels
@@ -147,7 +147,8 @@ def _by_rule(rule: str) -> Attribution:
 
 def _cams(model, data, indices, settings: Settings) -> torch.Tensor:
     """Each image's Grad-CAM map `(N, 1, H, W)`, upsampled bilinearly to the input."""
-    batch = images_per_batch(model, data.shape[1:], 64)
+    # one image is one batch: no shape pass needed to bound it
+    batch = 1 if len(data) == 1 else images_per_batch(model, data.shape[1:], 64)
     cams = [
         upsampled(
             layer_cam(model, data[i : i + batch], indices[i : i + batch], settings.layer),
@@ -163,8 +164,8 @@ def _grad_cam(model, data, indices, settings):
 
 
 def _guided_grad_cam(model, data, indices, settings):
-    guided = _by_rule("guided")(model, data, indices, settings)
-    return guided * _cams(model, data, indices, settings)  # the paper's product
+    cams = _cams(model, data, indices, settings)  # first: `layer_cam` checks the layer
+    return _by_rule("guided")(model, data, indices, settings) * cams  # the paper's product
 
 
 def _occlusion(model, data, indices, settings):
@@ -215,9 +216,8 @@ def _explained(model, images, indices, method, layer, settings) -> list[Explanat
     side = min(images.shape[2:])
     samples, steps = suggested_counts(model)
     window, stride = occlusion_windows(side)
+    # the layer is checked once, by `layer_cam`, before any pass
     cam_at = (layer or cam_layer(model)) if method in ("grad_cam", "guided_grad_cam") else ""
-    if cam_at:
-        check_feature_map_layer(model, cam_at)  # before any pass (layer_cam trusts it)
     resolved = Settings(
         layer=cam_at,
         samples=settings.get("samples") or samples,
@@ -229,11 +229,12 @@ def _explained(model, images, indices, method, layer, settings) -> list[Explanat
     )
     attribution = ATTRIBUTIONS[method](model, model.preprocess(images), indices, resolved)
     heat = _heat(method, attribution)
-    if not torch.isfinite(heat).all():
+    # every map value is >= 0 or not finite, and the maximum propagates NaN: one reduction
+    if not math.isfinite(heat.max()):
         raise ConvscopeError(f"{method} gave a map that is not finite")
     return [
-        Explanation(method, int(index), attribution[i], heat[i], cam_at)
-        for i, index in enumerate(indices)
+        Explanation(method, index, part, map_, cam_at)
+        for index, part, map_ in zip(indices.tolist(), attribution, heat)
     ]
 
 

@@ -40,15 +40,18 @@ def check_image_fits(model: LayeredModel, image: torch.Tensor) -> None:
     check_input_fits(model, image.shape)
 
 
-def input_gradients(model: LayeredModel, data: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """∂(weights · scores)/∂data for a batch `(N, C, H, W)`; `weights` is `(N, classes)`.
+def input_gradients(model: LayeredModel, data: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """∂S_c/∂data for one batch `(N, C, H, W)`, each input for its own class `indices` `(N,)`.
 
-    Only the input needs a gradient, so autograd skips every weight gradient.
+    One backward pass from the chosen scores (a one-hot gradient on the scores) serves the
+    whole batch: each image's score depends on its own input only (eval mode). Only the input
+    needs a gradient, so autograd skips every weight gradient.
     """
     data = to_model(model, data).detach().requires_grad_(True)
     with torch.enable_grad():
         scores = model(data)
-        (gradient,) = torch.autograd.grad(scores, data, grad_outputs=weights.to(data.device))
+        chosen = torch.zeros_like(scores).scatter_(1, indices.to(scores.device)[:, None], 1.0)
+        (gradient,) = torch.autograd.grad(scores, data, grad_outputs=chosen)
     return to_cpu(gradient)
 
 
@@ -59,14 +62,13 @@ def class_gradients(model: LayeredModel, data: torch.Tensor, indices) -> torch.T
     The one batched backward pass behind the saliency of many images and lesson 07's methods
     (under a ReLU rule of `backward_rules.modified_backward` when one is in force).
     """
-    weights = torch.zeros(len(data), len(model.class_names))
-    weights[torch.arange(len(data)), torch.as_tensor(indices)] = 1.0
+    indices = torch.as_tensor(indices, dtype=torch.long)
     if len(data) == 1:  # one image is one batch: no shape pass needed to bound it
-        return input_gradients(model, data, weights)
+        return input_gradients(model, data, indices)
     batch = images_per_batch(model, data.shape[1:], 64)
     return torch.cat(
         [
-            input_gradients(model, data[i : i + batch], weights[i : i + batch])
+            input_gradients(model, data[i : i + batch], indices[i : i + batch])
             for i in range(0, len(data), batch)
         ]
     )
@@ -99,9 +101,7 @@ def class_saliency(
     index = model.class_index(class_index)
     views = _views(image, augment)
     batch = model.preprocess(torch.stack([view for view, _ in views]))
-    weights = torch.zeros(len(views), len(model.class_names))
-    weights[:, index] = 1.0
-    maps = channel_maximum(input_gradients(model, batch, weights))
+    maps = channel_maximum(input_gradients(model, batch, torch.full((len(views),), index)))
     if len(views) == 1:
         return maps[0]
     return torch.stack([undo(m) for m, (_, undo) in zip(maps, views)]).mean(0)
