@@ -6,6 +6,9 @@
   torch 2.13.0 is itself a CPU build, so the lock names it with its own hashes, by platform.
 - `environment.yml`: the same versions for conda users (pip installs them all inside the
   conda environment, so conda's own builds never differ from the lock).
+- `binder/requirements.txt`: the lock itself for Binder (repo2docker installs it, hashes
+  checked, with PyTorch's CPU index for torch's CPU wheel); `binder/postBuild` then installs
+  convscope.
 
 After a refresh, `make test` must pass before the new lock is committed.
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 ENVIRONMENT = ROOT / "environment.yml"
+BINDER = ROOT / "binder" / "requirements.txt"
 TOOLS = ROOT / "build" / "lock-tools"
 PIP_TOOLS = "pip-tools==7.6.2"
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # where torch's +cpu wheels live
@@ -103,6 +107,23 @@ def _split_torch(text: str) -> str:
     return text[: match.start()] + both + text[match.end() :]
 
 
+def _one_torch(text: str) -> str:
+    """The lock as pip-compile wrote it: the entry for other platforms' torch taken out, the
+    x86-64 Linux entry without its marker."""
+    kept, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(f"torch=={TORCH} ;"):
+            skipping = True
+            continue
+        if skipping and line.startswith("    --hash="):
+            continue
+        skipping = False
+        if line.startswith(f"torch=={TORCH}+cpu ;"):
+            line = f"torch=={TORCH}+cpu \\\n"
+        kept.append(line)
+    return "".join(kept)
+
+
 def pins(lock_text: str) -> dict[str, str]:
     """{name: version} of every package the lock names (torch's local label kept)."""
     return {
@@ -134,9 +155,22 @@ def _environment(versions: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def binder_requirements(lock_text: str) -> str:
+    """`binder/requirements.txt`: the lock, with the index torch's CPU wheel comes from."""
+    return (
+        "# Generated from requirements.lock by `make lock` (scripts/lock.py): Binder's\n"
+        "# environment is exactly the lock, hash-checked; binder/postBuild installs convscope.\n"
+        f"--extra-index-url {TORCH_INDEX}\n" + lock_text
+    )
+
+
 def main() -> None:
     scratch = TOOLS / "requirements.lock"
     TOOLS.mkdir(parents=True, exist_ok=True)
+    # pip-compile keeps the pins of an existing output file: seeded with the current lock (its
+    # x86-64 torch entry only), a new dependency changes no version that does not need to move
+    if LOCK.exists():
+        scratch.write_text(_one_torch(LOCK.read_text()))
     _compile(scratch)
     text = _split_torch(scratch.read_text())
     header = (
@@ -147,7 +181,8 @@ def main() -> None:
     LOCK.write_text(header + text)
     versions = {name: version for name, version in pins(text).items()}
     ENVIRONMENT.write_text(_environment(versions))
-    print(f"{LOCK.name}: {len(versions)} packages; {ENVIRONMENT.name} written")
+    BINDER.write_text(binder_requirements(LOCK.read_text()))
+    print(f"{LOCK.name}: {len(versions)} packages; {ENVIRONMENT.name} and {BINDER} written")
 
 
 if __name__ == "__main__":

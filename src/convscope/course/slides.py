@@ -39,6 +39,7 @@ CODE_LINE, CODE_CHARACTERS = 21, 140
 OUTPUT_LINE = 15
 FIGURE_HEIGHT, FIGURE_WIDTH = 380, 1240
 PARAMETERS_TAG, SOLUTION_TAG = "parameters", "solution"
+COLAB_TAG = "colab-setup"  # the cell that sets a lesson up on Google Colab (course.launch)
 WIDGET_CALL = re.compile(r"\bcs\.\w+_widget\(")
 
 
@@ -114,6 +115,8 @@ def slide_types(cells: list[dict]) -> list[str]:
                 and (previous["cell_type"] == "markdown" or _shows_figure(previous))
             )
             kind = "-" if follows else "subslide"
+        elif cell["cell_type"] == "code" and COLAB_TAG in cell.get("metadata", {}).get("tags", []):
+            kind = "skip"  # Colab's set-up: nothing to show a class
         elif cell["cell_type"] == "code":
             code_seen += 1
             tags = cell.get("metadata", {}).get("tags", [])
