@@ -33,7 +33,8 @@ def main() -> None:
         pinned = Path(folder) / "constraints.txt"
         pinned.write_text(constraints(LOCK.read_text()))
         command = [sys.executable, "-m", "pip", "install", "--quiet", "-c", str(pinned)]
-        subprocess.run([*command, "-e", str(ROOT)], check=True)
+        # the build uses the environment's own setuptools (Colab has it), as `make env` does
+        subprocess.run([*command, "--no-build-isolation", "-e", str(ROOT)], check=True)
     print("convscope and its pinned packages are installed")
 
 
