@@ -121,9 +121,9 @@ def test_on_colab_the_setup_cell_fetches_the_course_and_installs_the_pinned_pack
             "import google.colab",
             COLAB_SETUP,
             "import os, convscope as cs",
-            "print('package', cs.__file__)",
-            "print('working folder', os.getcwd())",
-            "print('digits', len(cs.load_digits('heldout')[0]))",
+            "print('package:', cs.__file__)",
+            "print('working folder:', os.getcwd())",
+            "print('digits:', len(cs.load_digits('heldout')[0]))",
         ]
     )
     env = {
@@ -146,7 +146,7 @@ def test_on_colab_the_setup_cell_fetches_the_course_and_installs_the_pinned_pack
     )
     assert done.returncode == 0, done.stderr[-3000:]
     course = home / "convscope"
-    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
     assert lines["package"] == str(course / "src" / "convscope" / "__init__.py")
     assert lines["working folder"] == str(course / "notebooks")
     assert int(lines["digits"]) > 0  # read from the fetched course's data/
