@@ -35,7 +35,7 @@ OTHER_CPU := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INS
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test env browser unit notebooks ui lint run gallery outputs describe student slides bench clean \
+.PHONY: lab test env browser unit notebooks ui lint run gallery outputs describe student grade slides bench clean \
 	lock spread
 CHROMIUM_FILE := $(VENV)/chromium-path
 
@@ -122,9 +122,15 @@ outputs: $(STAMP)
 describe: $(STAMP)
 	$(BIN)/python -m convscope outputs --text-only $(NB)
 
-# Students' copies: every notebook without its worked solutions (cells tagged `solution`).
+# Students' copies (nbgrader's release, in build/student): each exercise's solution a stub,
+# its hidden checks and every output removed. `make grade SUBMISSIONS=folder` autogrades a
+# folder of <student>/<lesson>.ipynb: build/grades/scores.csv and each student's feedback.
+SUBMISSIONS ?= submissions
 student: $(STAMP)
 	$(BIN)/python -m convscope student $(NB) --out build/student
+
+grade: $(STAMP)
+	$(BIN)/python -m convscope grade $(SUBMISSIONS) $(NB) --out build/grades
 
 # A reveal.js deck of every executed notebook in build/slides/, opening offline: reveal.js,
 # MathJax, require.js and jQuery come from their npm packages (fetched once, at build time).

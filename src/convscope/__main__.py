@@ -1,4 +1,5 @@
-"""Command line: `python -m convscope train|convert|run|outputs|student|slides ...` (`--help`)."""
+"""Command line: `python -m convscope train|convert|run|outputs|student|grade|slides ...`
+(`--help`)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from convscope.core.checkpoints import check_state_dict_fits, save_state_dict, s
 from convscope.core.errors import ConvscopeError
 from convscope.core.files import writable_file, writable_folder
 from convscope.course.decks import write_decks
+from convscope.course.exercises import grade, release
 from convscope.course.headless import describe_in_place, execute_in_place
 from convscope.course.runner import plan_runs, run_notebooks, select_notebooks
-from convscope.course.student import write_student_copies
 from convscope.models.registry import MODELS, load_model
 from convscope.models.training import (
     train_digit_classifier,
@@ -105,8 +106,25 @@ def _outputs(args: argparse.Namespace) -> int:
 
 def _student(args: argparse.Namespace) -> int:
     out = writable_folder("--out", args.out)
-    for path in write_student_copies(select_notebooks(args.notebooks), out):
+    course = writable_folder("--course", args.course)
+    for path in release(select_notebooks(args.notebooks), out, course):
         print(f"wrote {path}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    submissions = Path(args.submissions)
+    if not submissions.is_dir():
+        raise ConvscopeError(
+            f"submissions {args.submissions!r} is not a folder of <student>/<lesson>.ipynb"
+        )
+    out = writable_folder("--out", args.out)
+    course = writable_folder("--course", args.course)
+    results = grade(submissions, select_notebooks(args.notebooks), course, out)
+    for result in results:
+        failed = f"; failed {', '.join(result.failed)}" if result.failed else ""
+        print(f"{result.student} {result.lesson}: {result.score:g} of {result.points:g}{failed}")
+    print(f"wrote {out / 'scores.csv'} and {out / 'feedback'}")
     return 0
 
 
@@ -181,11 +199,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     outputs.set_defaults(handler=_outputs)
     student = commands.add_parser(
-        "student", help="write students' copies of the notebooks, without the worked solutions"
+        "student",
+        help="write students' copies of the notebooks (nbgrader's release): each exercise's "
+        "solution a stub, its hidden checks removed",
     )
     student.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
     student.add_argument("--out", default="build/student", help="default: build/student")
+    student.add_argument("--course", default="build/course", help="nbgrader's course folder")
     student.set_defaults(handler=_student)
+    graded = commands.add_parser(
+        "grade",
+        help="autograde a folder of submitted notebooks (<student>/<lesson>.ipynb) with every "
+        "check, hidden ones included: a score table and each student's feedback",
+    )
+    graded.add_argument("submissions", help="the folder of <student>/<lesson>.ipynb")
+    graded.add_argument("notebooks", nargs="*", help="the lessons graded (default: all)")
+    graded.add_argument("--out", default="build/grades", help="default: build/grades")
+    graded.add_argument("--course", default="build/course", help="nbgrader's course folder")
+    graded.set_defaults(handler=_grade)
     slides = commands.add_parser(
         "slides", help="write a reveal.js deck of each executed notebook that opens offline"
     )

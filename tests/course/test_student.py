@@ -1,13 +1,16 @@
-"""Students' copies: the worked solutions gone, the exercises kept, and the copies run."""
+"""Students' copies (nbgrader's release): no solution survives, every exercise does, and the
+copies run: to the end, but for the exercises the student has not answered yet."""
 
 from __future__ import annotations
 
 import json
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from convscope.__main__ import main
-from convscope.course.runner import execute_notebook, notebook_paths
+from convscope.course.runner import notebook_paths
 from convscope.course.slides import is_solution_cell
 
 NOTEBOOKS = notebook_paths()
@@ -17,12 +20,23 @@ QUICK = {
     "06": {"scene_count": 10},
     "07": {"pointing_scenes": 10, "sanity_images": 2},
 }
+HIDDEN = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### Solution")
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def _exercise(cell: dict) -> str:
+    """The kind of an exercise cell (`question`, `written`, `code`, `check`), else ""."""
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+    return grade_id.rsplit("-", 1)[-1] if grade_id.startswith("exercise-") else ""
 
 
 @pytest.fixture(scope="module")
 def copies(tmp_path_factory):
-    out = tmp_path_factory.mktemp("student")
-    assert main(["student", "--out", str(out)]) == 0
+    out, course = tmp_path_factory.mktemp("student"), tmp_path_factory.mktemp("course")
+    assert main(["student", "--out", str(out), "--course", str(course)]) == 0
     return out
 
 
@@ -30,20 +44,48 @@ def test_no_solution_survives_and_every_exercise_does(copies):
     assert sorted(p.name for p in copies.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
     for original in NOTEBOOKS:
         cells = json.loads(original.read_text(encoding="utf-8"))["cells"]
-        solutions = [c for c in cells if is_solution_cell(c)]
         kept = json.loads((copies / original.name).read_text(encoding="utf-8"))["cells"]
-        assert solutions and not any(is_solution_cell(c) for c in kept)
-        texts = {"".join(c["source"]) for c in kept}
-        assert not any("".join(s["source"]) in texts for s in solutions)
-        assert kept == [c for c in cells if not is_solution_cell(c)]  # the rest untouched
-        assert "## Exercises" in "".join(kept[-2]["source"])
-        assert "".join(kept[-1]["source"]).startswith("## References")
-        assert not any("### Solution" in "".join(c["source"]) for c in kept)
+        lesson = [c for c in cells if not is_solution_cell(c)]
+        assert [c["cell_type"] for c in kept] == [c["cell_type"] for c in lesson]
+        assert not any(is_solution_cell(c) or c.get("outputs") for c in kept)
+        assert not any(marker in _source(c) for c in kept for marker in HIDDEN)
+        assert "## Exercises" in "".join(_source(c) for c in kept)
+        for ours, theirs in zip(lesson, kept):
+            kind = _exercise(ours)
+            if kind == "written":  # the model answer is gone; the student writes here
+                assert _source(theirs) == "YOUR ANSWER HERE"
+            elif kind == "code":  # the solution is a stub; the scaffold around it stays
+                assert "# YOUR CODE HERE\nraise NotImplementedError()" in _source(theirs)
+                before = _source(ours).split("### BEGIN SOLUTION")[0]
+                assert _source(theirs).startswith(before)
+            elif kind == "check":  # the visible asserts stay, the hidden ones go
+                visible = _source(ours).split("### BEGIN HIDDEN TESTS")[0].rstrip()
+                assert _source(theirs).rstrip() == visible and "assert" in visible
+            else:
+                assert _source(theirs) == _source(ours)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_each_copy_still_executes(copies, tmp_path, path):
-    out = execute_notebook(copies / path.name, tmp_path / path.name, QUICK.get(path.stem[:2], {}))
-    cells = json.loads(out.read_text(encoding="utf-8"))["cells"]
-    assert not any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
-    assert all(c["execution_count"] for c in cells if c["cell_type"] == "code")
+def test_each_copy_still_executes(copies, path):
+    notebook = nbformat.read(copies / path.name, as_version=4)
+    quick = QUICK.get(path.stem[:2], {})  # set after the parameters cell, as papermill does
+    first = next(
+        i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])
+    )
+    assignments = "\n".join(f"{name} = {value!r}" for name, value in quick.items())
+    if quick:
+        notebook.cells.insert(first + 1, nbformat.v4.new_code_cell(assignments))
+    client = NotebookClient(
+        notebook, allow_errors=True, timeout=900, resources={"metadata": {"path": path.parent}}
+    )
+    client.execute()
+    errors = {
+        (_exercise(cell), output["ename"])
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    }
+    # every lesson cell runs; an unanswered exercise stops at its stub, and its check fails
+    allowed = {("code", "NotImplementedError"), ("check", "NameError"), ("check", "AssertionError")}
+    assert errors <= allowed, errors
+    assert all(c.execution_count for c in notebook.cells if c.cell_type == "code")

@@ -81,7 +81,12 @@ def test_notebook_structure(path):
     all_cells = notebook["cells"]
     title = source(all_cells[0])
     assert title.startswith(f"# {path.stem[:2]} · ") and "you will" in title
-    code = [c for c in all_cells if c["cell_type"] == "code"]
+    # the Colab set-up cell (tests/course/test_launch.py) comes right after the parameters
+    code = [
+        c
+        for c in all_cells
+        if c["cell_type"] == "code" and "colab-setup" not in c["metadata"].get("tags", [])
+    ]
     assert "parameters" in code[0]["metadata"].get("tags", [])
     assert sum("parameters" in c["metadata"].get("tags", []) for c in code) == 1
     setup = source(code[1])
@@ -93,6 +98,29 @@ def test_notebook_structure(path):
     )
     assert "import convscope as cs" in setup
     assert all("seed_everything" not in source(c) for c in code[2:])
+    made = set(re.findall(r"^(\w+)\s*=\s*cs\.", "\n".join(map(source, code)), re.MULTILINE))
+    graded = [c for c in all_cells if "nbgrader" in c["metadata"]]
+    if graded:  # nbgrader's form (course/exercises.py): after the references, 4 cells each
+        start = all_cells.index(graded[0]) - 1
+        assert source(all_cells[start - 1]).startswith("## References")
+        assert source(all_cells[start]).startswith("## Exercises")
+        assert all_cells[start + 1 :] == graded and len(graded) % 4 == 0
+        assert not any(is_solution_cell(c) for c in all_cells)
+        for number in range(1, len(graded) // 4 + 1):
+            question, written, answer, check = graded[4 * number - 4 : 4 * number]
+            kinds = ("question", "written", "code", "check")
+            for cell, kind in zip((question, written, answer, check), kinds):
+                assert cell["metadata"]["nbgrader"]["grade_id"] == f"exercise-{number}-{kind}"
+            assert source(question).startswith(f"### Exercise {number}\n")
+            assert written["metadata"]["nbgrader"]["points"] == 0  # read, not scored
+            assert check["metadata"]["nbgrader"]["points"] == 1
+            assert "### BEGIN SOLUTION" in source(answer)
+            visible, hidden = source(check).split("### BEGIN HIDDEN TESTS")
+            assert "assert" in visible and "assert" in hidden
+            used = set(re.findall(r"\b(\w+)\.", source(answer)))
+            assert "cs." in source(answer) or used & made, source(answer)
+        _check_code_cells(code)
+        return
     lesson = [c for c in all_cells if not is_solution_cell(c)]
     assert source(lesson[-1]).startswith("## References")  # the lesson ends with its sources
     last = source(lesson[-2])
@@ -104,11 +132,15 @@ def test_notebook_structure(path):
     solved = [h.split("### Solution ")[1].split()[0] for h in headings if "### Solution " in h]
     assert exercises and solved == exercises, (exercises, solved)
     # every worked solution calls the package, or an object the lesson made with it
-    made = set(re.findall(r"^(\w+)\s*=\s*cs\.", "\n".join(map(source, code)), re.MULTILINE))
     for cell in all_cells[len(lesson) :]:
         if cell["cell_type"] == "code":
             used = set(re.findall(r"\b(\w+)\.", source(cell)))
             assert "cs." in source(cell) or used & made, source(cell)
+    _check_code_cells(code)
+
+
+def _check_code_cells(code: list[dict]) -> None:
+    """A key figure; every code cell executed without error; widgets' output volatile."""
     assert any("key-figure" in c["metadata"].get("tags", []) for c in code)
     for cell in code:
         assert cell["execution_count"] is not None and not any(

@@ -1,0 +1,236 @@
+"""Exercises that grade themselves, in nbgrader's conventions: the release and the grading.
+
+In a lesson, an exercise is a question (markdown), the student's written answer (a markdown
+cell graded by hand, worth 0 points: feedback, not marks), the student's code (an
+autograded answer cell: the worked solution between `### BEGIN SOLUTION` and
+`### END SOLUTION`) and a check (an autograder test cell worth its points: visible asserts a
+student can run, and hidden ones between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`
+kept for grading). The committed notebook is the instructor's: nbval executes its solutions
+and checks, so every check is proven to pass on the worked solution.
+
+`release` makes the students' copies with nbgrader (`generate_assignment`): each lesson an
+assignment, every solution replaced by a stub, hidden tests and outputs removed, and the older
+`solution`-tagged worked solutions dropped first. `grade` autogrades a folder of submissions
+(`<folder>/<student>/<lesson>.ipynb`) against the lessons' own checks, hidden tests
+restored, and writes a score table and each student's feedback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
+
+from convscope.core.errors import ConvscopeError
+from convscope.core.files import write_text_atomically
+from convscope.course.student import student_copy
+
+# A lesson cell may run for minutes on a laptop (the photo net's sanity checks): nbgrader's
+# default of 30 s a cell would fail a correct submission.
+CELL_TIMEOUT = 900
+
+
+def _config(root: Path) -> Config:
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    config.Execute.timeout = CELL_TIMEOUT
+    return config
+
+
+def _api(root: Path) -> NbGraderAPI:
+    config = _config(root)
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+@contextmanager
+def _own_commands() -> Iterator[None]:
+    """Within the block, this Python's own command folder comes first on PATH: nbgrader runs
+    the `alembic` command to open its gradebook, which a virtual environment that was never
+    activated (`.venv/bin/python -m convscope`) does not put there."""
+    before = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), before])
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = before
+
+
+def _checked(result: dict, what: str) -> None:
+    if not result.get("success"):
+        raise ConvscopeError(
+            f"nbgrader could not {what}:\n{result.get('error') or result.get('log')}"
+        )
+
+
+def _prepare_source(notebooks: Sequence[Path], root: Path) -> list[str]:
+    """Each lesson as an assignment in the course folder's `source/`, without the older
+    `solution`-tagged worked solutions. Returns the assignments' names."""
+    names = []
+    for path in notebooks:
+        notebook = student_copy(json.loads(Path(path).read_text(encoding="utf-8")))
+        folder = root / "source" / path.stem
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        (folder / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False))
+        names.append(path.stem)
+    return names
+
+
+def release(notebooks: Sequence[Path], out: Path, course: Path) -> list[Path]:
+    """The students' copies of `notebooks`, written into `out` under the lessons' names.
+
+    Args:
+        course: nbgrader's course folder (its gradebook, `source/` and `release/`), made
+            here; `grade` reads the same folder.
+
+    Returns:
+        The paths written, in the order given.
+    """
+    api = _api(course)
+    written = []
+    for name, path in zip(_prepare_source(notebooks, course), notebooks):
+        with _own_commands():
+            _checked(api.generate_assignment(name), f"release {name}")
+        text = (course / "release" / name / path.name).read_text(encoding="utf-8")
+        written.append(write_text_atomically(Path(out) / path.name, text))
+    return written
+
+
+@dataclass(frozen=True)
+class Result:
+    """One student's marks for one lesson: `exercises` maps each check's id to
+    `(score, points)`; `failed` names the checks that did not pass, with their error."""
+
+    student: str
+    lesson: str
+    exercises: dict[str, tuple[float, float]]
+    failed: dict[str, str]
+
+    @property
+    def score(self) -> float:
+        return sum(score for score, _ in self.exercises.values())
+
+    @property
+    def points(self) -> float:
+        return sum(points for _, points in self.exercises.values())
+
+
+def _submissions(folder: Path, lessons: dict[str, Path]) -> list[tuple[str, str]]:
+    """(student, lesson) of every `<folder>/<student>/<lesson>.ipynb` that names a lesson."""
+    found = []
+    for student in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
+        for notebook in sorted(student.glob("*.ipynb")):
+            if notebook.stem not in lessons:
+                raise ConvscopeError(
+                    f"submission {notebook} is not a lesson; the lessons are {', '.join(lessons)}"
+                )
+            found.append((student.name, notebook.stem))
+    if not found:
+        raise ConvscopeError(f"submissions folder {folder} holds no <student>/<lesson>.ipynb")
+    return found
+
+
+def _failures(notebook: dict) -> dict[str, str]:
+    """Check id -> the last line of its error, for every check cell that raised."""
+    failed = {}
+    for cell in notebook["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("grade") or cell["cell_type"] != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                message = ": ".join(filter(None, (output.get("ename"), output.get("evalue"))))
+                failed[meta["grade_id"]] = message
+    return failed
+
+
+def grade(submissions: Path, notebooks: Sequence[Path], course: Path, out: Path) -> list[Result]:
+    """Autograde every submission against the lessons' checks, hidden tests included.
+
+    Args:
+        submissions: `<student>/<lesson>.ipynb` files, e.g. collected from a hub.
+        notebooks: the lessons (the instructor's notebooks, with their checks).
+        course: nbgrader's course folder (made here if `release` did not).
+        out: written here: `scores.csv` (a row per student and lesson, a column per check)
+            and `feedback/<student>.md` (each lesson's marks, each failed check named with
+            its error), beside nbgrader's HTML feedback in `feedback/<student>/<lesson>/`.
+
+    Returns:
+        One `Result` per submission.
+    """
+    lessons = {path.stem: Path(path) for path in notebooks}
+    found = _submissions(submissions, lessons)
+    with _own_commands():
+        results = _autograded(submissions, found, lessons, course)
+    _write_report(results, course, out)
+    return results
+
+
+def _autograded(submissions: Path, found, lessons: dict[str, Path], course: Path) -> list[Result]:
+    api = _api(course)
+    for name in sorted({lesson for _, lesson in found}):
+        _prepare_source([lessons[name]], course)
+        _checked(api.generate_assignment(name), f"prepare {name}")
+    results = []
+    for student, lesson in found:
+        target = course / "submitted" / student / lesson
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        shutil.copy(Path(submissions) / student / f"{lesson}.ipynb", target / f"{lesson}.ipynb")
+        _checked(api.autograde(lesson, student), f"grade {student}'s {lesson}")
+        _checked(api.generate_feedback(lesson, student), f"write {student}'s feedback on {lesson}")
+        graded = json.loads(
+            (course / "autograded" / student / lesson / f"{lesson}.ipynb").read_text("utf-8")
+        )
+        results.append(Result(student, lesson, _marks(course, lesson, student), _failures(graded)))
+    return results
+
+
+def _marks(course: Path, lesson: str, student: str) -> dict[str, tuple[float, float]]:
+    """Check id -> (score, points) from nbgrader's gradebook, in the notebook's order."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        try:
+            notebook = gradebook.find_submission_notebook(lesson, lesson, student)
+        except MissingEntry as error:
+            raise ConvscopeError(f"no grades for {student}'s {lesson}") from error
+        return {
+            grade.name: (float(grade.score), float(grade.max_score))
+            for grade in notebook.grades
+            if grade.max_score > 0
+        }
+
+
+def _write_report(results: list[Result], course: Path, out: Path) -> None:
+    out = Path(out)
+    checks = sorted({check for result in results for check in result.exercises})
+    rows = [["student", "lesson", *checks, "score", "points"]]
+    for r in results:
+        marks = [r.exercises.get(check, ("", ""))[0] for check in checks]
+        rows.append([r.student, r.lesson, *marks, r.score, r.points])
+    table = io.StringIO()
+    csv.writer(table, lineterminator="\n").writerows(rows)
+    write_text_atomically(out / "scores.csv", table.getvalue())
+    for student in sorted({r.student for r in results}):
+        text = [f"# Feedback for {student}", ""]
+        for r in (r for r in results if r.student == student):
+            text.append(f"## {r.lesson}: {r.score:g} of {r.points:g} points")
+            for check, (score, points) in r.exercises.items():
+                verdict = "passed" if check not in r.failed else f"failed: {r.failed[check]}"
+                text.append(f"- {check}: {score:g} of {points:g} ({verdict})")
+            text.append("")
+        write_text_atomically(out / "feedback" / f"{student}.md", "\n".join(text))
+        html = course / "feedback" / student
+        if html.is_dir():
+            shutil.copytree(html, out / "feedback" / student, dirs_exist_ok=True)
