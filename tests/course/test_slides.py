@@ -28,6 +28,12 @@ def code(text, tags=(), outputs=()):
     }
 
 
+def graded(cell: dict, solution: bool = False, grade: bool = False) -> dict:
+    """`cell` as one of nbgrader's: an answer (`solution`) or a graded cell."""
+    cell["metadata"]["nbgrader"] = {"solution": solution, "grade": grade, "grade_id": "x"}
+    return cell
+
+
 def test_the_rule_on_a_small_lesson():
     cells = [
         markdown("# 09 · Title\n\nIn this notebook you will ..."),
@@ -41,8 +47,9 @@ def test_the_rule_on_a_small_lesson():
         code("cs.show_layer(...)"),
         code("cs.layer_widget(net, images)"),
         markdown("## Summary\n\n## Exercises\n\n1. One."),
-        markdown("### Solution 1\n\nBecause.", ["solution"]),
-        code("print(cs.accuracy(net, images, labels))", ["solution"]),
+        markdown("### Exercise 1\n\nWhy?"),
+        graded(markdown("Because."), solution=True, grade=True),
+        graded(code("answer = cs.accuracy(net, images, labels)"), solution=True),
     ]
     assert slide_types(cells) == [
         "slide",
@@ -56,7 +63,8 @@ def test_the_rule_on_a_small_lesson():
         "-",
         "subslide",
         "slide",
-        "subslide",
+        "-",  # the question, on the exercises' slide
+        "subslide",  # its worked answer, for the instructor to reveal
         "-",
     ]
 

@@ -21,7 +21,6 @@ from convscope.course.runner import (
     parse_value,
     select_notebooks,
 )
-from convscope.course.slides import is_solution_cell
 from convscope.ui import widgets
 
 NOTEBOOKS = notebook_paths()
@@ -100,42 +99,27 @@ def test_notebook_structure(path):
     assert all("seed_everything" not in source(c) for c in code[2:])
     made = set(re.findall(r"^(\w+)\s*=\s*cs\.", "\n".join(map(source, code)), re.MULTILINE))
     graded = [c for c in all_cells if "nbgrader" in c["metadata"]]
-    if graded:  # nbgrader's form (course/exercises.py): after the references, 4 cells each
-        start = all_cells.index(graded[0]) - 1
-        assert source(all_cells[start - 1]).startswith("## References")
-        assert source(all_cells[start]).startswith("## Exercises")
-        assert all_cells[start + 1 :] == graded and len(graded) % 4 == 0
-        assert not any(is_solution_cell(c) for c in all_cells)
-        for number in range(1, len(graded) // 4 + 1):
-            question, written, answer, check = graded[4 * number - 4 : 4 * number]
-            kinds = ("question", "written", "code", "check")
-            for cell, kind in zip((question, written, answer, check), kinds):
-                assert cell["metadata"]["nbgrader"]["grade_id"] == f"exercise-{number}-{kind}"
-            assert source(question).startswith(f"### Exercise {number}\n")
-            assert written["metadata"]["nbgrader"]["points"] == 0  # read, not scored
-            assert check["metadata"]["nbgrader"]["points"] == 1
-            assert "### BEGIN SOLUTION" in source(answer)
-            visible, hidden = source(check).split("### BEGIN HIDDEN TESTS")
-            assert "assert" in visible and "assert" in hidden
-            used = set(re.findall(r"\b(\w+)\.", source(answer)))
-            assert "cs." in source(answer) or used & made, source(answer)
-        _check_code_cells(code)
-        return
-    lesson = [c for c in all_cells if not is_solution_cell(c)]
-    assert source(lesson[-1]).startswith("## References")  # the lesson ends with its sources
-    last = source(lesson[-2])
-    assert "## Summary" in last and "## Exercises" in last
-    # the worked solutions come after the exercises, one per exercise, in order
-    assert all_cells[len(lesson) :] == [c for c in all_cells if is_solution_cell(c)]
-    exercises = re.findall(r"^(\d+)\. ", last.split("## Exercises")[1], flags=re.MULTILINE)
-    headings = [source(c) for c in all_cells[len(lesson) :] if c["cell_type"] == "markdown"]
-    solved = [h.split("### Solution ")[1].split()[0] for h in headings if "### Solution " in h]
-    assert exercises and solved == exercises, (exercises, solved)
-    # every worked solution calls the package, or an object the lesson made with it
-    for cell in all_cells[len(lesson) :]:
-        if cell["cell_type"] == "code":
-            used = set(re.findall(r"\b(\w+)\.", source(cell)))
-            assert "cs." in source(cell) or used & made, source(cell)
+    # the exercises in nbgrader's form (course/exercises.py): after the references, 4 cells each
+    assert graded, "the exercises are nbgrader's cells"
+    start = all_cells.index(graded[0]) - 1
+    assert source(all_cells[start - 1]).startswith("## References")  # the lesson's sources
+    assert "## Summary" in source(all_cells[start - 2])
+    assert source(all_cells[start]).startswith("## Exercises")
+    assert all_cells[start + 1 :] == graded and len(graded) % 4 == 0
+    for number in range(1, len(graded) // 4 + 1):
+        question, written, answer, check = graded[4 * number - 4 : 4 * number]
+        kinds = ("question", "written", "code", "check")
+        for cell, kind in zip((question, written, answer, check), kinds):
+            assert cell["metadata"]["nbgrader"]["grade_id"] == f"exercise-{number}-{kind}"
+        assert source(question).startswith(f"### Exercise {number}\n")
+        assert written["metadata"]["nbgrader"]["points"] == 0  # read, not scored
+        assert check["metadata"]["nbgrader"]["points"] == 1
+        assert "### BEGIN SOLUTION" in source(answer)
+        visible, hidden = source(check).split("### BEGIN HIDDEN TESTS")
+        assert "assert" in visible and "assert" in hidden
+        # every worked solution calls the package, or an object the lesson made with it
+        used = set(re.findall(r"\b(\w+)\.", source(answer)))
+        assert "cs." in source(answer) or used & made, source(answer)
     _check_code_cells(code)
 
 

@@ -9,10 +9,9 @@ kept for grading). The committed notebook is the instructor's: nbval executes it
 and checks, so every check is proven to pass on the worked solution.
 
 `release` makes the students' copies with nbgrader (`generate_assignment`): each lesson an
-assignment, every solution replaced by a stub, hidden tests and outputs removed, and the older
-`solution`-tagged worked solutions dropped first. `grade` autogrades a folder of submissions
-(`<folder>/<student>/<lesson>.ipynb`) against the lessons' own checks, hidden tests
-restored, and writes a score table and each student's feedback.
+assignment, every solution replaced by a stub, hidden tests and outputs removed. `grade`
+autogrades a folder of submissions (`<folder>/<student>/<lesson>.ipynb`) against the lessons'
+own checks, hidden tests restored, and writes a score table and each student's feedback.
 """
 
 from __future__ import annotations
@@ -22,64 +21,66 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
-from traitlets.config import Config
 
 from convscope.core.errors import ConvscopeError
 from convscope.core.files import write_text_atomically
-from convscope.course.student import student_copy
+from convscope.course.slides import is_widget_cell
 
 # A lesson cell may run for minutes on a laptop (the photo net's sanity checks): nbgrader's
 # default of 30 s a cell would fail a correct submission.
 CELL_TIMEOUT = 900
 
 
-def _config(root: Path) -> Config:
-    config = Config()
-    config.CourseDirectory.root = str(root)
-    config.Execute.timeout = CELL_TIMEOUT
-    return config
+def _with_own_commands(path: str) -> str:
+    """`path` (a PATH) with this Python's command folder first: nbgrader runs the `alembic`
+    command to open its gradebook, which a virtual environment that was never activated
+    (`.venv/bin/python -m convscope`) does not put on PATH."""
+    return os.pathsep.join([str(Path(sys.executable).parent), path])
 
 
-def _api(root: Path) -> NbGraderAPI:
-    config = _config(root)
-    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+def _nbgrader(command: str, assignment: str, course: Path, *options: str) -> None:
+    """Run one nbgrader command in a process of its own, so that its kernels and event loops
+    never meet the caller's, with `_with_own_commands` on PATH.
 
-
-@contextmanager
-def _own_commands() -> Iterator[None]:
-    """Within the block, this Python's own command folder comes first on PATH: nbgrader runs
-    the `alembic` command to open its gradebook, which a virtual environment that was never
-    activated (`.venv/bin/python -m convscope`) does not put there."""
-    before = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), before])
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = before
-
-
-def _checked(result: dict, what: str) -> None:
-    if not result.get("success"):
+    Raises:
+        ConvscopeError: the command failed; the message ends with nbgrader's own output.
+    """
+    env = {**os.environ, "PATH": _with_own_commands(os.environ.get("PATH", ""))}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            command,
+            assignment,
+            f"--CourseDirectory.root={course}",
+            f"--Execute.timeout={CELL_TIMEOUT}",
+            "--force",
+            *options,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
         raise ConvscopeError(
-            f"nbgrader could not {what}:\n{result.get('error') or result.get('log')}"
+            f"nbgrader {command} {assignment} failed:\n{(done.stdout + done.stderr)[-3000:]}"
         )
 
 
 def _prepare_source(notebooks: Sequence[Path], root: Path) -> list[str]:
-    """Each lesson as an assignment in the course folder's `source/`, without the older
-    `solution`-tagged worked solutions. Returns the assignments' names."""
+    """Each lesson as an assignment in the course folder's `source/`. Returns the assignments'
+    names."""
     names = []
     for path in notebooks:
-        notebook = student_copy(json.loads(Path(path).read_text(encoding="utf-8")))
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
         folder = root / "source" / path.stem
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -98,11 +99,9 @@ def release(notebooks: Sequence[Path], out: Path, course: Path) -> list[Path]:
     Returns:
         The paths written, in the order given.
     """
-    api = _api(course)
     written = []
     for name, path in zip(_prepare_source(notebooks, course), notebooks):
-        with _own_commands():
-            _checked(api.generate_assignment(name), f"release {name}")
+        _nbgrader("generate_assignment", name, course)
         text = (course / "release" / name / path.name).read_text(encoding="utf-8")
         written.append(write_text_atomically(Path(out) / path.name, text))
     return written
@@ -142,6 +141,20 @@ def _submissions(folder: Path, lessons: dict[str, Path]) -> list[tuple[str, str]
     return found
 
 
+WIDGET_STAND_IN = "# a widget: not run when grading (it needs a browser, and grades nothing)"
+
+
+def _without_widgets(notebook: dict) -> dict:
+    """`notebook` with each lesson cell that shows a widget replaced by a comment. A widget
+    grades nothing, and nbgrader's executor now and then waited forever after a widget cell
+    (the kernel idle, its reply sent: jupyter/nbclient#312, seen when grading ran beside other
+    tests even without Output-widget mirroring). The exercises' cells are never touched."""
+    for cell in notebook["cells"]:
+        if is_widget_cell(cell) and "nbgrader" not in cell.get("metadata", {}):
+            cell["source"], cell["outputs"] = WIDGET_STAND_IN, []
+    return notebook
+
+
 def _failures(notebook: dict) -> dict[str, str]:
     """Check id -> the last line of its error, for every check cell that raised."""
     failed = {}
@@ -172,25 +185,25 @@ def grade(submissions: Path, notebooks: Sequence[Path], course: Path, out: Path)
     """
     lessons = {path.stem: Path(path) for path in notebooks}
     found = _submissions(submissions, lessons)
-    with _own_commands():
-        results = _autograded(submissions, found, lessons, course)
+    results = _autograded(submissions, found, lessons, course)
     _write_report(results, course, out)
     return results
 
 
 def _autograded(submissions: Path, found, lessons: dict[str, Path], course: Path) -> list[Result]:
-    api = _api(course)
     for name in sorted({lesson for _, lesson in found}):
         _prepare_source([lessons[name]], course)
-        _checked(api.generate_assignment(name), f"prepare {name}")
+        _nbgrader("generate_assignment", name, course)
     results = []
     for student, lesson in found:
         target = course / "submitted" / student / lesson
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        shutil.copy(Path(submissions) / student / f"{lesson}.ipynb", target / f"{lesson}.ipynb")
-        _checked(api.autograde(lesson, student), f"grade {student}'s {lesson}")
-        _checked(api.generate_feedback(lesson, student), f"write {student}'s feedback on {lesson}")
+        submitted = json.loads((Path(submissions) / student / f"{lesson}.ipynb").read_text("utf-8"))
+        text = json.dumps(_without_widgets(submitted), indent=1, ensure_ascii=False)
+        write_text_atomically(target / f"{lesson}.ipynb", text)
+        _nbgrader("autograde", lesson, course, f"--student={student}")
+        _nbgrader("generate_feedback", lesson, course, f"--student={student}")
         graded = json.loads(
             (course / "autograded" / student / lesson / f"{lesson}.ipynb").read_text("utf-8")
         )
@@ -200,6 +213,15 @@ def _autograded(submissions: Path, found, lessons: dict[str, Path], course: Path
 
 def _marks(course: Path, lesson: str, student: str) -> dict[str, tuple[float, float]]:
     """Check id -> (score, points) from nbgrader's gradebook, in the notebook's order."""
+    before = os.environ.get("PATH", "")
+    os.environ["PATH"] = _with_own_commands(before)  # the gradebook runs `alembic` on opening
+    try:
+        return _grades(course, lesson, student)
+    finally:
+        os.environ["PATH"] = before
+
+
+def _grades(course: Path, lesson: str, student: str) -> dict[str, tuple[float, float]]:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         try:
             notebook = gradebook.find_submission_notebook(lesson, lesson, student)

@@ -12,7 +12,8 @@ The rule, cell by cell (RISE in JupyterLab and nbconvert's reveal.js decks read 
 - a code cell stays on the slide of the sentence that explains it (`-`); one that follows
   other shown code appears as a fragment of that slide;
 - a widget cell gets a subslide of its own, and so does whatever follows it;
-- a worked solution is a subslide after the exercises, for the instructor to reveal;
+- an exercise's worked answer (nbgrader's answer and check cells) is a subslide after its
+  question, for the instructor to reveal;
 - a slide fits a 1280×720 projector: a cell that would make its slide taller than
   `SLIDE_HEIGHT` starts a subslide instead, but a figure's sentence stays with its figure
   (`cell_height` estimates each cell's height in the decks' CSS, `course/deck_template`; the
@@ -38,7 +39,7 @@ TEXT_LINE, TEXT_CHARACTERS = 27, 110
 CODE_LINE, CODE_CHARACTERS = 21, 140
 OUTPUT_LINE = 15
 FIGURE_HEIGHT, FIGURE_WIDTH = 380, 1240
-PARAMETERS_TAG, SOLUTION_TAG = "parameters", "solution"
+PARAMETERS_TAG = "parameters"
 COLAB_TAG = "colab-setup"  # the cell that sets a lesson up on Google Colab (course.launch)
 WIDGET_CALL = re.compile(r"\bcs\.\w+_widget\(")
 
@@ -53,9 +54,11 @@ def is_widget_cell(cell: dict) -> bool:
     return cell["cell_type"] == "code" and bool(WIDGET_CALL.search(_source(cell)))
 
 
-def is_solution_cell(cell: dict) -> bool:
-    """Whether a cell is a worked solution (tagged `solution`)."""
-    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+def is_answer_cell(cell: dict) -> bool:
+    """Whether a cell is an exercise's answer or check (nbgrader's solution and grade cells:
+    in the instructor's notebook, the worked solution)."""
+    graded = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(graded.get("solution") or graded.get("grade"))
 
 
 def _wrapped_lines(text: str, characters: int) -> int:
@@ -108,10 +111,10 @@ def slide_types(cells: list[dict]) -> list[str]:
         after_widget = previous is not None and is_widget_cell(previous)
         if index == 0:
             kind = "slide"
-        elif is_solution_cell(cell):
+        elif is_answer_cell(cell):
             follows = (
                 previous is not None
-                and is_solution_cell(previous)
+                and is_answer_cell(previous)
                 and (previous["cell_type"] == "markdown" or _shows_figure(previous))
             )
             kind = "-" if follows else "subslide"
