@@ -80,11 +80,10 @@ def _prepare_source(notebooks: Sequence[Path], root: Path) -> list[str]:
     names."""
     names = []
     for path in notebooks:
-        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
         folder = root / "source" / path.stem
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        (folder / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False))
+        shutil.copy(path, folder / path.name)
         names.append(path.stem)
     return names
 
