@@ -123,7 +123,7 @@ def main() -> None:
     if not args.quick:
         alexnet = cs.load_model("alexnet", weights="random")
         photo = F.interpolate(cs.load_photo("chelsea")[None], size=(224, 224))[0]
-        compare("random AlexNet, 224x224", alexnet, photo, 281, 5)
+        compare("random AlexNet, 224x224", alexnet, photo, 281, 9)
 
     with contextlib.redirect_stdout(io.StringIO()):
         widget = cs.explain_widget(net, digits[:50], labels[:50], "gradient", 0)

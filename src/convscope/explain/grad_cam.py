@@ -16,6 +16,7 @@ from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import feature_map_module, feature_map_modules, forward_hooks
 from convscope.core.net import LayeredModel
+from convscope.core.small_passes import small_pass
 from convscope.explain.backward_rules import RECTIFIERS
 
 
@@ -45,7 +46,8 @@ def layer_cam(
 
     Returns:
         `(N, h, w)`: ReLU(Σ_k α_k A^k) per image, not yet upsampled. Each image's score
-        depends on its own input only (eval mode), so one backward pass serves them all.
+        depends on its own input only (eval mode), so one backward pass serves them all; a
+        small batch runs without oneDNN (`small_pass`).
     """
     kept = {}
 
@@ -56,10 +58,11 @@ def layer_cam(
         kept["maps"] = out.detach().requires_grad_(True)
         return kept["maps"]
 
+    data = to_model(model, data)
     with forward_hooks(model, [(feature_map_module(model, layer), graph_from_here)]):
-        with torch.enable_grad():
+        with small_pass(data), torch.enable_grad():
             with torch.no_grad():
-                scores = model(to_model(model, data))
+                scores = model(data)
             chosen = scores.gather(1, indices.to(scores.device)[:, None]).sum()
             (gradient,) = torch.autograd.grad(chosen, kept["maps"])
     weights = gradient.mean(dim=(2, 3))  # α_k of each image

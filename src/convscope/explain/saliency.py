@@ -25,6 +25,7 @@ from convscope.core.meta import check_input_fits, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import Heat, show_panels
 from convscope.core.precision import float64_where_cheap
+from convscope.core.small_passes import small_pass
 
 AUGMENTATIONS = ("none", "flip", "crops_and_flips")
 # Steps between two blurs of a regularised class model: Yosinski et al. (2015) blur "every
@@ -45,10 +46,11 @@ def input_gradients(model: LayeredModel, data: torch.Tensor, indices: torch.Tens
 
     One backward pass from the chosen scores (a one-hot gradient on the scores) serves the
     whole batch: each image's score depends on its own input only (eval mode). Only the input
-    needs a gradient, so autograd skips every weight gradient.
+    needs a gradient, so autograd skips every weight gradient; a small batch runs without
+    oneDNN (`small_pass`).
     """
     data = to_model(model, data).detach().requires_grad_(True)
-    with torch.enable_grad():
+    with small_pass(data), torch.enable_grad():
         scores = model(data)
         chosen = torch.zeros_like(scores).scatter_(1, indices.to(scores.device)[:, None], 1.0)
         (gradient,) = torch.autograd.grad(scores, data, grad_outputs=chosen)
