@@ -36,7 +36,7 @@ OTHER_CPU := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INS
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test env browser unit notebooks ui lint run gallery outputs describe student grade slides bench clean \
-	lock spread
+	lock spread hub
 CHROMIUM_FILE := $(VENV)/chromium-path
 
 # Everything from the lock file, hash-checked and without resolving anything: torch is the CPU
@@ -137,6 +137,12 @@ grade: $(STAMP)
 slides: $(STAMP)
 	$(BIN)/python -m convscope slides $(NB) --out build/slides
 
+# A JupyterHub for a class on this machine (README: "A course server"), its proxy from npm.
+# HUB_FLAGS: e.g. --port 8001 --group ml-course, or --accounts rehearsal to try it out alone.
+HUB_FLAGS ?=
+hub: $(STAMP)
+	$(BIN)/python -m convscope hub $(HUB_FLAGS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_digits.py
 	$(BIN)/python bench/bench_shapes.py
@@ -146,6 +152,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_imagenet.py
 	$(BIN)/python bench/bench_precision.py
 	$(BIN)/python bench/bench_lessons.py
+	$(BIN)/python bench/bench_hub.py
 
 # Refresh requirements.lock and environment.yml from pyproject.toml (pip-compile, in a scratch
 # environment under build/); run `make test` on the result before committing it.

@@ -1,9 +1,10 @@
-"""Command line: `python -m convscope train|convert|run|outputs|student|grade|slides ...`
+"""Command line: `python -m convscope train|convert|run|outputs|student|grade|slides|hub ...`
 (`--help`)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,12 @@ from convscope.core.files import writable_file, writable_folder
 from convscope.course.decks import write_decks
 from convscope.course.exercises import grade, release
 from convscope.course.headless import describe_in_place, execute_in_place
+from convscope.course.hub import (
+    ACCOUNTS,
+    HUB_COMMAND,
+    install_proxy,
+    write_hub_config,
+)
 from convscope.course.runner import plan_runs, run_notebooks, select_notebooks
 from convscope.models.registry import MODELS, load_model
 from convscope.models.training import (
@@ -38,6 +45,14 @@ def _at_least_one(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    value = _at_least_one(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 to 65535; got {value}")
     return value
 
 
@@ -135,6 +150,19 @@ def _slides(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub(args: argparse.Namespace) -> int:
+    folder = writable_folder("--folder", args.folder)
+    proxy = Path(args.proxy) if args.proxy else install_proxy(folder / "proxy")
+    if not (proxy.is_file() and os.access(proxy, os.X_OK)):
+        raise ConvscopeError(f"--proxy {args.proxy!r} is not an executable file")
+    config = write_hub_config(folder, args.port, proxy, args.accounts, args.group)
+    print(f"JupyterHub on port {args.port} ({args.accounts} accounts), settings in {config}")
+    sys.stdout.flush()
+    extra = args.jupyterhub[1:] if args.jupyterhub[:1] == ["--"] else args.jupyterhub
+    os.execv(HUB_COMMAND, [HUB_COMMAND, "-f", str(config), *extra])
+    return 0  # not reached: the hub replaces this process
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m convscope")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -223,6 +251,30 @@ def main(argv: list[str] | None = None) -> int:
     slides.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
     slides.add_argument("--out", default="build/slides", help="default: build/slides")
     slides.set_defaults(handler=_slides)
+    hub = commands.add_parser(
+        "hub", help="start a JupyterHub for a class on this machine (see the README's recipe)"
+    )
+    hub.add_argument("--folder", default="build/hub", help="its files (default: build/hub)")
+    hub.add_argument("--port", type=_port, default=8000, help="default: 8000")
+    hub.add_argument(
+        "--accounts",
+        choices=ACCOUNTS,
+        default="system",
+        help="system: students' accounts on this machine (run as root); "
+        "rehearsal: any name, no isolation, for trying the server out",
+    )
+    hub.add_argument(
+        "--group",
+        default="students",
+        help="system accounts: members of this group may log in (default: students)",
+    )
+    hub.add_argument("--proxy", help="configurable-http-proxy (default: installed by npm)")
+    hub.add_argument(
+        "jupyterhub",
+        nargs=argparse.REMAINDER,
+        help="after --: JupyterHub's own options, e.g. --JupyterHub.ssl_cert=...",
+    )
+    hub.set_defaults(handler=_hub)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

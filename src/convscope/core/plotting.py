@@ -346,7 +346,7 @@ def show_panels(
             draw_labels(axes, image)
         else:
             axes.imshow(_display_array(image), cmap=cmap, interpolation="nearest", **limits)
-        axes.set_title(name, fontsize=10)
+        axes.set_title(name, fontsize=10, y=1.0)
         axes.axis("off")
     if title:
         figure.suptitle(title, fontsize=title_size)
@@ -419,7 +419,7 @@ def show_label_maps(
             axes.imshow(colours[array.astype(int)], interpolation="nearest")
         else:
             axes.imshow(_display_array(values), cmap="gray", interpolation="nearest")
-        axes.set_title(name, fontsize=10)
+        axes.set_title(name, fontsize=10, y=1.0)
         axes.axis("off")
     handles = [Patch(color=colours[i], label=n) for i, n in enumerate(class_names)]
     figure.legend(

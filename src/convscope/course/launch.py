@@ -65,16 +65,19 @@ def colab_url(notebook: str) -> str:
     )
 
 
-def nbgitpuller_url(hub: str, notebook: str | None = None) -> str:
+def nbgitpuller_url(
+    hub: str, notebook: str | None = None, repository: str = REPOSITORY, branch: str = BRANCH
+) -> str:
     """A JupyterHub link that pulls the repository into the student's home (the folder takes
     the repository's name) and opens JupyterLab there, on one notebook when given.
 
     Args:
         hub: the hub's address, `https://hub.example.edu`.
+        repository, branch: where the lessons come from (a class's release of them, say).
     """
-    folder = PurePosixPath(_owner_and_name()).name
+    folder = PurePosixPath(repository.rstrip("/")).name
     path = f"lab/tree/{folder}/notebooks" + (f"/{notebook}" if notebook else "")
-    query = urlencode({"repo": REPOSITORY, "branch": BRANCH, "urlpath": path})
+    query = urlencode({"repo": repository, "branch": branch, "urlpath": path})
     return f"{hub.rstrip('/')}/hub/user-redirect/git-pull?{query}"
 
 
