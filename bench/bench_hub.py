@@ -8,8 +8,9 @@ repository, its current branch), start a kernel on lesson 01, run its code cells
 the designer filter's σ slider eight times, looking at each new figure for `pause` seconds
 (0: every student drags without stopping, the worst case). Printed: the median and largest
 time of each step, the moves' median, 95th percentile and largest time until the new figure
-arrived, and the memory of each student's server and kernel (USS: private to the student,
-what one more student adds; PSS: shared pages split among their users). Target (issue 24):
+arrived, the memory of the hub and its proxy, and that of each student's server and kernel
+(USS: private to the student, what one more student adds; PSS: shared pages split among
+their users). Target (issue 24):
 ten students on two cores, every kernel started, every notebook run, the moves' p95 ≤ 1 s.
 """
 
@@ -51,6 +52,8 @@ def main() -> None:
         folder = ROOT / "build" / "bench-hub"
         shutil.rmtree(folder, ignore_errors=True)
         with running_hub(folder, proxy) as hub:
+            own = psutil.Process(hub.process.pid)  # the hub and its proxy, before any student
+            hub_pss = sum(p.memory_full_info().pss for p in [own, *own.children(recursive=True)])
             rehearsal = rehearse(
                 hub,
                 args.students,
@@ -76,6 +79,7 @@ def main() -> None:
             f"  widget moves ({len(moves)}): median {statistics.median(moves):.2f} s, "
             f"p95 {p95(moves):.2f} s, largest {max(moves):.2f} s"
         )
+        print(f"  the hub and its proxy (pss): {hub_pss / 2**20:.0f} MiB")
         for kind in ("uss", "pss", "rss"):
             per_student = [held[kind] / 2**20 for held in rehearsal.memory.values()]
             print(

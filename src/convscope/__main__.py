@@ -152,6 +152,7 @@ def _slides(args: argparse.Namespace) -> int:
 
 def _hub(args: argparse.Namespace) -> int:
     folder = writable_folder("--folder", args.folder)
+    folder.chmod(0o700)  # its database holds the hub's secrets
     proxy = Path(args.proxy) if args.proxy else install_proxy(folder / "proxy")
     if not (proxy.is_file() and os.access(proxy, os.X_OK)):
         raise ConvscopeError(f"--proxy {args.proxy!r} is not an executable file")

@@ -5,9 +5,12 @@ widget (bench/bench_hub.py times ten)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import psutil
@@ -17,7 +20,16 @@ from traitlets.config import Config
 
 from convscope.__main__ import main
 from convscope.core.errors import ConvscopeError
-from convscope.course.hub import configure, install_proxy, running_hub, write_hub_config
+from convscope.course import hub as hub_module
+from convscope.course.hub import (
+    IPC,
+    configure,
+    free_port,
+    install_proxy,
+    kernel_sockets,
+    running_hub,
+    write_hub_config,
+)
 from convscope.course.rehearsal import rehearse, server_memory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,9 +99,8 @@ def test_two_students_pull_run_lesson_01_and_move_its_widget(proxy, tmp_path):
         assert seen.first and seen.moved != seen.first and seen.back == seen.first
     for name, memory in rehearsal.memory.items():
         assert memory["processes"] == 2, name  # the server and the lesson's kernel
-        # torch alone is over 100 MB in a kernel; each process's private pages are within
-        # what it maps
-        assert 100 * 2**20 < memory["uss"] <= memory["pss"] <= memory["rss"], name
+        # torch alone is over 100 MB in a kernel, and no other process shares a kernel's data
+        assert memory["uss"] > 100 * 2**20, name
     assert pids and not running(pids)  # the servers, kernels and proxy all stopped with the hub
     assert server_memory([seen.name for seen in rehearsal.attendances]) == {
         seen.name: {"uss": 0, "pss": 0, "rss": 0, "processes": 0} for seen in rehearsal.attendances
@@ -102,12 +113,75 @@ def test_a_class_server_logs_in_system_accounts_of_one_group(tmp_path):
     hub = JupyterHub(config=config)
     assert hub.authenticator_class.__name__ == "PAMAuthenticator"
     assert hub.spawner_class.__name__ == "LocalProcessSpawner"
-    assert config.LocalAuthenticator.allowed_groups == {"ml-course"}
+    # read by the authenticator itself: a misspelt setting would leave its default, no group
+    assert hub.authenticator_class(parent=hub).allowed_groups == {"ml-course"}
     assert config.Spawner.environment["OMP_NUM_THREADS"] == "1"
     assert Path(config.Spawner.cmd[0]).name == "jupyterhub-singleuser"
     rehearsal = Config()
     configure(rehearsal, tmp_path, 8000, tmp_path / "proxy", "rehearsal")
-    assert JupyterHub(config=rehearsal).spawner_class.__name__ == "SimpleLocalProcessSpawner"
+    hub = JupyterHub(config=rehearsal)
+    assert hub.spawner_class.__name__ == "SimpleLocalProcessSpawner"
+    authenticator = hub.authenticator_class(parent=hub)
+    assert type(authenticator).__name__ == "SharedPasswordAuthenticator"
+    assert len(authenticator.user_password) == 32  # the login page asks for it; no one has it
+
+
+class Spawner:
+    """What the hook reads and writes of a JupyterHub spawner."""
+
+    def __init__(self, name: str, args: list[str]) -> None:
+        self.user = SimpleNamespace(name=name)
+        self.environment = {"OMP_NUM_THREADS": "1"}
+        self.args = args
+
+
+def test_each_student_gets_a_private_runtime_folder_and_unix_sockets_where_they_fit():
+    prepare = kernel_sockets("rehearsal", 8000)
+    student = Spawner("ann", ["--ServerApp.iopub_data_rate_limit=1e9"])
+    prepare(student)
+    prepare(student)  # a second start: the same flags, not twice
+    folder = Path(student.environment["JUPYTER_RUNTIME_DIR"])
+    assert folder.name == "ann" and folder.stat().st_mode & 0o777 == 0o700
+    assert folder.parent.stat().st_mode & 0o777 == 0o711
+    root = ["--allow-root"] if os.geteuid() == 0 else []
+    assert student.args == ["--ServerApp.iopub_data_rate_limit=1e9", *root, IPC]
+    long_name = Spawner("s" * 80, [])  # its sockets' paths would pass a socket's limit
+    prepare(long_name)
+    assert long_name.args == root  # TCP on 127.0.0.1
+    shutil.rmtree(folder.parent)
+    prepare(student)  # the folder went (a cleaned /tmp): made again
+    assert Path(student.environment["JUPYTER_RUNTIME_DIR"]).is_dir()
+    shutil.rmtree(Path(student.environment["JUPYTER_RUNTIME_DIR"]).parent)
+
+
+def test_a_system_account_owns_its_runtime_folder(monkeypatch):
+    port = free_port()
+    if not os.access("/run", os.W_OK):
+        pytest.skip("system accounts' folders go in /run, which only root may write")
+    account = SimpleNamespace(pw_uid=os.getuid() + 1, pw_gid=os.getgid() + 1)
+    monkeypatch.setattr(hub_module.pwd, "getpwnam", {"bob": account}.__getitem__)
+    try:
+        student = Spawner("bob", [])
+        kernel_sockets("system", port)(student)
+        folder = Path(student.environment["JUPYTER_RUNTIME_DIR"])
+        assert folder == Path(f"/run/convscope-hub-{port}/bob")
+        assert (folder.stat().st_uid, folder.stat().st_gid) == (account.pw_uid, account.pw_gid)
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert student.args == [IPC]  # never --allow-root: the server runs as its student
+    finally:
+        shutil.rmtree(f"/run/convscope-hub-{port}", ignore_errors=True)
+
+
+def test_an_old_node_is_refused_before_npm_runs(tmp_path, monkeypatch):
+    for tool, text in (("node", "v18.19.0"), ("npm", "10.2.3")):
+        (tmp_path / tool).write_text(f"#!/bin/sh\necho {text}\n")
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(
+        ConvscopeError, match="needs Node.js 20 or newer; this machine has v18.19.0"
+    ):
+        install_proxy(tmp_path / "proxy")
+    assert not (tmp_path / "proxy").exists()
 
 
 def test_the_written_settings_are_what_configure_makes(tmp_path):

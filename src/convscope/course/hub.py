@@ -12,14 +12,15 @@ hashes), once. `configure` fills a hub's settings (the `c` of a `jupyterhub_conf
 - kernels talk to their server over Unix sockets in a folder private to the student (as
   `course.headless` does; `kernel_sockets`), not TCP ports that any user of the machine
   could connect to;
-- a service token (`TOKEN_VARIABLE`) lets the instructor's scripts (the rehearsal,
+- a service token, when `TOKEN_VARIABLE` holds one, lets the instructor's scripts (the rehearsal,
   `course.rehearsal`) create students, give them tokens and start their servers.
 
 Accounts (`ACCOUNTS`): `"system"` is a class's: students log in with their accounts on the
 machine (JupyterHub's PAM authenticator) and each server runs as its student
-(`LocalProcessSpawner`; the hub runs as root). `"rehearsal"` is for trying the server out:
-any name logs in (`DummyAuthenticator`) and every server runs as the user who started the
-hub, with a home folder under the hub's own folder (`SimpleLocalProcessSpawner`), which
+(`LocalProcessSpawner`; the hub runs as root). `"rehearsal"` is for trying the server out
+with the service token: any name is a student, with a password no one is told
+(`SharedPasswordAuthenticator`), and every server runs as the user who started the hub,
+with a home folder under the hub's own folder (`SimpleLocalProcessSpawner`), which
 JupyterHub itself says gives no isolation between users: never use it for a class.
 """
 
@@ -39,29 +40,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import requests
 
 from convscope.core.errors import ConvscopeError, unknown_name
+from convscope.core.files import write_atomically, write_text_atomically
+from convscope.course.headless import KERNEL_TRANSPORT, SOCKET_PATH_MAX
 
 try:
     import pwd  # system accounts: Unix only, as JupyterHub is
 except ImportError:
     pwd = None
-from convscope.core.files import write_text_atomically
-from convscope.course.headless import KERNEL_TRANSPORT, SOCKET_PATH_MAX
 
 ACCOUNTS = ("system", "rehearsal")
 PROXY_LOCK = Path(__file__).parent / "hub_proxy"  # package.json and package-lock.json
 TOKEN_VARIABLE = "CONVSCOPE_HUB_TOKEN"
 SERVICE = "course-tools"  # the name the service token's requests carry in the hub's log
 HUB_COMMAND = str(Path(sys.executable).parent / "jupyterhub")
-START_TIMEOUT = 300
+START_TIMEOUT = 300  # seconds for one student's server: ten starting at once on two cores
+NODE_MAJOR = 20  # configurable-http-proxy 5.2.0 and its commander 14 ask for Node.js >= 20
 # Jupyter refuses to run as root without --allow-root: only a rehearsal hub started by root
 # runs the students' servers as root
-SERVER_ARGS = {
-    "system": [],
-    "rehearsal": ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [],
-}  # seconds for one student's server: ten starting at once on two cores
+ALLOW_ROOT = "--allow-root"
+IPC = "--KernelManager.transport=ipc"
 
 
 def install_proxy(folder: Path) -> Path:
@@ -74,27 +75,37 @@ def install_proxy(folder: Path) -> Path:
     folder = Path(folder)
     executable = folder / "node_modules" / ".bin" / "configurable-http-proxy"
     lock = (PROXY_LOCK / "package-lock.json").read_bytes()
-    installed = folder / "package-lock.json"
-    if executable.exists() and installed.exists() and installed.read_bytes() == lock:
+    finished = folder / "installed-lock.json"  # written last: the lock of a finished install
+    if executable.exists() and finished.exists() and finished.read_bytes() == lock:
         return executable
-    if shutil.which("npm") is None:
-        raise ConvscopeError("the hub's proxy needs npm (Debian: apt-get install npm)")
+    _check_node()
     folder.mkdir(parents=True, exist_ok=True)
-    installed.unlink(missing_ok=True)  # the mark of a finished install goes last
+    finished.unlink(missing_ok=True)
     shutil.copy2(PROXY_LOCK / "package.json", folder / "package.json")
-    lock_copy = folder / "package-lock.json.tmp"
-    lock_copy.write_bytes(lock)
-    os.replace(lock_copy, folder / "package-lock.json")
-    done = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+    shutil.copy2(PROXY_LOCK / "package-lock.json", folder / "package-lock.json")
+    done = subprocess.run(  # --ignore-scripts: no package's install script runs (as root)
+        ["npm", "ci", "--no-audit", "--no-fund", "--silent", "--ignore-scripts"],
         cwd=folder,
         capture_output=True,
         text=True,
     )
     if done.returncode or not executable.exists():
-        installed.unlink(missing_ok=True)
         raise ConvscopeError(f"npm ci of the hub's proxy failed: {done.stderr.strip()[-500:]}")
+    write_atomically(finished, lambda temporary: Path(temporary).write_bytes(lock))
     return executable
+
+
+def _check_node() -> None:
+    """Refuse a machine without npm, or with a Node.js older than `NODE_MAJOR`."""
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        raise ConvscopeError("the hub's proxy needs Node.js and npm (Debian: apt-get install npm)")
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
+    major = version.strip().lstrip("v").split(".")[0]
+    if not major.isdigit() or int(major) < NODE_MAJOR:
+        raise ConvscopeError(
+            f"the hub's proxy needs Node.js {NODE_MAJOR} or newer; this machine has "
+            f"{version.strip() or 'an unknown version'}"
+        )
 
 
 def free_port() -> int:
@@ -130,7 +141,7 @@ def configure(
     c.JupyterHub.cookie_secret_file = str(folder / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(folder / "jupyterhub.pid")
     c.Spawner.cmd = [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
-    c.Spawner.pre_spawn_hook = kernel_sockets(accounts)
+    c.Spawner.pre_spawn_hook = kernel_sockets(accounts, port)
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = c.Spawner.http_timeout = START_TIMEOUT
     c.Spawner.environment = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -145,7 +156,11 @@ def configure(
             }
         ]
     if accounts == "rehearsal":
-        c.JupyterHub.authenticator_class = "dummy"
+        # any name logs in, with a password made at each start and told to no one: the
+        # rehearsal uses tokens, and other users of the machine stay out of its servers,
+        # which may run as root
+        c.JupyterHub.authenticator_class = "shared-password"
+        c.SharedPasswordAuthenticator.user_password = os.urandom(16).hex()
         c.Authenticator.allow_all = True
         c.JupyterHub.spawner_class = "simple"
         c.SimpleLocalProcessSpawner.home_dir_template = str(folder / "homes" / "{username}")
@@ -155,34 +170,48 @@ def configure(
         c.LocalAuthenticator.allowed_groups = {group}
 
 
-def kernel_sockets(accounts: str) -> Callable:
+def kernel_sockets(accounts: str, port: int) -> Callable:
     """JupyterHub's `pre_spawn_hook`: each student's server keeps its runtime files in a
-    folder of its own, private to the student (0700, theirs), under one folder that the
-    hub makes at the first start (`/tmp/convscope-hub-*`, 0711: no one lists it), and its
-    kernels talk to it over Unix sockets there where the platform has them and the sockets'
-    paths fit (`SOCKET_PATH_MAX`), else over TCP on 127.0.0.1.
+    folder of its own, private to the student (0700, theirs), and its kernels talk to it
+    over Unix sockets there where the platform has them and the sockets' paths fit
+    (`SOCKET_PATH_MAX`), else over TCP on 127.0.0.1.
 
     jupyter_client names a kernel's sockets after its connection file in the runtime folder
     (`<folder>/kernel-<id>-ipc-<n>`): an absolute path, so the kernel (started in its
-    notebook's folder) and its server agree; that folder is short where a home folder's
-    `.local/share/jupyter/runtime` might not be."""
+    notebook's folder) and its server agree. The folders sit in one short folder (0711: each
+    student reaches their own, no one lists them), where a home folder's
+    `.local/share/jupyter/runtime` might be too long for a socket: `/run/convscope-hub-<port>`
+    for system accounts (the hub runs as root; `/run` is emptied at boot, never aged like
+    `/tmp`), a new temporary folder for a rehearsal. Each is made again when missing.
+    """
     roots: list[Path] = []
 
+    def root() -> Path:
+        if accounts == "system":
+            made = Path(f"/run/convscope-hub-{port}")
+            made.mkdir(mode=0o711, exist_ok=True)
+        elif roots and roots[0].is_dir():
+            return roots[0]
+        else:
+            made = Path(tempfile.mkdtemp(prefix="convscope-hub-"))
+            roots[:] = [made]
+        made.chmod(0o711)
+        return made
+
     def prepare(spawner) -> None:
-        if not roots:
-            roots.append(Path(tempfile.mkdtemp(prefix="convscope-hub-")))
-            roots[0].chmod(0o711)  # each student reaches their own folder, lists no other
         name = spawner.user.name
-        folder = roots[0] / name
+        folder = root() / name
         folder.mkdir(mode=0o700, exist_ok=True)
-        if accounts == "system":  # the hub runs as root; the student's server as the student
+        if accounts == "system":  # the student's server runs as the student
             account = pwd.getpwnam(name)
             os.chown(folder, account.pw_uid, account.pw_gid)
         spawner.environment = {**spawner.environment, "JUPYTER_RUNTIME_DIR": str(folder)}
         longest = folder / f"kernel-{uuid.UUID(int=0)}-ipc-5"
         fits = KERNEL_TRANSPORT == "ipc" and len(os.fsencode(longest)) <= SOCKET_PATH_MAX
-        ipc = ["--KernelManager.transport=ipc"] if fits else []
-        spawner.args = [*SERVER_ARGS[accounts], *ipc]
+        as_root = accounts == "rehearsal" and hasattr(os, "geteuid") and os.geteuid() == 0
+        ours = [flag for flag, wanted in ((ALLOW_ROOT, as_root), (IPC, fits)) if wanted]
+        # the instructor's own --Spawner.args stay; ours are set again at every start
+        spawner.args = [arg for arg in spawner.args if arg not in (ALLOW_ROOT, IPC)] + ours
 
     return prepare
 
@@ -243,7 +272,7 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: floa
         try:
             if requests.get(f"{url}/hub/api", timeout=5).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy to answer
             pass
         time.sleep(0.25)
     raise ConvscopeError(f"the hub at {url} did not answer within {timeout:.0f} s (log: {log})")
@@ -270,7 +299,7 @@ def running_hub(
             env={**os.environ, TOKEN_VARIABLE: token},
             stdout=output,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # the hub, its proxy and the servers: one group to stop
+            start_new_session=True,  # Ctrl-C in a terminal reaches the hub only through us
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -281,15 +310,23 @@ def running_hub(
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM (the hub stops every server and its proxy), then SIGKILL to whatever is left."""
+    """SIGTERM: the hub stops every server and its proxy. Then SIGKILL to any of them still
+    running after a minute (each runs in a session of its own, so they are found as the
+    hub's descendants before it is stopped)."""
+    try:
+        started = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        started = []
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    _, alive = psutil.wait_procs(started, timeout=10)
+    for left in alive:
+        try:
+            left.kill()
+        except psutil.NoSuchProcess:
             pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()

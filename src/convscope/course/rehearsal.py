@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import nbformat
 import psutil
@@ -89,16 +89,32 @@ class KernelChannels:
         self.socket.send(json.dumps({**message, "channel": channel, "buffers": []}))
         return msg_id
 
+    def receive(self, deadline: float) -> dict:
+        """The next message; widgets opened or closed are followed.
+
+        Raises:
+            ConvscopeError: the kernel died or restarted, or `deadline` (monotonic) passed.
+        """
+        if time.monotonic() > deadline:
+            raise ConvscopeError(f"the kernel sent no answer within {REPLY_TIMEOUT} s")
+        message = json.loads(self.socket.recv())
+        kind, content = message["header"]["msg_type"], message["content"]
+        if kind == "comm_open":
+            self.widgets[content["comm_id"]] = content["data"].get("state", {})
+        elif kind == "comm_close":
+            self.widgets.pop(content["comm_id"], None)
+        elif kind == "status" and content["execution_state"] in ("dead", "restarting"):
+            raise ConvscopeError(f"the kernel is {content['execution_state']}")
+        return message
+
     def replies_to(self, msg_id: str) -> list[dict]:
         """Every message answering `msg_id` until the kernel is idle again and the shell has
-        replied; widgets opened meanwhile are remembered."""
+        replied."""
         answers, idle, replied = [], False, False
+        deadline = time.monotonic() + REPLY_TIMEOUT
         while not (idle and replied):
-            message = json.loads(self.socket.recv())
+            message = self.receive(deadline)
             kind = message["header"]["msg_type"]
-            if kind == "comm_open":
-                content = message["content"]
-                self.widgets[content["comm_id"]] = content["data"].get("state", {})
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             answers.append(message)
@@ -128,8 +144,9 @@ class KernelChannels:
         }
         msg_id = self.send("shell", "comm_msg", content)
         arrived, answers = None, []
+        deadline = time.monotonic() + REPLY_TIMEOUT
         while True:
-            message = json.loads(self.socket.recv())
+            message = self.receive(deadline)
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             answers.append(message)
@@ -187,7 +204,15 @@ def _pull(hub: Hub, name: str, token: str, link: str) -> PurePosixPath:
     if not page.ok or "/git-pull" not in page.url:
         raise ConvscopeError(f"{name}: the nbgitpuller link led to {page.url} ({page.status_code})")
     parts = urlsplit(page.url)
-    stream = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/api"))
+    query = parse_qs(parts.query)
+    # the page's script names the folder: the repository's name (a trailing "/" dropped)
+    folder = PurePosixPath(query["repo"][0].rstrip("/")).name
+    stream = urlunsplit(
+        parts._replace(
+            path=parts.path.rstrip("/") + "/api",
+            query=f"{parts.query}&{urlencode({'targetpath': folder})}",
+        )
+    )
     with requests.get(stream, headers=headers, stream=True, timeout=REPLY_TIMEOUT) as events:
         for line in events.iter_lines(decode_unicode=True):
             if not line.startswith("data:"):
@@ -199,16 +224,21 @@ def _pull(hub: Hub, name: str, token: str, link: str) -> PurePosixPath:
                 break
         else:
             raise ConvscopeError(f"{name}: nbgitpuller's stream ended before it finished")
-    return PurePosixPath(parse_qs(parts.query)["urlpath"][0]).relative_to("lab/tree")
+    return PurePosixPath(query["urlpath"][0]).relative_to("lab/tree")
 
 
-def _control(channels: KernelChannels, description: str) -> tuple[str, float]:
-    """The comm id and value of the widget control labelled `description`."""
-    found = [
+def _controls(channels: KernelChannels, description: str) -> list[tuple[str, float]]:
+    """The comm id and first value of each open widget control labelled `description`."""
+    return [
         (comm_id, state["value"])
         for comm_id, state in channels.widgets.items()
         if state.get("description") == description and "value" in state
     ]
+
+
+def _control(channels: KernelChannels, description: str) -> tuple[str, float]:
+    """The comm id and first value of the one open widget control labelled `description`."""
+    found = _controls(channels, description)
     if len(found) != 1:
         labels = sorted({s.get("description", "") for s in channels.widgets.values()} - {""})
         raise ConvscopeError(
@@ -268,8 +298,8 @@ def attend(
             seen.cells += 1
             seen.errors += _errors(answers)
             figures = [_figure(message) for message in answers if _figure(message)]
-            if figures and any(_is_widget(message) for message in answers):
-                seen.first = figures[-1]
+            if figures and not seen.first and _controls(channels, control):
+                seen.first = figures[-1]  # the figure of the cell that showed the control
             if seen.errors:
                 break
         seen.execution = time.perf_counter() - began
@@ -287,12 +317,6 @@ def attend(
     finally:
         channels.close()
     return seen
-
-
-def _is_widget(message: dict) -> bool:
-    """A cell's result that is a widget (its view's data)."""
-    data = message["content"].get("data", {}) if "content" in message else {}
-    return "application/vnd.jupyter.widget-view+json" in data
 
 
 @dataclass
@@ -354,7 +378,9 @@ def server_memory(names: Sequence[str]) -> dict[str, dict[str, int]]:
     bytes: `uss`, memory no other process shares (what one more student adds), `pss`
     (shared pages split among the processes that map them) and `rss` (every page mapped,
     shared libraries counted again in every process). A server is found by the
-    `JUPYTERHUB_USER` in its environment; its kernels are its child processes."""
+    `JUPYTERHUB_USER` in its environment; its kernels are its child processes. Another user's
+    processes can be read only by root: run it as the hub's user, or as root for a hub of
+    system accounts (`processes` stays 0 for a student whose server was not read)."""
     memory = {name: {"uss": 0, "pss": 0, "rss": 0, "processes": 0} for name in names}
     for process in psutil.process_iter():
         try:
