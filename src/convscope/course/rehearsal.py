@@ -3,9 +3,9 @@ widget, as their browsers would, through the hub's and Jupyter's own APIs.
 
 Each student (`attend`) follows the course's nbgitpuller link, so the lessons arrive as a
 class gets them; starts a kernel on the lesson (a session, as JupyterLab makes one); runs
-every code cell in order over the kernel's websocket; then moves one control of the lesson's
-widget by sending the comm `update` message that JupyterLab sends when a slider is dragged,
-and times each move until the widget's new figure arrives. `rehearse` lets a class do this
+every code cell in order over the kernel's websocket (`course.kernel_channels`); then moves
+one control of the lesson's widget as JupyterLab does when a slider is dragged, and times
+each move until the widget's new figure arrives. `rehearse` lets a class do this
 at once, one thread per student, and `server_memory` reads what each student's server and
 kernel hold in memory. bench/bench_hub.py rehearses ten students on this machine; the tests
 rehearse two.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -25,13 +24,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import nbformat
 import psutil
 import requests
-import websocket
 
 from convscope.core.errors import ConvscopeError
 from convscope.course.hub import Hub
+from convscope.course.kernel_channels import REPLY_TIMEOUT, KernelChannels, errors_in, figure_of
 from convscope.course.launch import nbgitpuller_url
-
-REPLY_TIMEOUT = 600  # seconds for one cell's reply: ten kernels share two cores
 
 
 @dataclass
@@ -60,124 +57,6 @@ class Attendance:
     first: bytes = b""
     moved: bytes = b""
     back: bytes = b""
-
-
-class KernelChannels:
-    """A kernel's websocket on a student's server, speaking Jupyter's messages as JSON."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.session = uuid.uuid4().hex
-        self.socket = websocket.create_connection(
-            f"{url}?session_id={self.session}",
-            header=[f"Authorization: token {token}"],
-            timeout=REPLY_TIMEOUT,
-        )
-        self.widgets: dict[str, dict] = {}  # comm id -> the widget's state when opened
-
-    def send(self, channel: str, kind: str, content: dict) -> str:
-        """Send one message; returns its id."""
-        msg_id = uuid.uuid4().hex
-        header = {
-            "msg_id": msg_id,
-            "msg_type": kind,
-            "session": self.session,
-            "username": "student",
-            "version": "5.3",
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        message = {"header": header, "parent_header": {}, "metadata": {}, "content": content}
-        self.socket.send(json.dumps({**message, "channel": channel, "buffers": []}))
-        return msg_id
-
-    def receive(self, deadline: float) -> dict:
-        """The next message; widgets opened or closed are followed.
-
-        Raises:
-            ConvscopeError: the kernel died or restarted, or `deadline` (monotonic) passed.
-        """
-        if time.monotonic() > deadline:
-            raise ConvscopeError(f"the kernel sent no answer within {REPLY_TIMEOUT} s")
-        message = json.loads(self.socket.recv())
-        kind, content = message["header"]["msg_type"], message["content"]
-        if kind == "comm_open":
-            self.widgets[content["comm_id"]] = content["data"].get("state", {})
-        elif kind == "comm_close":
-            self.widgets.pop(content["comm_id"], None)
-        elif kind == "status" and content["execution_state"] in ("dead", "restarting"):
-            raise ConvscopeError(f"the kernel is {content['execution_state']}")
-        return message
-
-    def replies_to(self, msg_id: str) -> list[dict]:
-        """Every message answering `msg_id` until the kernel is idle again and the shell has
-        replied."""
-        answers, idle, replied = [], False, False
-        deadline = time.monotonic() + REPLY_TIMEOUT
-        while not (idle and replied):
-            message = self.receive(deadline)
-            kind = message["header"]["msg_type"]
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            answers.append(message)
-            idle = idle or (kind == "status" and message["content"]["execution_state"] == "idle")
-            replied = replied or (message["channel"] == "shell")
-        return answers
-
-    def execute(self, code: str) -> list[dict]:
-        """Run `code`; returns the messages answering it."""
-        content = {
-            "code": code,
-            "silent": False,
-            "store_history": True,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        }
-        return self.replies_to(self.send("shell", "execute_request", content))
-
-    def move(self, comm_id: str, value) -> tuple[float, list[dict]]:
-        """Set a widget's `value` as a browser does; the seconds until the first figure
-        answering it arrived, and every message answering it."""
-        start = time.perf_counter()
-        content = {
-            "comm_id": comm_id,
-            "data": {"method": "update", "state": {"value": value}, "buffer_paths": []},
-        }
-        msg_id = self.send("shell", "comm_msg", content)
-        arrived, answers = None, []
-        deadline = time.monotonic() + REPLY_TIMEOUT
-        while True:
-            message = self.receive(deadline)
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            answers.append(message)
-            if arrived is None and _figure(message):
-                arrived = time.perf_counter() - start
-            if message["header"]["msg_type"] == "status" and (
-                message["content"]["execution_state"] == "idle"
-            ):
-                break
-        if arrived is None:
-            raise ConvscopeError(f"moving widget {comm_id} to {value!r} showed no figure")
-        return arrived, answers
-
-    def close(self) -> None:
-        self.socket.close()
-
-
-def _figure(message: dict) -> bytes:
-    """The PNG of a display message (b"" for any other message)."""
-    if message["header"]["msg_type"] not in ("display_data", "update_display_data"):
-        return b""
-    data = message["content"]["data"].get("image/png", "")
-    return data.encode() if data else b""
-
-
-def _errors(answers: list[dict]) -> list[str]:
-    return [
-        f"{message['content']['ename']}: {message['content']['evalue']}"
-        for message in answers
-        if message["header"]["msg_type"] == "error"
-    ]
 
 
 def _wait_ready(hub: Hub, name: str) -> None:
@@ -296,8 +175,8 @@ def attend(
                 continue
             answers = channels.execute(cell.source)
             seen.cells += 1
-            seen.errors += _errors(answers)
-            figures = [_figure(message) for message in answers if _figure(message)]
+            seen.errors += errors_in(answers)
+            figures = [figure_of(message) for message in answers if figure_of(message)]
             if figures and not seen.first and _controls(channels, control):
                 seen.first = figures[-1]  # the figure of the cell that showed the control
             if seen.errors:
@@ -310,8 +189,8 @@ def attend(
             time.sleep(pause if number else 0.0)
             took, answers = channels.move(comm_id, value)
             seen.moves.append(took)
-            seen.errors += _errors(answers)
-            figure = [_figure(message) for message in answers if _figure(message)][-1]
+            seen.errors += errors_in(answers)
+            figure = [figure_of(message) for message in answers if figure_of(message)][-1]
             seen.moved = seen.moved or figure
             seen.back = figure
     finally:
