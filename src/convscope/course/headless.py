@@ -44,6 +44,11 @@ KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
 SOCKET_PATH_MAX = 100
 
 
+def sockets_fit(prefix: Path) -> bool:
+    """Whether a kernel's sockets, `<prefix>-<n>` (n up to two digits), fit a socket's path."""
+    return len(os.fsencode(prefix)) + 3 <= SOCKET_PATH_MAX
+
+
 def socket_prefix() -> str:
     """Where a kernel's sockets go: an absolute prefix (jupyter_client's default, "kernel-ipc",
     is relative, and a kernel started in the notebook's folder would listen where the client,
@@ -52,7 +57,7 @@ def socket_prefix() -> str:
     in a home folder on macOS)."""
     name = f"convscope-{uuid.uuid4().hex[:12]}"
     folder = Path(jupyter_runtime_dir())
-    if len(os.fsencode(folder / name)) + 3 > SOCKET_PATH_MAX:
+    if not sockets_fit(folder / name):
         folder = Path(tempfile.gettempdir()) / f"convscope-{os.getuid()}"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return str(folder / name)

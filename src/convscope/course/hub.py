@@ -45,7 +45,7 @@ import requests
 
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.files import write_atomically, write_text_atomically
-from convscope.course.headless import KERNEL_TRANSPORT, SOCKET_PATH_MAX
+from convscope.course.headless import KERNEL_TRANSPORT, sockets_fit
 
 try:
     import pwd  # system accounts: Unix only, as JupyterHub is
@@ -174,7 +174,7 @@ def kernel_sockets(accounts: str, port: int) -> Callable:
     """JupyterHub's `pre_spawn_hook`: each student's server keeps its runtime files in a
     folder of its own, private to the student (0700, theirs), and its kernels talk to it
     over Unix sockets there where the platform has them and the sockets' paths fit
-    (`SOCKET_PATH_MAX`), else over TCP on 127.0.0.1.
+    (`sockets_fit`), else over TCP on 127.0.0.1.
 
     jupyter_client names a kernel's sockets after its connection file in the runtime folder
     (`<folder>/kernel-<id>-ipc-<n>`): an absolute path, so the kernel (started in its
@@ -206,8 +206,8 @@ def kernel_sockets(accounts: str, port: int) -> Callable:
             account = pwd.getpwnam(name)
             os.chown(folder, account.pw_uid, account.pw_gid)
         spawner.environment = {**spawner.environment, "JUPYTER_RUNTIME_DIR": str(folder)}
-        longest = folder / f"kernel-{uuid.UUID(int=0)}-ipc-5"
-        fits = KERNEL_TRANSPORT == "ipc" and len(os.fsencode(longest)) <= SOCKET_PATH_MAX
+        # jupyter_client's prefix: the connection file's name, "kernel-<id>", and "-ipc"
+        fits = KERNEL_TRANSPORT == "ipc" and sockets_fit(folder / f"kernel-{uuid.UUID(int=0)}-ipc")
         as_root = accounts == "rehearsal" and hasattr(os, "geteuid") and os.geteuid() == 0
         ours = [flag for flag, wanted in ((ALLOW_ROOT, as_root), (IPC, fits)) if wanted]
         # the instructor's own --Spawner.args stay; ours are set again at every start

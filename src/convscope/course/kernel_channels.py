@@ -119,6 +119,11 @@ class KernelChannels:
         self.socket.close()
 
 
+def figures_in(answers: list[dict]) -> list[bytes]:
+    """The PNG of every display message among `answers`, in order."""
+    return [figure for figure in map(figure_of, answers) if figure]
+
+
 def figure_of(message: dict) -> bytes:
     """The PNG of a display message (b"" for any other message)."""
     if message["header"]["msg_type"] not in ("display_data", "update_display_data"):

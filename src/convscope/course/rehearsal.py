@@ -27,7 +27,7 @@ import requests
 
 from convscope.core.errors import ConvscopeError
 from convscope.course.hub import Hub
-from convscope.course.kernel_channels import REPLY_TIMEOUT, KernelChannels, errors_in, figure_of
+from convscope.course.kernel_channels import REPLY_TIMEOUT, KernelChannels, errors_in, figures_in
 from convscope.course.launch import nbgitpuller_url
 
 
@@ -176,7 +176,7 @@ def attend(
             answers = channels.execute(cell.source)
             seen.cells += 1
             seen.errors += errors_in(answers)
-            figures = [figure_of(message) for message in answers if figure_of(message)]
+            figures = figures_in(answers)
             if figures and not seen.first and _controls(channels, control):
                 seen.first = figures[-1]  # the figure of the cell that showed the control
             if seen.errors:
@@ -190,7 +190,7 @@ def attend(
             took, answers = channels.move(comm_id, value)
             seen.moves.append(took)
             seen.errors += errors_in(answers)
-            figure = [figure_of(message) for message in answers if figure_of(message)][-1]
+            figure = figures_in(answers)[-1]
             seen.moved = seen.moved or figure
             seen.back = figure
     finally:
