@@ -30,7 +30,7 @@ def forward_hooks(
 ) -> Iterator[None]:
     """Within the block, each hook `(module, inputs, output)` runs after its layer's forward
     pass, in the order given; every one is removed on leaving, even after an error, so a
-    re-run notebook cell never stacks them. The one place hooks are registered.
+    re-run notebook cell never stacks them. The one place forward hooks are registered.
 
     Args:
         hooks: layer name -> hook, or `(module, hook)` pairs (the modules of a type).
@@ -115,6 +115,30 @@ def ending_after(model: LayeredModel, layer: str | None) -> Iterator[None]:
             yield
         except _EndOfPass:
             pass
+
+
+@contextmanager
+def ending_before(module: nn.Module) -> Iterator[list[tuple]]:
+    """Within it, a forward pass ends when it reaches `module`, before the module computes:
+    the yielded list receives the positional inputs it was called with, and the pass returns
+    nothing. The hook is removed on leaving, even after an error.
+
+    Usage: `with ending_before(net.layer("fc8")) as calls: net(x)`; then `calls[0][0]` is
+    fc8's input.
+    """
+    calls: list[tuple] = []
+
+    def end(module, args):
+        calls.append(args)
+        raise _EndOfPass
+
+    handle = module.register_forward_pre_hook(end)
+    try:
+        yield calls
+    except _EndOfPass:
+        pass
+    finally:
+        handle.remove()
 
 
 @torch.no_grad()

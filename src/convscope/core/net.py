@@ -101,6 +101,16 @@ class LayeredModel(nn.Module):
         raise NotImplementedError
 
     @property
+    def input_modules(self) -> list[nn.Module]:
+        """The layers that read the input blob `"data"`, in forward order."""
+        return [module for _, module, bottoms in self.layer_graph() if INPUT_BLOB in bottoms]
+
+    @property
+    def output_module(self) -> nn.Module | None:
+        """The layer whose output the forward pass returns (None: the input itself)."""
+        raise NotImplementedError
+
+    @property
     def layer_names(self) -> list[str]:
         """Caffe names of all layers in forward order: `conv1, relu1, pool1, ...`."""
         return [name for name, _ in self.named_layers()]
@@ -186,6 +196,14 @@ class Net(LayeredModel, nn.Sequential):
     def forward(self, data: torch.Tensor) -> torch.Tensor:
         return nn.Sequential.forward(self, data)
 
+    @property
+    def input_modules(self) -> list[nn.Module]:
+        return [_leaf(self, first=True)]
+
+    @property
+    def output_module(self) -> nn.Module:
+        return _leaf(self, first=False)
+
     def named_layers(self) -> Iterator[tuple[str, nn.Module]]:
         for path, module in self.named_modules():
             if path and next(module.children(), None) is None:  # a leaf
@@ -197,6 +215,16 @@ class Net(LayeredModel, nn.Sequential):
             graph.append((name, module, (bottom,)))
             bottom = name
         return graph
+
+
+def _leaf(module: nn.Module, first: bool) -> nn.Module:
+    """A chain's first or last layer: its first or last child's, down to a module with none
+    (a layer, as `Net.named_layers` counts them), without walking every module."""
+    while True:
+        children = list(module.children())
+        if not children:
+            return module
+        module = children[0 if first else -1]
 
 
 class GraphNet(LayeredModel):
@@ -250,6 +278,10 @@ class GraphNet(LayeredModel):
         for layer_name, module in self.named_children():
             blobs[layer_name] = module(*(blobs[bottom] for bottom in self._bottoms[layer_name]))
         return blobs[self.output]
+
+    @property
+    def output_module(self) -> nn.Module | None:
+        return None if self.output == INPUT_BLOB else self.get_submodule(self.output)
 
     def named_layers(self) -> Iterator[tuple[str, nn.Module]]:
         yield from self.named_children()

@@ -12,11 +12,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from convscope.core.class_scores import chosen_scores
+from convscope.core.conv_kernels import small_pass
 from convscope.core.devices import to_cpu, to_model
 from convscope.core.errors import ConvscopeError
 from convscope.core.inspection import feature_map_module, feature_map_modules, forward_hooks
 from convscope.core.net import LayeredModel
-from convscope.core.small_passes import small_pass
 from convscope.explain.backward_rules import RECTIFIERS
 
 
@@ -46,8 +47,9 @@ def layer_cam(
 
     Returns:
         `(N, h, w)`: ReLU(Σ_k α_k A^k) per image, not yet upsampled. Each image's score
-        depends on its own input only (eval mode), so one backward pass serves them all; a
-        small batch runs without oneDNN (`small_pass`).
+        depends on its own input only (eval mode), so one backward pass serves them all; only
+        the chosen classes' scores are computed (`chosen_scores`); a small batch runs without
+        oneDNN (`small_pass`).
     """
     kept = {}
 
@@ -62,9 +64,8 @@ def layer_cam(
     with forward_hooks(model, [(feature_map_module(model, layer), graph_from_here)]):
         with small_pass(data), torch.enable_grad():
             with torch.no_grad():
-                scores = model(data)
-            chosen = scores.gather(1, indices.to(scores.device)[:, None]).sum()
-            (gradient,) = torch.autograd.grad(chosen, kept["maps"])
+                scores, seed = chosen_scores(model, data, indices)
+            (gradient,) = torch.autograd.grad(scores, kept["maps"], seed)
     weights = gradient.mean(dim=(2, 3))  # α_k of each image
     return to_cpu((weights[:, :, None, None] * kept["maps"].detach()).sum(1).clamp(min=0))
 

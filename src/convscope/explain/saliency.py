@@ -19,13 +19,14 @@ from matplotlib.figure import Figure
 
 from convscope.core.arguments import image_for, positive
 from convscope.core.blur import gaussian_blur
+from convscope.core.class_scores import chosen_scores
+from convscope.core.conv_kernels import input_gradient
 from convscope.core.devices import device_of, dtype_of, to_cpu, to_model
 from convscope.core.errors import ConvscopeError, unknown_name
 from convscope.core.meta import check_input_fits, images_per_batch
 from convscope.core.net import LayeredModel
 from convscope.core.plotting import Heat, show_panels
 from convscope.core.precision import float64_where_cheap
-from convscope.core.small_passes import small_pass
 
 AUGMENTATIONS = ("none", "flip", "crops_and_flips")
 # Steps between two blurs of a regularised class model: Yosinski et al. (2015) blur "every
@@ -44,17 +45,13 @@ def check_image_fits(model: LayeredModel, image: torch.Tensor) -> None:
 def input_gradients(model: LayeredModel, data: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """∂S_c/∂data for one batch `(N, C, H, W)`, each input for its own class `indices` `(N,)`.
 
-    One backward pass from the chosen scores (a one-hot gradient on the scores) serves the
-    whole batch: each image's score depends on its own input only (eval mode). Only the input
-    needs a gradient, so autograd skips every weight gradient; a small batch runs without
-    oneDNN (`small_pass`).
+    One backward pass from the chosen scores serves the whole batch: each image's score
+    depends on its own input only (eval mode). Only the input needs a gradient, so autograd
+    skips every weight gradient; only the chosen classes' scores are computed
+    (`chosen_scores`), and each step runs on the faster kernels (`input_gradient`).
     """
-    data = to_model(model, data).detach().requires_grad_(True)
-    with small_pass(data), torch.enable_grad():
-        scores = model(data)
-        chosen = torch.zeros_like(scores).scatter_(1, indices.to(scores.device)[:, None], 1.0)
-        (gradient,) = torch.autograd.grad(scores, data, grad_outputs=chosen)
-    return to_cpu(gradient)
+    outputs = lambda x: chosen_scores(model, x, indices)  # noqa: E731
+    return to_cpu(input_gradient(model, to_model(model, data), outputs))
 
 
 def class_gradients(model: LayeredModel, data: torch.Tensor, indices) -> torch.Tensor:
