@@ -172,31 +172,30 @@ def test_a_small_pass_runs_wholly_on_pytorchs_own_kernels_and_others_are_not_spl
     assert used == Counter({"aten::mkldnn_convolution": 2})
 
 
+def image_graph(layers, name: str) -> cs.GraphNet:
+    """A DAG reading a 3 × 64 × 64 image, returning its layer `fc`."""
+    return cs.GraphNet(
+        layers,
+        output="fc",
+        name=name,
+        input_size=(3, 64, 64),
+        class_names=list("abcde"),
+        preprocess=lambda x: x,
+    )
+
+
 def test_first_convolution_needs_the_one_reader_of_the_input_to_be_a_convolution_of_an_image():
     assert first_convolution(photo_net()) is not None
     assert first_convolution(photo_net(in_channels=8)) is None
     graph = photo_net().layer_graph()
-    normalised = cs.GraphNet(
-        [
-            ("norm", nn.BatchNorm2d(3), ("data",)),
-            *[(n, m, b if b != ("data",) else ("norm",)) for n, m, b in graph],
-        ],
-        output="fc",
-        name="normalised",
-        input_size=(3, 64, 64),
-        class_names=list("abcde"),
-        preprocess=lambda x: x,
-    )
-    assert first_convolution(normalised) is None
-    two_readers = cs.GraphNet(
-        [*graph, ("crop", Crop(0), ("conv1", "data"))],
-        output="fc",
-        name="two readers",
-        input_size=(3, 64, 64),
-        class_names=list("abcde"),
-        preprocess=lambda x: x,
-    )
-    assert first_convolution(two_readers) is None
+    assert first_convolution(image_graph(graph, "the chain as a graph")) is not None
+    normalised = [
+        ("norm", nn.BatchNorm2d(3), ("data",)),
+        *[(n, m, b if b != ("data",) else ("norm",)) for n, m, b in graph],
+    ]
+    assert first_convolution(image_graph(normalised, "normalised")) is None
+    two_readers = [*graph, ("crop", Crop(0), ("conv1", "data"))]
+    assert first_convolution(image_graph(two_readers, "two readers")) is None
 
 
 def test_own_kernels_are_undone_after_an_error():
