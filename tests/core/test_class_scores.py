@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
 import torch
 from bounds import U32, assert_within
 from torch import nn
 
 import convscope as cs
+from convscope.caffe.layers import InnerProduct
 from convscope.core.class_scores import ROWS_WORTH_SKIPPING, chosen_scores, final_linear
+from convscope.explain.grad_cam import layer_cam
 
 
 def classifier(classes: int, graph: bool = False) -> cs.LayeredModel:
@@ -55,14 +58,19 @@ def test_final_linear_is_the_output_layer_when_large():
         large = classifier(1024, graph)
         assert final_linear(large) is large.layer("fc2")
         assert final_linear(classifier(1023, graph)) is None
-    assert final_linear(cs.load_model("digits")) is None  # fc8 holds 10 × 500 weights
+    assert final_linear(cs.load_model("digits")) is None  # fc8 holds 10 × 256 weights
+    lazy = classifier(1024)
+    lazy.fc2 = nn.LazyLinear(1024)
+    assert final_linear(lazy) is None  # no weights before its first pass
 
 
-def test_chosen_rows_alone_give_the_scores_and_the_exact_gradient():
-    net = classifier(1024)
-    data, indices = torch.randn(3, 1, 18, 18), torch.tensor([5, 1023, 5])
-    ran = []
-    handle = net.layer("fc2").register_forward_hook(lambda *_: ran.append(True))
+def gradient_and_calls(net, data, indices):
+    """`chosen_scores`' scores, seed and input gradient, and the shapes the last layer
+    returned meanwhile (a forward hook on it)."""
+    shapes = []
+    handle = net.output_module.register_forward_hook(
+        lambda module, args, out: shapes.append(tuple(out.shape))
+    )
     try:
         with torch.enable_grad():
             x = data.clone().requires_grad_(True)
@@ -70,25 +78,68 @@ def test_chosen_rows_alone_give_the_scores_and_the_exact_gradient():
             (gradient,) = torch.autograd.grad(scores, x, seed)
     finally:
         handle.remove()
-    assert not ran  # the pass ended before the last layer
-    assert scores.shape == (3,) and torch.equal(seed, torch.ones(3))
+    return scores, seed, gradient, shapes
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["Net", "GraphNet"])
+def test_chosen_rows_alone_give_the_scores_and_the_exact_gradient(graph):
+    net = classifier(1024, graph)
+    data, indices = torch.randn(3, 1, 18, 18), torch.tensor([1023, 5, 1023])
+    scores, seed, gradient, shapes = gradient_and_calls(net, data, indices)
+    assert shapes == [(3, 2)]  # the last layer ran once, with the two classes' rows only
+    assert torch.equal(seed, torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]))
     with torch.no_grad():
         expected = net(data).gather(1, indices[:, None])[:, 0]
-    # each score sums 1,024 products and a bias in a different order: at most 1,025 × u of the
-    # summed magnitudes, which stay within 50 times the largest score (tests/bounds.py)
-    assert_within(scores, expected, 1025 * 50 * U32, "chosen rows")
+    # each score sums 1,024 products and a bias, maybe in another order: at most 1,025 × u of
+    # the summed magnitudes, which stay within 50 times the largest score (tests/bounds.py)
+    assert_within((scores * seed).sum(1), expected, 1025 * 50 * U32, "chosen rows")
     # the gradient reaching fc1's output is W_c exactly both ways (a one-hot row times W adds
     # exact zeros), and everything below runs the same kernels on the same numbers
+    assert torch.equal(gradient, full_gradient(net, data, indices))
+
+
+def test_a_caffe_inner_product_flattens_its_own_input_first():
+    """The last layer's own forward runs: Caffe's InnerProduct flattens a 4-D input."""
+    torch.manual_seed(6)
+    layers = OrderedDict(
+        conv=nn.Conv2d(1, 4, 3), relu=nn.ReLU(), fc=InnerProduct(4 * 16 * 16, 1024, bias=True)
+    )
+    names = [str(i) for i in range(1024)]
+    net = cs.Net(
+        layers, name="caffe", input_size=(1, 18, 18), class_names=names, preprocess=lambda x: x
+    ).eval()
+    assert final_linear(net) is net.fc
+    data, indices = torch.randn(2, 1, 18, 18), torch.tensor([7, 900])
+    scores, seed, gradient, shapes = gradient_and_calls(net, data, indices)
+    assert shapes == [(2, 2)]
     assert torch.equal(gradient, full_gradient(net, data, indices))
 
 
 def test_small_last_layers_give_every_score_and_a_one_hot_seed():
     net = classifier(10)
     data, indices = torch.randn(2, 1, 18, 18), torch.tensor([3, 9])
-    with torch.enable_grad():
-        x = data.clone().requires_grad_(True)
-        scores, seed = chosen_scores(net, x, indices)
-        (gradient,) = torch.autograd.grad(scores, x, seed)
-    assert scores.shape == (2, 10)
+    scores, seed, gradient, shapes = gradient_and_calls(net, data, indices)
+    assert shapes == [(2, 10)] and scores.shape == (2, 10)
     assert torch.equal(seed, torch.eye(10)[indices])
     assert torch.equal(gradient, full_gradient(net, data, indices))
+
+
+def test_grad_cam_through_the_chosen_rows_equals_the_papers_definition():
+    """`layer_cam` ends its pass below fc2 and differentiates the chosen rows; the reference
+    takes every score by plain autograd: α_k = mean of ∂S_c/∂A^k, ReLU(Σ_k α_k A^k)."""
+    net = classifier(1024)
+    data, indices = torch.randn(2, 1, 18, 18), torch.tensor([3, 1000])
+    got = layer_cam(net, data, indices, "relu")
+    kept = []
+    handle = net.layer("relu").register_forward_hook(lambda module, args, out: kept.append(out))
+    try:
+        with torch.enable_grad():
+            scores = net(data.clone().requires_grad_(True))
+            (gradient,) = torch.autograd.grad(scores.gather(1, indices[:, None]).sum(), kept[0])
+    finally:
+        handle.remove()
+    expected = (gradient.mean(dim=(2, 3))[:, :, None, None] * kept[0]).sum(1).clamp(min=0)
+    # the two sides may use different convolution kernels (a small pass): each value sums
+    # at most 1,024 products through two linear layers and a convolution, forward and back;
+    # 6 sums × 1,024 × u of magnitudes within 50 times the largest value
+    assert_within(got, expected, 6 * 1024 * 50 * U32, "Grad-CAM through chosen rows")

@@ -16,6 +16,7 @@ import convscope as cs
 from convscope.core.conv_kernels import (
     SMALL_PASS_VALUES,
     first_convolution,
+    input_gradient,
     own_kernels,
     small_pass,
 )
@@ -125,6 +126,11 @@ def photo_net(in_channels: int = 3) -> cs.Net:
     return net.eval()
 
 
+needs_onednn = pytest.mark.skipif(
+    not torch.backends.mkldnn.is_available(), reason="this PyTorch build has no oneDNN"
+)
+
+
 def kernels_used(run) -> Counter:
     """How often each convolution kernel ran during `run()`, from PyTorch's profiler."""
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
@@ -145,6 +151,7 @@ def kernels_used(run) -> Counter:
 PHOTO_FLOAT32 = 8 * 225 * 50 * U32
 
 
+@needs_onednn
 def test_an_images_gradient_through_the_first_convolution_runs_on_pytorchs_own_kernels():
     net = photo_net()
     images, classes = torch.rand(2, 3, 64, 64), torch.tensor([1, 4])
@@ -160,6 +167,7 @@ def test_an_images_gradient_through_the_first_convolution_runs_on_pytorchs_own_k
     assert_within(got["gradient"], reference.grad, PHOTO_FLOAT32, "split pass against float64")
 
 
+@needs_onednn
 def test_a_small_pass_runs_wholly_on_pytorchs_own_kernels_and_others_are_not_split():
     net = photo_net()
     small = torch.rand(1, 3, 32, 32)  # 3,072 values
@@ -196,6 +204,24 @@ def test_first_convolution_needs_the_one_reader_of_the_input_to_be_a_convolution
     assert first_convolution(image_graph(normalised, "normalised")) is None
     two_readers = [*graph, ("crop", Crop(0), ("conv1", "data"))]
     assert first_convolution(image_graph(two_readers, "two readers")) is None
+
+
+def test_the_switch_comes_back_when_the_pass_fails_after_the_first_step_switched_it_off():
+    net = photo_net()
+    seen = []
+
+    def outputs(x):
+        def fail(gradient):  # runs after the first convolution's step: the input's gradient
+            seen.append(torch.backends.mkldnn.enabled)
+            raise RuntimeError("after the first step")
+
+        x.register_hook(fail)
+        scores = net(x)
+        return scores, torch.ones_like(scores)
+
+    with pytest.raises(RuntimeError, match="after the first step"):
+        input_gradient(net, torch.rand(2, 3, 64, 64), outputs)
+    assert seen == [False] and torch.backends.mkldnn.enabled
 
 
 def test_own_kernels_are_undone_after_an_error():

@@ -13,7 +13,7 @@ kernels (im2col and a matrix product), measured on a two-core Xeon (AVX-512) wit
   than PyTorch's own kernels: AlexNet's conv1 took 3.1 ms against 2.0 ms for one image and
   35 ms against 12 ms for ten; VGG16's conv1_1 4.8 against 1.7 ms for one image and 79
   against 14 ms for ten; EfficientNet-Lite0's stem 8.3 against 2.6 ms for ten. Its forward
-  step and every other layer's steps are faster on oneDNN. `input_gradient` therefore
+  step and every other convolution's steps are faster on oneDNN. `input_gradient` therefore
   switches oneDNN off for the backward pass's last step alone, from a hook on the first
   convolution's output. Splitting the pass in two there instead (two calls of autograd)
   cost more than it saved: the second call found none of the first one's memory to reuse.
@@ -105,7 +105,7 @@ def input_gradient(model: LayeredModel, data: torch.Tensor, outputs: Outputs) ->
         `(N, C, H, W)`, on the model's device. A small pass runs without oneDNN
         (`small_pass`); otherwise, when the model starts with a convolution of an image
         (`first_convolution`), its backward step runs on PyTorch's own kernels and every
-        other step on oneDNN. One backward pass either way; oneDNN's switch is restored.
+        other convolution step on oneDNN. One backward pass either way; oneDNN's switch is restored.
     """
     data = data.detach().requires_grad_(True)
     with small_pass(data) as small, torch.enable_grad(), switch_kept():

@@ -1,7 +1,7 @@
 """Looking inside a network as Caffe's `net.blobs` and `net.params` allowed.
 
-Forward hooks are registered only inside the `recording` context manager and always removed,
-so re-running a notebook cell never stacks them.
+Hooks are registered only inside context managers (`forward_hooks`, and `ending_before` for
+its one pre-hook) and always removed, so re-running a notebook cell never stacks them.
 """
 
 from __future__ import annotations
