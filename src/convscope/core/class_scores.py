@@ -50,17 +50,16 @@ def chosen_scores(
         class's, `(N, classes)`. A one-hot seed costs less than taking the chosen scores in
         the graph (0.04 ms of one digit's 0.8 ms, measured).
     """
-    indices = indices.to(data.device)
+    columns = indices.to(data.device)  # each input's column of `scores`
     linear = final_linear(model)
     if linear is None:
         scores = model(data)
     else:
         with ending_before(linear) as calls:
             model(data)
-        indices, columns = torch.unique(indices, return_inverse=True)
-        rows = {"weight": linear.weight[indices]}
+        classes, columns = torch.unique(columns, return_inverse=True)
+        rows = {"weight": linear.weight[classes]}
         if linear.bias is not None:
-            rows["bias"] = linear.bias[indices]
+            rows["bias"] = linear.bias[classes]
         scores = torch.func.functional_call(linear, rows, calls[0])
-        indices = columns
-    return scores, torch.zeros_like(scores).scatter_(1, indices[:, None], 1.0)
+    return scores, torch.zeros_like(scores).scatter_(1, columns[:, None], 1.0)
